@@ -1,0 +1,66 @@
+"""The running application: settings plus the database they point at.
+
+`App.open` is what every CLI command starts from; tests build one from a temporary
+config. There are no module-level singletons: the app is passed to whoever needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailflow import config, db
+from mailflow.config import Settings
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    """Settings, engine and session factory of one mailflow installation."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> App:
+        """Connect to the configured database (the schema must already exist)."""
+        engine = db.make_engine(settings.database_url)
+        return cls(settings=settings, engine=engine, sessions=db.make_sessionmaker(engine))
+
+    @classmethod
+    def open(cls, config_path: str | Path | None = None) -> App:
+        """Load the config file and connect; creates or upgrades the schema if needed."""
+        app = cls.from_settings(config.load(config_path))
+        app.upgrade()
+        return app
+
+    def upgrade(self) -> None:
+        """Create the schema or bring it to the newest migration."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db.upgrade(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits when the block ends without error."""
+        with db.session_scope(self.sessions) as session:
+            yield session
+
+    def now(self) -> datetime:
+        """The current time from the app's clock (tests may replace the clock)."""
+        return self.clock()
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()

@@ -1,0 +1,79 @@
+"""`mailflow members ...`: add, import, list and remove members."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mailflow import members as members_
+from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.errors import UserError
+
+group = typer.Typer(help="Add, import, list and remove members.", no_args_is_help=True)
+app.add_typer(group, name="members")
+
+
+@group.command("add")
+def add(
+    ctx: typer.Context,
+    email: str = typer.Argument(..., help="The member's email address."),
+    name: str = typer.Option(..., "--name", help="Full name, as shown to others."),
+    org: str = typer.Option("", "--org", help="School or organisation."),
+    role: str = typer.Option("member", "--role", help="member or coordinator."),
+) -> None:
+    """Add one member (or re-activate a removed one)."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        member = members_.add_member(
+            session, email=email, name=name, organisation=org, role=role, now=app_.now()
+        )
+        console.print(f"added {member.name} <{member.email}>")
+
+
+@group.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="CSV with header email,name,organisation,role."),
+) -> None:
+    """Import members from a CSV file: all rows or none."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {file}: {exc}") from None
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        report = members_.import_members(session, text, now=app_.now())
+    for line in report.skipped:
+        console.print(f"skipped {line}")
+    console.print(f"imported {len(report.added)} member(s), skipped {len(report.skipped)}")
+
+
+@group.command("list")
+def list_(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List members (removed ones show as inactive)."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        rows = members_.list_members(session)
+        if as_json:
+            print_json([members_.member_json(m) for m in rows])
+            return
+        table = Table("email", "name", "organisation", "role", "active", "bounces")
+        for m in rows:
+            warn = " (keeps bouncing)" if m.bounces >= members_.BOUNCE_WARNING else ""
+            table.add_row(m.email, m.name, m.organisation, m.role,
+                          "yes" if m.active else "no", f"{m.bounces}{warn}")  # fmt: skip
+        console.print(table)
+
+
+@group.command("remove")
+def remove(ctx: typer.Context, email: str = typer.Argument(..., help="Address to remove.")) -> None:
+    """Deactivate a member; their history stays."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        member = members_.remove_member(session, email)
+        console.print(f"removed {member.email} (history kept)")

@@ -1,0 +1,77 @@
+"""`mailflow outbox ...`: see, deliver and retry outgoing mail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import select
+
+from mailflow import outbox as outbox_
+from mailflow.app import App
+from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.models import OutboxMessage
+
+group = typer.Typer(help="See, deliver and retry outgoing mail.", no_args_is_help=True)
+app.add_typer(group, name="outbox")
+
+
+def _row_json(row: OutboxMessage) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "to": row.recipient,
+        "subject": row.subject,
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "message_id": row.message_id,
+        "next_attempt_at": row.next_attempt_at.isoformat(),
+    }
+
+
+@group.command("list")
+def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List outgoing mail with its delivery status."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        if as_json:
+            print_json([_row_json(r) for r in rows])
+            return
+        table = Table("id", "to", "subject", "status", "attempts", "last error")
+        for r in rows:
+            table.add_row(str(r.id), r.recipient, r.subject, r.status, str(r.attempts),
+                          r.last_error)  # fmt: skip
+        console.print(table)
+
+
+def deliver_now(app_: App) -> outbox_.DeliveryReport:
+    """Deliver everything due, with a progress bar; prints a one-line summary."""
+    with app_.session() as session:
+        due = session.query(OutboxMessage).filter(OutboxMessage.status == "queued").count()
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("delivering", total=due or None)
+            report = outbox_.deliver(
+                session, app_.settings, now=app_.now(),
+                progress=lambda n: bar.advance(task, n),
+            )  # fmt: skip
+    console.print(f"sent {report.sent}, deferred {report.deferred}, failed {report.failed}")
+    return report
+
+
+@group.command("flush")
+def flush(ctx: typer.Context) -> None:
+    """Deliver every queued message that is due now."""
+    deliver_now(open_app(ctx))
+
+
+@group.command("retry")
+def retry(ctx: typer.Context) -> None:
+    """Queue failed and deferred messages again and deliver them now."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        count = outbox_.retry_failed(session, now=app_.now())
+    console.print(f"{count} message(s) queued again")
+    deliver_now(app_)

@@ -1,0 +1,157 @@
+"""Building outgoing mail: jinja2 templates rendered into `EmailMessage` objects.
+
+Nothing here sends or stores anything; `outbox` takes the messages. Every message gets
+Message-ID, Date, From (group name + address), Reply-To (a signed address when given),
+List-Id, Auto-Submitted (RFC 3834) and a text + HTML `multipart/alternative` body.
+Headers are set through `EmailMessage`, never by joining strings of member input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy, utils
+from email.headerregistry import Address
+from email.message import EmailMessage
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+import nh3
+
+from mailflow.config import Settings
+
+_ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5",
+    "h6", "hr", "i", "li", "ol", "p", "pre", "strong", "table", "tbody", "td", "th",
+    "thead", "tr", "ul", "del", "s", "sub", "sup", "span", "div",
+}  # fmt: skip
+
+
+def sanitize_html(html: str) -> str:
+    """Strip scripts, event handlers, styles, remote images and unsafe links from HTML."""
+    return nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}, "td": {"align"}, "th": {"align"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+@cache
+def template_environment() -> jinja2.Environment:
+    """The jinja2 environment over the packaged `templates/` folder."""
+    folder = resources.files("mailflow.templates")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["sanitize"] = lambda html: jinja2.utils.markupsafe.Markup(sanitize_html(html))
+    return env
+
+
+def render(name: str, context: Mapping[str, Any]) -> tuple[str, str]:
+    """Render `<name>.txt.j2` and `<name>.html.j2` with `context`: (text, html)."""
+    env = template_environment()
+    text = env.get_template(f"{name}.txt.j2").render(**context)
+    html = env.get_template(f"{name}.html.j2").render(**context)
+    return text, html
+
+
+@dataclass(frozen=True)
+class Part:
+    """An attachment or alternative part to add to a message."""
+
+    data: bytes
+    content_type: str
+    filename: str = ""
+    params: Mapping[str, str] | None = None
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Collapse whitespace (CR and LF included) so member text is safe in a header."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def group_from(settings: Settings) -> Address:
+    """The From address: the group's name and address."""
+    local, domain = settings.mail.address.rsplit("@", 1)
+    return Address(display_name=settings.group.name, username=local, domain=domain)
+
+
+def list_id(settings: Settings) -> str:
+    """The RFC 2919 List-Id value for the group."""
+    return f"{settings.group.name} <{settings.mail.address.replace('@', '.')}>"
+
+
+def new_message_id(settings: Settings) -> str:
+    """A fresh Message-ID in the group's domain."""
+    return utils.make_msgid(domain=settings.mail.domain)
+
+
+def build_message(
+    settings: Settings,
+    *,
+    to: Address | str,
+    subject: str,
+    text: str,
+    html: str,
+    now: datetime,
+    reply_to: str | None = None,
+    auto_submitted: str = "auto-generated",
+    in_reply_to: str | None = None,
+    calendar: Part | None = None,
+    attachments: Sequence[Part] = (),
+    message_id: str | None = None,
+) -> EmailMessage:
+    """Compose one outgoing message.
+
+    Parameters: `calendar` becomes a third alternative (text/calendar) beside the text
+    and HTML, and is also attached as `invite.ics`; `attachments` follow the body.
+    Returns the message, with the alternative part first in any multipart/mixed.
+    """
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["Subject"] = one_line(subject)
+    msg["From"] = group_from(settings)
+    msg["To"] = to
+    msg["Date"] = utils.format_datetime(now)
+    msg["Message-ID"] = message_id or new_message_id(settings)
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    msg["List-Id"] = list_id(settings)
+    msg["Auto-Submitted"] = auto_submitted
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    msg.set_content(text, cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    if calendar is not None:
+        _add_calendar(msg, calendar)
+    for part in attachments:
+        maintype, _, subtype = part.content_type.partition("/")
+        msg.add_attachment(
+            part.data, maintype=maintype, subtype=subtype or "octet-stream",
+            filename=part.filename,
+        )  # fmt: skip
+    return msg
+
+
+def _add_calendar(msg: EmailMessage, calendar: Part) -> None:
+    params = dict(calendar.params or {})
+    text = calendar.data.decode("utf-8")
+    msg.add_alternative(text, subtype="calendar", cte="quoted-printable", params=params)
+    # The invite also travels as an attachment; the alternative stays the first child.
+    msg.add_attachment(
+        calendar.data,
+        maintype="application",
+        subtype="ics",
+        filename=calendar.filename or "invite.ics",
+    )

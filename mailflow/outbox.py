@@ -1,0 +1,343 @@
+"""The outbox: every outgoing mail is queued here before anything is delivered.
+
+`enqueue` stores one message; `fan_out` queues one message per recipient of a mailing,
+idempotently (a row per (mailing, recipient)) and resumably (committed in batches).
+`deliver` claims due rows (safe with several workers: a conditional UPDATE, and
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and hands them to a transport: a maildir
+folder of `.eml` files, or an SMTP relay over a small pool of reused connections.
+4xx replies and connection failures are retried with exponential backoff; 5xx replies
+mark the message failed with the server's answer.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from mailflow.config import Settings
+from mailflow.models import Mailing, MailingRecipient, OutboxMessage
+
+LEASE = timedelta(minutes=10)  # a claimed row that was never finished is retried after this
+BATCH = 200
+
+
+def _recipient(msg: EmailMessage) -> str:
+    return parseaddr(str(msg["To"]))[1]
+
+
+def enqueue(
+    session: Session, msg: EmailMessage, *, now: datetime, mailing: Mailing | None = None
+) -> OutboxMessage:
+    """Store `msg` as a queued outbox row (the caller commits)."""
+    row = OutboxMessage(
+        mailing_id=mailing.id if mailing else None,
+        recipient=_recipient(msg),
+        subject=str(msg["Subject"] or ""),
+        message_id=str(msg["Message-ID"] or ""),
+        raw=msg.as_bytes(),
+        status="queued",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_mailing(
+    session: Session, *, key: str, kind: str, now: datetime, meeting_id: int | None = None,
+    content_hash: str = "",
+) -> Mailing:  # fmt: skip
+    """The mailing with this key, created (and committed) if it does not exist yet."""
+    mailing = session.scalar(select(Mailing).where(Mailing.key == key))
+    if mailing is None:
+        mailing = Mailing(
+            key=key, kind=kind, meeting_id=meeting_id, content_hash=content_hash, created_at=now
+        )
+        session.add(mailing)
+        session.commit()
+    return mailing
+
+
+def pending_recipients(session: Session, mailing: Mailing, recipients: Iterable[str]) -> list[str]:
+    """Those of `recipients` not yet queued for `mailing`, in the given order."""
+    done = set(
+        session.scalars(
+            select(MailingRecipient.recipient).where(MailingRecipient.mailing_id == mailing.id)
+        )
+    )
+    return [r for r in recipients if r.lower() not in done]
+
+
+def fan_out(
+    session: Session,
+    mailing: Mailing,
+    recipients: Sequence[str],
+    build: Callable[[str], EmailMessage],
+    *,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Queue `build(recipient)` for every recipient not yet queued for `mailing`.
+
+    Each recipient's outbox row and its (mailing, recipient) row are written in the same
+    transaction, committed every `BATCH` recipients, so a crash loses nothing and a
+    re-run queues only the rest. Returns how many messages were queued now.
+    """
+    queued = 0
+    for recipient in pending_recipients(session, mailing, recipients):
+        row = enqueue(session, build(recipient), now=now, mailing=mailing)
+        session.add(
+            MailingRecipient(mailing_id=mailing.id, recipient=recipient.lower(), outbox_id=row.id)
+        )
+        queued += 1
+        if queued % BATCH == 0:
+            session.commit()
+        if progress:
+            progress(1)
+    mailing.completed_at = now
+    session.commit()
+    return queued
+
+
+# --- delivery -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt came to."""
+
+    outbox_id: int
+    ok: bool
+    permanent: bool = False
+    error: str = ""
+
+
+class Transport:
+    """Something that delivers a batch of outbox rows and reports each outcome."""
+
+    def send_all(self, rows: Sequence[tuple[int, str, bytes]]) -> list[Outcome]:
+        """Deliver (id, recipient, raw) triples; never raises for one message's failure."""
+        raise NotImplementedError
+
+
+class MaildirTransport(Transport):
+    """Writes each message as one `.eml` file, atomically (temp file, then rename)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send_all(self, rows: Sequence[tuple[int, str, bytes]]) -> list[Outcome]:
+        """Write every message to `<folder>/<id>.eml`."""
+        tmp = self.folder / ".tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        outcomes = []
+        for outbox_id, _recipient, raw in rows:
+            final = self.folder / f"{outbox_id:06d}.eml"
+            partial = tmp / f"{outbox_id:06d}.{os.getpid()}.eml"
+            try:
+                with open(partial, "wb") as fh:
+                    fh.write(raw)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(partial, final)
+                outcomes.append(Outcome(outbox_id, ok=True))
+            except OSError as exc:
+                outcomes.append(Outcome(outbox_id, ok=False, error=f"maildir: {exc}"))
+        return outcomes
+
+
+class SmtpTransport(Transport):
+    """Sends through an SMTP relay over `connections` reused sessions in parallel."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.cfg = settings.outbound
+        self.sender = settings.mail.address
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.cfg.host, self.cfg.port, timeout=60)
+        if self.cfg.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if self.cfg.username:
+            smtp.login(self.cfg.username, self.cfg.password())
+        return smtp
+
+    def _send_chunk(self, chunk: Sequence[tuple[int, str, bytes]]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        smtp: smtplib.SMTP | None = None
+        for outbox_id, recipient, raw in chunk:
+            try:
+                if smtp is None:
+                    smtp = self._connect()
+                smtp.sendmail(self.sender, [recipient], raw)
+                outcomes.append(Outcome(outbox_id, ok=True))
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, reply = next(iter(exc.recipients.values()))
+                outcomes.append(_smtp_outcome(outbox_id, code, reply))
+            except smtplib.SMTPResponseException as exc:
+                outcomes.append(_smtp_outcome(outbox_id, exc.smtp_code, exc.smtp_error))
+                smtp = _reset(smtp)
+            except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+                outcomes.append(Outcome(outbox_id, ok=False, error=f"connection: {exc}"))
+                smtp = _close(smtp)
+        _close(smtp)
+        return outcomes
+
+    def send_all(self, rows: Sequence[tuple[int, str, bytes]]) -> list[Outcome]:
+        """Split the batch over the connection pool; each worker reuses its session."""
+        workers = max(1, min(self.cfg.connections, len(rows)))
+        chunks = [rows[i::workers] for i in range(workers)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(self._send_chunk, chunks)
+        return [outcome for chunk in results for outcome in chunk]
+
+
+def _smtp_outcome(outbox_id: int, code: int, reply: bytes | str) -> Outcome:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return Outcome(outbox_id, ok=False, permanent=500 <= code < 600, error=f"{code} {text}")
+
+
+def _reset(smtp: smtplib.SMTP | None) -> smtplib.SMTP | None:
+    """After a refused message, RSET keeps the session; a broken one is dropped."""
+    if smtp is None:
+        return None
+    try:
+        smtp.rset()
+        return smtp
+    except (smtplib.SMTPException, OSError):
+        return _close(smtp)
+
+
+def _close(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+    return None
+
+
+def make_transport(settings: Settings) -> Transport:
+    """The transport `[outbound] transport` names."""
+    if settings.outbound.transport == "smtp":
+        return SmtpTransport(settings)
+    return MaildirTransport(settings.maildir)
+
+
+def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[OutboxMessage]:
+    """Claim up to `limit` due rows for this worker and commit the claim.
+
+    A row is claimed by setting its lease with a conditional UPDATE, so two workers
+    never take the same row; on PostgreSQL the candidates are also locked with
+    ``FOR UPDATE SKIP LOCKED`` so workers do not even wait on each other.
+    """
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
+        .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed: list[int] = []
+    for outbox_id in session.scalars(due).all():
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "queued")
+            .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+            .values(claimed_until=now + LEASE)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            claimed.append(outbox_id)
+    session.commit()
+    if not claimed:
+        return []
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(claimed))))
+
+
+def record(
+    session: Session, outcomes: Iterable[Outcome], *, settings: Settings, now: datetime
+) -> None:
+    """Write delivery outcomes back: sent, queued again with backoff, or failed."""
+    for outcome in outcomes:
+        row = session.get(OutboxMessage, outcome.outbox_id)
+        if row is None:
+            continue
+        row.attempts += 1
+        row.claimed_until = None
+        if outcome.ok:
+            row.status, row.sent_at, row.last_error = "sent", now, ""
+        elif outcome.permanent or row.attempts >= settings.outbound.max_attempts:
+            row.status, row.last_error = "failed", outcome.error
+        else:
+            delay = settings.outbound.retry_base_seconds * 2 ** (row.attempts - 1)
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.last_error = outcome.error
+    session.commit()
+
+
+@dataclass
+class DeliveryReport:
+    """Totals of one `deliver` run."""
+
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+
+def deliver(
+    session: Session,
+    settings: Settings,
+    *,
+    now: datetime,
+    transport: Transport | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DeliveryReport:
+    """Deliver everything due at `now`, batch by batch, until nothing due is left."""
+    transport = transport or make_transport(settings)
+    report = DeliveryReport()
+    while rows := claim(session, now=now):
+        outcomes = transport.send_all([(r.id, r.recipient, r.raw) for r in rows])
+        record(session, outcomes, settings=settings, now=now)
+        for outcome in outcomes:
+            row = session.get(OutboxMessage, outcome.outbox_id)
+            if outcome.ok:
+                report.sent += 1
+            elif row is not None and row.status == "failed":
+                report.failed += 1
+            else:
+                report.deferred += 1
+        if progress:
+            progress(len(rows))
+    return report
+
+
+def retry_failed(session: Session, *, now: datetime) -> int:
+    """Queue failed messages again (with fresh attempts) and make deferred ones due now.
+
+    Returns how many messages are queued for delivery now.
+    """
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "failed")
+        .values(status="queued", attempts=0, next_attempt_at=now, claimed_until=None)
+    )
+    deferred = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "queued")
+        .values(next_attempt_at=now, claimed_until=None)
+    )
+    session.commit()
+    return int(deferred.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,211 @@
+"""Shared fixtures: a config on a real database, the CLI, and a real SMTP sink.
+
+Set MAILFLOW_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)
+to run every test on that database instead of a temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from mailflow.app import App
+
+MESSAGES = Path(__file__).parent / "messages"
+PG_URL = os.environ.get("MAILFLOW_TEST_DATABASE_URL", "")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def reset_postgres(url: str) -> None:
+    """Drop and recreate the public schema so every test starts empty."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """A fresh, empty database: PostgreSQL if configured, else SQLite in tmp_path."""
+    if PG_URL:
+        reset_postgres(PG_URL)
+        return PG_URL
+    return f"sqlite:///{tmp_path / 'mailflow.db'}"
+
+
+CONFIG = """\
+[group]
+name = "Eastleigh DHT Group"
+timezone = "Europe/London"
+coordinator = "coordinator@example.org"
+
+[mail]
+address = "dht@example.org"
+secret = "test-secret-not-for-production"
+
+[database]
+url = "{db_url}"
+
+[storage]
+data_dir = "data"
+
+[inbound]
+host = "127.0.0.1"
+port = {inbound_port}
+
+[outbound]
+transport = "{transport}"
+maildir = "sent-mail"
+host = "127.0.0.1"
+port = {smtp_port}
+connections = 2
+retry_base_seconds = 60
+
+[[terms]]
+name = "autumn-2026"
+start = "2026-09-03"
+end = "2026-12-18"
+meeting = "2026-11-19 16:00"
+location = "Teachers' Centre, Room 2"
+"""
+
+
+@dataclass
+class ConfigFactory:
+    """Writes mailflow.toml files into a test's folder."""
+
+    folder: Path
+    db_url: str
+
+    def write(self, *, transport: str = "maildir", smtp_port: int = 25, extra: str = "") -> Path:
+        """Write the standard test config (plus `extra` TOML) and return its path."""
+        path = self.folder / "mailflow.toml"
+        path.write_text(
+            CONFIG.format(
+                db_url=self.db_url, transport=transport, smtp_port=smtp_port,
+                inbound_port=free_port(),
+            ) + extra,
+            encoding="utf-8",
+        )  # fmt: skip
+        return path
+
+
+@pytest.fixture
+def configs(tmp_path: Path, db_url: str) -> ConfigFactory:
+    """A factory for config files on the test's database."""
+    return ConfigFactory(tmp_path, db_url)
+
+
+@pytest.fixture
+def config_file(configs: ConfigFactory) -> Path:
+    """The standard test config (maildir transport)."""
+    return configs.write()
+
+
+@pytest.fixture
+def app(config_file: Path) -> Iterator[App]:
+    """An App on the test config with the schema created."""
+    app_ = App.open(config_file)
+    yield app_
+    app_.close()
+
+
+@dataclass
+class CliResult:
+    """What one CLI invocation printed and returned."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(config_file: Path) -> Callable[..., CliResult]:
+    """Run `mailflow --config <test config> ARGS...` in-process."""
+
+    from mailflow.cli import app as cli_app
+
+    def run(*args: str, config: Path | None = None) -> CliResult:
+        runner = CliRunner()
+        result = runner.invoke(cli_app, ["--config", str(config or config_file), *args])
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+@dataclass
+class Envelope:
+    """One message a sink received."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+
+@dataclass
+class SinkHandler:
+    """An aiosmtpd handler that records messages and can answer scripted codes."""
+
+    received: list[Envelope] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)  # answers to use for the next DATAs
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            if self.replies:
+                reply = self.replies.pop(0)
+                if not reply.startswith("250"):
+                    return reply
+            self.received.append(
+                Envelope(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+            )
+        return "250 2.0.0 OK"
+
+
+@dataclass
+class SmtpSink:
+    """A real SMTP server on 127.0.0.1 that captures what it receives."""
+
+    port: int
+    handler: SinkHandler
+
+    @property
+    def received(self) -> list[Envelope]:
+        """Messages received so far."""
+        return self.handler.received
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """Start a capturing aiosmtpd server for the test."""
+    handler = SinkHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield SmtpSink(controller.port, handler)
+    finally:
+        controller.stop()
+
+
+def load_eml(name: str) -> bytes:
+    """The bytes of tests/messages/<name>."""
+    return (MESSAGES / name).read_bytes()

@@ -1,0 +1,91 @@
+"""`mailflow members`: add, import (all or nothing), list, remove."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import CliResult
+
+Cli = Callable[..., CliResult]
+
+
+def members(cli: Cli) -> list[dict[str, object]]:
+    result = cli("members", "list", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert isinstance(data, list)
+    return data
+
+
+def test_add_normalises_and_lists(cli: Cli) -> None:
+    result = cli("members", "add", "  Jane.Smith@Hamble.HANTS.sch.uk ", "--name", "Jane Smith",
+                 "--org", "Hamble Primary")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert members(cli) == [
+        {"email": "Jane.Smith@hamble.hants.sch.uk", "name": "Jane Smith",
+         "organisation": "Hamble Primary", "role": "member", "active": True, "bounces": 0}
+    ]  # fmt: skip
+
+
+def test_add_twice_is_an_error(cli: Cli) -> None:
+    assert cli("members", "add", "a@school.org", "--name", "A").exit_code == 0
+    again = cli("members", "add", "A@SCHOOL.ORG", "--name", "A")
+    assert again.exit_code == 1
+    assert again.stderr.strip() == "mailflow: A@school.org is already a member"
+
+
+def test_bad_address_and_role(cli: Cli) -> None:
+    bad = cli("members", "add", "not-an-address", "--name", "X")
+    assert bad.exit_code == 1 and "not a valid email address" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    role = cli("members", "add", "x@school.org", "--name", "X", "--role", "boss")
+    assert role.exit_code == 1 and "unknown role" in role.stderr
+
+
+def test_import_reports_duplicates(cli: Cli, tmp_path: Path) -> None:
+    csv = tmp_path / "members.csv"
+    csv.write_text(
+        "email,name,organisation,role\n"
+        "jane@hamble.sch.uk,Jane Smith,Hamble Primary,member\n"
+        "sam@west.sch.uk,Sam Patel,West End Primary,coordinator\n"
+        "JANE@hamble.sch.uk,Jane again,Hamble Primary,member\n",
+        encoding="utf-8",
+    )
+    result = cli("members", "import", str(csv))
+    assert result.exit_code == 0, result.stderr
+    assert "row 4: jane@hamble.sch.uk appears twice" in result.stdout
+    assert [m["email"] for m in members(cli)] == ["jane@hamble.sch.uk", "sam@west.sch.uk"]
+    again = cli("members", "import", str(csv))
+    assert "imported 0 member(s)" in again.stdout
+
+
+def test_import_with_a_bad_row_imports_nothing(cli: Cli, tmp_path: Path) -> None:
+    csv = tmp_path / "members.csv"
+    csv.write_text(
+        "email,name,organisation,role\n"
+        "jane@hamble.sch.uk,Jane Smith,Hamble Primary,member\n"
+        "sam at west,Sam Patel,West End Primary,member\n",
+        encoding="utf-8",
+    )
+    result = cli("members", "import", str(csv))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("mailflow: row 3: not a valid email address")
+    assert members(cli) == []
+
+
+def test_import_bad_header(cli: Cli, tmp_path: Path) -> None:
+    csv = tmp_path / "members.csv"
+    csv.write_text("mail,fullname\nx@y.org,X\n", encoding="utf-8")
+    result = cli("members", "import", str(csv))
+    assert result.exit_code == 1 and "CSV header" in result.stderr
+
+
+def test_remove_deactivates(cli: Cli) -> None:
+    cli("members", "add", "a@school.org", "--name", "A")
+    assert cli("members", "remove", "a@school.org").exit_code == 0
+    assert members(cli)[0]["active"] is False
+    assert cli("members", "remove", "a@school.org").exit_code == 1
+    assert cli("members", "add", "a@school.org", "--name", "A").exit_code == 0
+    assert members(cli)[0]["active"] is True

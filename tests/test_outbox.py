@@ -1,0 +1,157 @@
+"""The outbox: maildir files, SMTP delivery to a real server, retries, idempotent fan-out."""
+
+from __future__ import annotations
+
+import email
+from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from mailflow import compose, outbox
+from mailflow.app import App
+from mailflow.models import MailingRecipient, OutboxMessage
+from tests.conftest import ConfigFactory, SmtpSink
+
+
+def message(app: App, to: str, subject: str = "Hello") -> EmailMessage:
+    return compose.build_message(
+        app.settings, to=to, subject=subject, text="Hello there\n", html="<p>Hello there</p>",
+        now=app.now(), reply_to="dht+c1-1-aaaaaaaaaaaaaaaa@example.org",
+    )  # fmt: skip
+
+
+def smtp_app(configs: ConfigFactory, sink: SmtpSink) -> App:
+    return App.open(configs.write(transport="smtp", smtp_port=sink.port))
+
+
+def test_maildir_message_parses_back_with_the_same_headers(app: App) -> None:
+    msg = message(app, "jane@hamble.sch.uk", subject="Call for items: Café ☕")
+    with app.session() as session:
+        outbox.enqueue(session, msg, now=app.now())
+    with app.session() as session:
+        report = outbox.deliver(session, app.settings, now=app.now())
+    assert report.sent == 1
+    files = sorted(app.settings.maildir.glob("*.eml"))
+    assert len(files) == 1
+    back = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    for header in ("Subject", "From", "To", "Message-ID", "Date", "Reply-To", "List-Id",
+                   "Auto-Submitted"):  # fmt: skip
+        assert str(back[header]) == str(msg[header]), header
+    assert back["Subject"] == "Call for items: Café ☕"
+    assert back.get_content_type() == "multipart/alternative"
+    assert not list((app.settings.maildir / ".tmp").iterdir())
+
+
+def test_smtp_delivery_reuses_a_connection(configs: ConfigFactory, smtp_sink: SmtpSink) -> None:
+    app = smtp_app(configs, smtp_sink)
+    with app.session() as session:
+        for n in range(5):
+            outbox.enqueue(session, message(app, f"m{n}@school.org"), now=app.now())
+    with app.session() as session:
+        report = outbox.deliver(session, app.settings, now=app.now())
+    assert report.sent == 5
+    assert sorted(e.rcpt_tos[0] for e in smtp_sink.received) == [
+        f"m{n}@school.org" for n in range(5)
+    ]
+    assert all(e.mail_from == "dht@example.org" for e in smtp_sink.received)
+
+
+def test_451_is_retried_with_backoff(configs: ConfigFactory, smtp_sink: SmtpSink) -> None:
+    app = smtp_app(configs, smtp_sink)
+    smtp_sink.handler.replies = ["451 4.3.0 try again later"]
+    now = app.now()
+    with app.session() as session:
+        outbox.enqueue(session, message(app, "jane@school.org"), now=now)
+    with app.session() as session:
+        first = outbox.deliver(session, app.settings, now=now)
+        row = session.scalars(select(OutboxMessage)).one()
+        assert (first.deferred, row.status, row.attempts) == (1, "queued", 1)
+        assert row.last_error.startswith("451")
+        assert row.next_attempt_at == now + timedelta(seconds=60)
+        assert outbox.deliver(session, app.settings, now=now + timedelta(seconds=30)).sent == 0
+        second = outbox.deliver(session, app.settings, now=now + timedelta(seconds=61))
+        session.refresh(row)
+        assert (second.sent, row.status, row.attempts) == (1, "sent", 2)
+    assert len(smtp_sink.received) == 1
+
+
+def test_550_fails_with_the_servers_reply(configs: ConfigFactory, smtp_sink: SmtpSink) -> None:
+    app = smtp_app(configs, smtp_sink)
+    smtp_sink.handler.replies = ["550 5.1.1 no such user"]
+    with app.session() as session:
+        outbox.enqueue(session, message(app, "gone@school.org"), now=app.now())
+        outbox.enqueue(session, message(app, "here@school.org"), now=app.now())
+    with app.session() as session:
+        report = outbox.deliver(session, app.settings, now=app.now())
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert (report.sent, report.failed) == (1, 1)
+    assert rows[0].status == "failed" and rows[0].last_error == "550 5.1.1 no such user"
+    assert rows[1].status == "sent"
+    with app.session() as session:
+        assert outbox.retry_failed(session, now=app.now()) == 1
+        assert outbox.deliver(session, app.settings, now=app.now()).sent == 1
+
+
+def test_connection_refused_is_temporary(configs: ConfigFactory) -> None:
+    from tests.conftest import free_port
+
+    app = App.open(configs.write(transport="smtp", smtp_port=free_port()))
+    with app.session() as session:
+        outbox.enqueue(session, message(app, "jane@school.org"), now=app.now())
+        report = outbox.deliver(session, app.settings, now=app.now())
+        row = session.scalars(select(OutboxMessage)).one()
+    assert report.deferred == 1 and row.status == "queued"
+    assert row.last_error.startswith("connection:")
+
+
+def test_fan_out_is_idempotent_and_resumable(app: App) -> None:
+    recipients = [f"m{n}@school.org" for n in range(7)]
+    built: list[str] = []
+
+    def build(to: str) -> EmailMessage:
+        built.append(to)
+        if len(built) == 4 and not getattr(build, "crashed", False):
+            build.crashed = True  # type: ignore[attr-defined]
+            raise RuntimeError("crash in the middle of the fan-out")
+        return message(app, to)
+
+    with app.session() as session:
+        mailing = outbox.get_mailing(session, key="test:1", kind="test", now=app.now())
+        try:
+            outbox.fan_out(session, mailing, recipients, build, now=app.now())
+        except RuntimeError:
+            session.rollback()
+    with app.session() as session:
+        mailing = outbox.get_mailing(session, key="test:1", kind="test", now=app.now())
+        outbox.fan_out(session, mailing, recipients, build, now=app.now())
+        outbox.fan_out(session, mailing, recipients, build, now=app.now())
+        count = session.scalar(select(func.count()).select_from(OutboxMessage))
+        pairs = session.scalar(select(func.count()).select_from(MailingRecipient))
+    assert count == 7 and pairs == 7
+
+
+def test_two_workers_never_claim_the_same_row(app: App) -> None:
+    with app.session() as session:
+        for n in range(10):
+            outbox.enqueue(session, message(app, f"m{n}@school.org"), now=app.now())
+    with app.session() as first, app.session() as second:
+        a = outbox.claim(first, now=app.now(), limit=6)
+        b = outbox.claim(second, now=app.now(), limit=10)
+    assert len(a) == 6 and len(b) == 4
+    assert not {r.id for r in a} & {r.id for r in b}
+
+
+def test_outbox_cli_lists_and_flushes(app: App, config_file: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    with app.session() as session:
+        outbox.enqueue(session, message(app, "jane@school.org"), now=app.now())
+    listed = json.loads(cli("outbox", "list", "--json").stdout)
+    assert [(r["to"], r["status"], r["attempts"]) for r in listed] == [
+        ("jane@school.org", "queued", 0)
+    ]
+    assert "sent 1" in cli("outbox", "flush").stdout
+    assert json.loads(cli("outbox", "list", "--json").stdout)[0]["status"] == "sent"
