@@ -67,12 +67,35 @@ def render(name: str, context: Mapping[str, Any]) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Part:
-    """An attachment or alternative part to add to a message."""
+    """An attachment or alternative part to add to a message.
+
+    A part with `blob` set carries only a reference line (`blob_marker`) in place of
+    its bytes: the outbox swaps in the stored, already base64-encoded blob at delivery,
+    so a file sent to a thousand members is encoded and stored once.
+    """
 
     data: bytes
     content_type: str
     filename: str = ""
     params: Mapping[str, str] | None = None
+    blob: str | None = None
+
+
+def blob_marker(sha256: str) -> bytes:
+    """The line that stands for a shared blob inside a stored message."""
+    return f"mailflow-blob:{sha256}".encode("ascii")
+
+
+def _blob_part(part: Part) -> EmailMessage:
+    assert part.blob is not None
+    mime = EmailMessage(policy=policy.SMTP)
+    mime["Content-Type"] = part.content_type
+    mime.set_param("name", part.filename)
+    mime["Content-Disposition"] = "attachment"
+    mime.set_param("filename", part.filename, header="Content-Disposition")
+    mime["Content-Transfer-Encoding"] = "base64"
+    mime.set_payload(blob_marker(part.blob).decode("ascii") + "\r\n")
+    return mime
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -136,6 +159,10 @@ def build_message(
     if calendar is not None:
         _add_calendar(msg, calendar)
     for part in attachments:
+        if part.blob:
+            msg.make_mixed()
+            msg.attach(_blob_part(part))
+            continue
         maintype, _, subtype = part.content_type.partition("/")
         msg.add_attachment(
             part.data, maintype=maintype, subtype=subtype or "octet-stream",

@@ -93,7 +93,9 @@ class Item(Base):
     __tablename__ = "items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id"), index=True, nullable=True
+    )
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("inbound.id"), nullable=True)
     kind: Mapped[str] = mapped_column(String(20))
@@ -104,9 +106,12 @@ class Item(Base):
     priority: Mapped[int] = mapped_column(default=0)
     carried: Mapped[int] = mapped_column(default=0)
     answer: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(320), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    meeting: Mapped[Meeting] = relationship(back_populates="items", foreign_keys=[meeting_id])
+    meeting: Mapped[Meeting | None] = relationship(
+        back_populates="items", foreign_keys=[meeting_id]
+    )
     member: Mapped[Member | None] = relationship()
     attachments: Mapped[list[Attachment]] = relationship(back_populates="item")
 
@@ -169,6 +174,7 @@ class OutboxMessage(Base):
     mailing_id: Mapped[int | None] = mapped_column(ForeignKey("mailings.id"), nullable=True)
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
+    blobs: Mapped[str] = mapped_column(Text, default="")  # sha256s of shared parts in `raw`
     message_id: Mapped[str] = mapped_column(String(300))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
@@ -178,6 +184,16 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Blob(Base):
+    """A large attachment encoded once (base64 lines) and shared by many outbox rows."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    encoded: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
 
 
 class Mailing(Base):

@@ -11,10 +11,12 @@ mark the message failed with the server's answer.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import smtplib
 import ssl
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,8 +27,9 @@ from pathlib import Path
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from mailflow import compose
 from mailflow.config import Settings
-from mailflow.models import Mailing, MailingRecipient, OutboxMessage
+from mailflow.models import Blob, Mailing, MailingRecipient, OutboxMessage
 
 LEASE = timedelta(minutes=10)  # a claimed row that was never finished is retried after this
 BATCH = 200
@@ -36,15 +39,65 @@ def _recipient(msg: EmailMessage) -> str:
     return parseaddr(str(msg["To"]))[1]
 
 
+def store_blob(session: Session, data: bytes) -> str:
+    """Encode `data` once as base64 lines and keep it for sharing; returns its sha256."""
+    sha = hashlib.sha256(data).hexdigest()
+    if session.get(Blob, sha) is None:
+        encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
+        session.add(Blob(sha256=sha, encoded=encoded, size=len(data)))
+        session.flush()
+    return sha
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One claimed message on its way out; shared blobs are put in place only when sent."""
+
+    outbox_id: int
+    recipient: str
+    raw: bytes
+    blobs: Mapping[str, bytes]
+
+    def message(self) -> bytes:
+        """The message as it goes out, with every shared blob in place of its marker."""
+        raw = self.raw
+        for sha, encoded in self.blobs.items():
+            raw = raw.replace(compose.blob_marker(sha) + b"\r\n", encoded, 1)
+        return raw
+
+
+def _deliveries(session: Session, rows: Sequence[OutboxMessage]) -> list[Delivery]:
+    needed = {sha for row in rows for sha in row.blobs.split(",") if sha}
+    found = {
+        b.sha256: b.encoded for b in session.scalars(select(Blob).where(Blob.sha256.in_(needed)))
+    }
+    missing = needed - found.keys()
+    if missing:
+        raise LookupError(f"shared attachment {sorted(missing)[0]} is missing")
+    return [
+        Delivery(r.id, r.recipient, r.raw, {s: found[s] for s in r.blobs.split(",") if s})
+        for r in rows
+    ]
+
+
 def enqueue(
-    session: Session, msg: EmailMessage, *, now: datetime, mailing: Mailing | None = None
+    session: Session,
+    msg: EmailMessage,
+    *,
+    now: datetime,
+    mailing: Mailing | None = None,
+    blobs: Sequence[str] = (),
 ) -> OutboxMessage:
-    """Store `msg` as a queued outbox row (the caller commits)."""
+    """Store `msg` as a queued outbox row (the caller commits).
+
+    `blobs` names the shared parts (see `store_blob`) the message refers to.
+    """
     row = OutboxMessage(
         mailing_id=mailing.id if mailing else None,
         recipient=_recipient(msg),
         subject=str(msg["Subject"] or ""),
         message_id=str(msg["Message-ID"] or ""),
+        blobs=",".join(blobs),
         raw=msg.as_bytes(),
         status="queued",
         attempts=0,
@@ -128,8 +181,8 @@ class Outcome:
 class Transport:
     """Something that delivers a batch of outbox rows and reports each outcome."""
 
-    def send_all(self, rows: Sequence[tuple[int, str, bytes]]) -> list[Outcome]:
-        """Deliver (id, recipient, raw) triples; never raises for one message's failure."""
+    def send_all(self, rows: Sequence[Delivery]) -> list[Outcome]:
+        """Deliver each message; never raises for one message's failure."""
         raise NotImplementedError
 
 
@@ -139,17 +192,18 @@ class MaildirTransport(Transport):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send_all(self, rows: Sequence[tuple[int, str, bytes]]) -> list[Outcome]:
+    def send_all(self, rows: Sequence[Delivery]) -> list[Outcome]:
         """Write every message to `<folder>/<id>.eml`."""
         tmp = self.folder / ".tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         outcomes = []
-        for outbox_id, _recipient, raw in rows:
+        for row in rows:
+            outbox_id = row.outbox_id
             final = self.folder / f"{outbox_id:06d}.eml"
             partial = tmp / f"{outbox_id:06d}.{os.getpid()}.eml"
             try:
                 with open(partial, "wb") as fh:
-                    fh.write(raw)
+                    fh.write(row.message())
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(partial, final)
@@ -174,14 +228,15 @@ class SmtpTransport(Transport):
             smtp.login(self.cfg.username, self.cfg.password())
         return smtp
 
-    def _send_chunk(self, chunk: Sequence[tuple[int, str, bytes]]) -> list[Outcome]:
+    def _send_chunk(self, chunk: Sequence[Delivery]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         smtp: smtplib.SMTP | None = None
-        for outbox_id, recipient, raw in chunk:
+        for row in chunk:
+            outbox_id = row.outbox_id
             try:
                 if smtp is None:
                     smtp = self._connect()
-                smtp.sendmail(self.sender, [recipient], raw)
+                smtp.sendmail(self.sender, [row.recipient], row.message())
                 outcomes.append(Outcome(outbox_id, ok=True))
             except smtplib.SMTPRecipientsRefused as exc:
                 code, reply = next(iter(exc.recipients.values()))
@@ -195,7 +250,7 @@ class SmtpTransport(Transport):
         _close(smtp)
         return outcomes
 
-    def send_all(self, rows: Sequence[tuple[int, str, bytes]]) -> list[Outcome]:
+    def send_all(self, rows: Sequence[Delivery]) -> list[Outcome]:
         """Split the batch over the connection pool; each worker reuses its session."""
         workers = max(1, min(self.cfg.connections, len(rows)))
         chunks = [rows[i::workers] for i in range(workers)]
@@ -309,7 +364,7 @@ def deliver(
     transport = transport or make_transport(settings)
     report = DeliveryReport()
     while rows := claim(session, now=now):
-        outcomes = transport.send_all([(r.id, r.recipient, r.raw) for r in rows])
+        outcomes = transport.send_all(_deliveries(session, rows))
         record(session, outcomes, settings=settings, now=now)
         for outcome in outcomes:
             row = session.get(OutboxMessage, outcome.outbox_id)

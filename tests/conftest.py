@@ -167,12 +167,14 @@ class SinkHandler:
 
     received: list[Envelope] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)  # answers to use for the next DATAs
+    by_recipient: dict[str, list[str]] = field(default_factory=dict)  # the same, per address
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
-            if self.replies:
-                reply = self.replies.pop(0)
+            scripted = self.by_recipient.get(envelope.rcpt_tos[0], self.replies)
+            if scripted:
+                reply = scripted.pop(0)
                 if not reply.startswith("250"):
                     return reply
             self.received.append(

@@ -80,7 +80,7 @@ def test_451_is_retried_with_backoff(configs: ConfigFactory, smtp_sink: SmtpSink
 
 def test_550_fails_with_the_servers_reply(configs: ConfigFactory, smtp_sink: SmtpSink) -> None:
     app = smtp_app(configs, smtp_sink)
-    smtp_sink.handler.replies = ["550 5.1.1 no such user"]
+    smtp_sink.handler.by_recipient = {"gone@school.org": ["550 5.1.1 no such user"]}
     with app.session() as session:
         outbox.enqueue(session, message(app, "gone@school.org"), now=app.now())
         outbox.enqueue(session, message(app, "here@school.org"), now=app.now())

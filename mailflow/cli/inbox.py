@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.table import Table
+from sqlalchemy import select
 
-from mailflow import replies
-from mailflow.cli.base import app, console, print_json
+from mailflow import ingest, replies
+from mailflow.cli.base import app, console, open_app, print_json
 from mailflow.errors import UserError
+from mailflow.models import InboundMessage
 
 group = typer.Typer(help="Received mail: list, reprocess, parse a reply.", no_args_is_help=True)
 app.add_typer(group, name="inbox")
@@ -41,3 +45,53 @@ def parse(
     assert isinstance(attachments, list)
     for att in attachments:
         console.print(f"attachment: {att['filename']} ({att['content_type']}, {att['size']} bytes)")
+
+
+def _row_json(row: InboundMessage) -> dict[str, Any]:
+    return {"id": row.id, "received_at": row.received_at.isoformat(), "mail_from": row.mail_from,
+            "rcpt": row.rcpt.split("\n"), "subject": row.subject, "status": row.status,
+            "outcome": row.outcome, "error": row.error}  # fmt: skip
+
+
+@group.command("list")
+def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List received messages and what became of each."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        if as_json:
+            print_json([_row_json(r) for r in rows])
+            return
+        table = Table("id", "received", "from", "subject", "status", "outcome / error")
+        for r in rows:
+            table.add_row(str(r.id), r.received_at.strftime("%Y-%m-%d %H:%M"), r.mail_from,
+                          r.subject, r.status, r.error or r.outcome)  # fmt: skip
+        console.print(table)
+
+
+@group.command("reprocess")
+def reprocess(
+    ctx: typer.Context,
+    message_id: int | None = typer.Argument(None, metavar="[ID]", help="Inbound message id."),
+    failed: bool = typer.Option(False, "--failed", help="Reprocess every failed message."),
+) -> None:
+    """Run the pipeline again over one message, or over every failed one."""
+    if (message_id is None) == (not failed):
+        raise UserError("give a message ID or --failed (not both)")
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        if failed:
+            ids = list(session.scalars(select(InboundMessage.id)
+                                       .where(InboundMessage.status == "failed")))  # fmt: skip
+        else:
+            row = session.get(InboundMessage, message_id)
+            if row is None:
+                raise UserError(f"no inbound message {message_id}")
+            if row.status == "processed":
+                raise UserError(f"message {message_id} was already processed")
+            ids = [row.id]
+        for inbound_id in ids:
+            status = ingest.process(session, app_.settings, inbound_id, now=app_.now())
+            console.print(f"message {inbound_id}: {status}")
+        if not ids:
+            console.print("nothing to reprocess")

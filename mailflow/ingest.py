@@ -1,0 +1,388 @@
+"""The inbound pipeline: what happens to a stored message after the server said 250.
+
+A pipeline is data: `PIPELINE` is a tuple of small named steps, each taking the
+`Context` and either adding to it or raising `Hold` (keep for the coordinator, with a
+reason) or `Discard` (automatic mail, kept with the reason, never acted on). Everything
+a message records (items, attendance, the acknowledgement in the outbox, its own
+status) is committed in one transaction, so reprocessing never doubles anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailflow import addresses, compose, itip, meetings, mime, outbox, replies, schedule
+from mailflow.addresses import Recipient, ReplyToken
+from mailflow.config import Settings
+from mailflow.errors import Discard, Hold
+from mailflow.members import find_member
+from mailflow.models import Attachment, Held, InboundMessage, Item, Meeting, Member
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """Everything the steps learn about one message."""
+
+    session: Session
+    settings: Settings
+    row: InboundMessage
+    now: datetime
+    trusted: bool = False  # released by the coordinator: skip the identity checks
+    mail: mime.ParsedMail | None = None
+    recipient: Recipient | None = None
+    member: Member | None = None
+    meeting: Meeting | None = None
+    done: bool = False
+    recorded: list[Item] = field(default_factory=list)
+    withdrawn: list[Item] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def parsed(self) -> mime.ParsedMail:
+        """The parsed message (set by the first step)."""
+        assert self.mail is not None
+        return self.mail
+
+    @property
+    def token(self) -> ReplyToken | None:
+        """The verified reply token the message was sent to, if any."""
+        return self.recipient.token if self.recipient else None
+
+
+def parse(ctx: Context) -> None:
+    """Parse the raw bytes; never fails, whatever the MIME."""
+    envelope_from = ctx.row.mail_from.strip("<>")
+    ctx.mail = mime.parse_mail(ctx.row.raw, envelope_from=envelope_from)
+    ctx.row.subject = ctx.mail.subject[:500]
+
+
+def ignore_automatic(ctx: Context) -> None:
+    """Auto-replies and bounces are never items; bounces count against the member."""
+    reason = ctx.parsed.automatic
+    if reason is None:
+        return
+    if reason.startswith("bounce"):
+        _record_bounce(ctx)
+    raise Discard(reason)
+
+
+def _record_bounce(ctx: Context) -> None:
+    text = ctx.row.raw.decode("latin-1")
+    for match in re.finditer(r"(?im)^(?:final|original)-recipient:\s*rfc822;\s*<?([^>\s]+)", text):
+        member = find_member(ctx.session, match.group(1))
+        if member is not None:
+            member.bounces += 1
+            member.last_bounce_at = ctx.now
+            return
+
+
+def identify(ctx: Context) -> None:
+    """Work out who sent the message and to which of our addresses; hold strangers."""
+    rcpts = [r for r in ctx.row.rcpt.split("\n") if r]
+    found = [addresses.classify_recipient(r, ctx.settings.mail.address, ctx.settings.mail.secret)
+             for r in rcpts]  # fmt: skip
+    known = [r for r in found if r is not None]
+    ctx.recipient = next((r for r in known if not r.bare), known[0] if known else None)
+    sender = ctx.parsed.from_address
+    if ctx.token is not None:
+        ctx.member = ctx.session.get(Member, ctx.token.member_id)
+        ctx.meeting = _token_meeting(ctx)
+    elif sender:
+        ctx.member = find_member(ctx.session, sender)
+    if ctx.trusted:
+        return
+    if ctx.recipient is None:
+        raise Hold("not addressed to the group or a valid reply address")
+    if ctx.member is None:
+        raise Hold(f"{sender or 'unknown sender'} is not a member")
+    if not ctx.member.active:
+        raise Hold(f"reply address of {ctx.member.email}, who is no longer a member")
+    if sender.lower() != ctx.member.email.lower():
+        raise Hold(f"reply address issued to {ctx.member.email} but the mail is from {sender}")
+    if ctx.recipient.bare:
+        _check_dmarc(ctx)
+
+
+def _token_meeting(ctx: Context) -> Meeting | None:
+    token = ctx.token
+    if token is None or token.purpose not in ("c", "a", "i", "m", "k"):
+        return None
+    return ctx.session.get(Meeting, token.target_id)
+
+
+def _check_dmarc(ctx: Context) -> None:
+    trusted = ctx.settings.inbound.trusted_authserv_id
+    results = ctx.parsed.headers.get("authentication-results", "")
+    if not trusted or not results:
+        return
+    authserv = results.split(";", 1)[0].strip().lower()
+    if authserv == trusted.lower() and re.search(r"\bdmarc=fail\b", results, re.I):
+        raise Hold("DMARC check failed for the sender's domain")
+
+
+def rate_limit(ctx: Context) -> None:
+    """Hold mail from a sender who sent more than the configured number in a minute."""
+    limit = ctx.settings.inbound.rate_limit_per_minute
+    if ctx.trusted or limit <= 0:
+        return
+    since = ctx.row.received_at - timedelta(minutes=1)
+    recent = ctx.session.scalar(
+        select(func.count())
+        .select_from(InboundMessage)
+        .where(
+            InboundMessage.mail_from == ctx.row.mail_from,
+            InboundMessage.received_at >= since,
+            InboundMessage.id < ctx.row.id,
+        )
+    )
+    if (recent or 0) >= limit:
+        raise Hold(f"more than {limit} messages in a minute from {ctx.row.mail_from}")
+
+
+def calendar_reply(ctx: Context) -> None:
+    """An iTIP REPLY updates the member's attendance; it is not an item."""
+    if not ctx.parsed.calendars:
+        return
+    try:
+        reply = itip.parse_calendar_reply(ctx.parsed.calendars[0])
+    except ValueError as exc:
+        raise Hold(f"calendar part we cannot read: {exc}") from None
+    meeting = ctx.session.scalar(select(Meeting).where(Meeting.uid == reply.uid))
+    if meeting is None:
+        raise Hold(f"calendar reply for an unknown event {reply.uid}")
+    member = ctx.member
+    if member is None or reply.attendee.lower() != member.email.lower():
+        raise Hold(f"calendar reply from {reply.attendee}, who is not the invited member")
+    ctx.done = True
+    if reply.sequence < meeting.sequence:
+        ctx.notes.append(f"outdated reply (sequence {reply.sequence} < {meeting.sequence})")
+        return
+    status = {"accepted": "accepted", "declined": "declined", "tentative": "tentative"}.get(
+        reply.partstat, "needs-action"
+    )
+    meetings.set_attendance(ctx.session, meeting, member, status, now=ctx.now,
+                            sequence=reply.sequence)  # fmt: skip
+    ctx.meeting = meeting
+    ctx.notes.append(f"attendance {status} for {meeting.ref}")
+
+
+def record_items(ctx: Context) -> None:
+    """Turn the reply text and attachments into items (and apologies, withdrawals)."""
+    if ctx.done:
+        return
+    mail = ctx.parsed
+    resources = [a for a in mail.attachments if not a.inline]
+    limit = ctx.settings.storage.max_attachments_per_message
+    if len(resources) > limit:
+        raise Hold(f"{len(resources)} attachments (the limit is {limit})")
+    too_big = [a for a in resources if a.size > ctx.settings.storage.max_attachment_bytes]
+    if too_big:
+        raise Hold(f"attachment {too_big[0].filename} is over the size limit")
+    if ctx.meeting is None:
+        ctx.meeting = next_meeting(ctx.session, ctx.now)
+    parsed = replies.extract_items(
+        replies.clean_body(mail.text), has_attachments=bool(resources), subject=mail.subject
+    )
+    found = list(parsed.items)
+    if ctx.recipient is not None and ctx.recipient.bare:
+        found = [_as_news(ctx, parsed)]
+    for p in found:
+        ctx.recorded.append(_add_item(ctx, p))
+    if parsed.apologies and ctx.meeting is not None and ctx.member is not None:
+        meetings.set_attendance(ctx.session, ctx.meeting, ctx.member, "apologies", now=ctx.now)
+    if resources:
+        _store_attachments(ctx, resources)
+    _withdraw(ctx, parsed.withdraw)
+    if not ctx.recorded and not ctx.withdrawn:
+        raise Hold("nothing to record in this message")
+
+
+def _as_news(ctx: Context, parsed: replies.ParsedReply) -> replies.ParsedItem:
+    title = ctx.parsed.subject or (parsed.items[0].title if parsed.items else "News")
+    return replies.ParsedItem(kind="resource", title=title, body=parsed.body, minutes=None)
+
+
+def _add_item(ctx: Context, p: replies.ParsedItem) -> Item:
+    item = Item(
+        meeting_id=ctx.meeting.id if ctx.meeting else None,
+        member_id=ctx.member.id if ctx.member else None,
+        message_id=ctx.row.id, kind=p.kind, title=p.title[:1000], body=p.body,
+        status="proposed", minutes=p.minutes, created_at=ctx.now,
+        author=ctx.parsed.from_address,
+    )  # fmt: skip
+    ctx.session.add(item)
+    ctx.session.flush()
+    return item
+
+
+def _store_attachments(ctx: Context, files: list[mime.Attachment]) -> None:
+    holder = next((i for i in ctx.recorded if i.kind == "resource"), None)
+    if holder is None:
+        names = ", ".join(a.filename for a in files)
+        holder = _add_item(ctx, replies.ParsedItem("resource", names, "", None))
+        ctx.recorded.append(holder)
+    for att in files:
+        store_blob(ctx.settings.data_dir, att.data, att.sha256)
+        holder.attachments.append(
+            Attachment(filename=att.filename, content_type=att.content_type, size=att.size,
+                       sha256=att.sha256)
+        )  # fmt: skip
+
+
+def store_blob(data_dir: Path, data: bytes, sha256: str) -> Path:
+    """Write `data` under data_dir/attachments/<sha256>, once; returns the path."""
+    path = blob_path(data_dir, sha256)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(data)
+        partial.replace(path)
+    return path
+
+
+def blob_path(data_dir: Path, sha256: str) -> Path:
+    """Where the attachment with this hash is kept."""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ValueError("not a sha256 hex digest")
+    return data_dir / "attachments" / sha256[:2] / sha256
+
+
+def _withdraw(ctx: Context, numbers: tuple[int, ...]) -> None:
+    for number in numbers:
+        item = ctx.session.get(Item, number)
+        if item is None or ctx.member is None or item.member_id != ctx.member.id:
+            ctx.notes.append(f"item {number} is not one of yours; nothing withdrawn")
+            continue
+        item.status = "withdrawn"
+        ctx.withdrawn.append(item)
+
+
+def next_meeting(session: Session, now: datetime) -> Meeting | None:
+    """The next planned meeting that has not started yet."""
+    return session.scalar(
+        select(Meeting)
+        .where(Meeting.start >= now, Meeting.status != "cancelled")
+        .order_by(Meeting.start)
+        .limit(1)
+    )
+
+
+def acknowledge(ctx: Context) -> None:
+    """Queue exactly one acknowledgement listing what was recorded."""
+    if ctx.member is None and not ctx.parsed.from_address:
+        return
+    if not ctx.recorded and not ctx.withdrawn and not ctx.notes:
+        return
+    to = ctx.member.email if ctx.member else ctx.parsed.from_address
+    name = ctx.member.name if ctx.member else ""
+    settings = ctx.settings
+    token = ReplyToken(
+        "a", ctx.meeting.id if ctx.meeting else 0, ctx.member.id if ctx.member else 0
+    )
+    meeting_text = (
+        f"{ctx.meeting.title}, {schedule.human_local(ctx.meeting.start, settings.group.tz)}"
+        if ctx.meeting
+        else ""
+    )
+    context = {
+        "name": name,
+        "items": ctx.recorded,
+        "withdrawn": ctx.withdrawn,
+        "notes": ctx.notes,
+        "meeting": meeting_text,
+        "group": settings.group.name,
+    }
+    text, html = compose.render("member/ack", context)
+    msg = compose.build_message(
+        settings, to=to, subject=f"Re: {ctx.parsed.subject}" if ctx.parsed.subject else "Received",
+        text=text, html=html, now=ctx.now, auto_submitted="auto-replied",
+        reply_to=addresses.reply_address(settings.mail.address, settings.mail.secret, token),
+        in_reply_to=ctx.parsed.message_id or None,
+    )  # fmt: skip
+    outbox.enqueue(ctx.session, msg, now=ctx.now)
+
+
+Step = Callable[[Context], None]
+PIPELINE: tuple[tuple[str, Step], ...] = (
+    ("parse", parse),
+    ("ignore automatic mail", ignore_automatic),
+    ("identify the sender", identify),
+    ("rate limit", rate_limit),
+    ("calendar reply", calendar_reply),
+    ("record items", record_items),
+    ("acknowledge", acknowledge),
+)
+
+
+def store(
+    session: Session, *, mail_from: str, rcpt_tos: list[str], raw: bytes, now: datetime
+) -> int:
+    """Commit a received message as it came, before the server answers 250."""
+    row = InboundMessage(
+        received_at=now, mail_from=mail_from, rcpt="\n".join(rcpt_tos), raw=raw, status="new"
+    )
+    session.add(row)
+    session.commit()
+    return row.id
+
+
+def unprocessed(session: Session) -> list[int]:
+    """Ids of stored messages that were never processed (e.g. after a crash)."""
+    query = select(InboundMessage.id).where(InboundMessage.status == "new")
+    return list(session.scalars(query.order_by(InboundMessage.id)))
+
+
+def describe(ctx: Context) -> str:
+    """A one-line summary of what processing recorded."""
+    parts = [f"{i.kind} #{i.id}" for i in ctx.recorded]
+    parts += [f"withdrew #{i.id}" for i in ctx.withdrawn]
+    parts += ctx.notes
+    return "; ".join(parts) or "nothing recorded"
+
+
+def process(
+    session: Session, settings: Settings, inbound_id: int, *, now: datetime, trusted: bool = False
+) -> str:
+    """Run the pipeline over one stored message and commit its outcome.
+
+    Returns the message's new status: processed, held, ignored or failed.
+    """
+    row = session.get(InboundMessage, inbound_id)
+    if row is None:
+        raise ValueError(f"no inbound message {inbound_id}")
+    ctx = Context(session=session, settings=settings, row=row, now=now, trusted=trusted)
+    try:
+        for _name, step in PIPELINE:
+            step(ctx)
+        _finish(row, "processed", describe(ctx), now)
+    except Hold as hold:
+        _finish(row, "held", hold.reason, now)
+        held = session.scalar(select(Held).where(Held.inbound_id == row.id))
+        if held is None:
+            session.add(Held(inbound_id=row.id, reason=hold.reason, created_at=now))
+        else:
+            held.reason, held.status = hold.reason, "held"
+    except Discard as discard:
+        _finish(row, "ignored", discard.reason, now)
+    except Exception as exc:  # ours, not the sender's: keep it for `inbox reprocess`
+        session.rollback()
+        log.exception("processing inbound message %s failed", inbound_id)
+        row = session.get(InboundMessage, inbound_id) or row
+        _finish(row, "failed", "", now)
+        row.error = f"{type(exc).__name__}: {exc}"[:2000]
+    session.commit()
+    return row.status
+
+
+def _finish(row: InboundMessage, status: str, outcome: str, now: datetime) -> None:
+    row.status, row.outcome, row.error, row.processed_at = status, outcome, "", now

@@ -1,0 +1,205 @@
+"""The inbound mail server: aiosmtpd (SMTP or LMTP) in front of the ingest pipeline.
+
+Recipients are checked at RCPT: only the bare group address and verified reply
+addresses are accepted (550 otherwise, so we are never a relay). At DATA the raw
+message is committed to the database *before* we answer 250; processing runs after,
+on a worker thread, off the SMTP path. Any exception of ours answers 451 4.3.0 with no
+internal detail, so the sender retries instead of bouncing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import ssl
+import threading
+import time
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mailflow import addresses, ingest
+from mailflow.app import App
+
+log = logging.getLogger(__name__)
+
+TEMPFAIL = "451 4.3.0 Temporary error; please try again later"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down; please try again later"
+
+
+class Processor:
+    """A worker thread that runs the ingest pipeline over stored messages in order."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.queue: queue.Queue[int | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="mailflow-ingest", daemon=True)
+        self.busy = 0
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the worker and queue whatever was stored but never processed."""
+        with self.app.session() as session:
+            for inbound_id in ingest.unprocessed(session):
+                self.submit(inbound_id)
+        self.thread.start()
+
+    def submit(self, inbound_id: int) -> None:
+        """Queue a stored message for processing."""
+        with self.lock:
+            self.busy += 1
+        self.queue.put(inbound_id)
+
+    def _run(self) -> None:
+        while (inbound_id := self.queue.get()) is not None:
+            try:
+                with self.app.session() as session:
+                    ingest.process(session, self.app.settings, inbound_id, now=self.app.now())
+            except Exception:  # the message stays 'new' and is retried at the next start
+                log.exception("could not process inbound message %s", inbound_id)
+            finally:
+                with self.lock:
+                    self.busy -= 1
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued message has been processed; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.busy == 0:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def stop(self) -> None:
+        """Finish what is queued, then stop the worker."""
+        self.queue.put(None)
+        if self.thread.is_alive():
+            self.thread.join(timeout=60)
+
+
+class InboundHandler:
+    """aiosmtpd handler: RCPT checks, store-then-250, and safe exception answers."""
+
+    def __init__(self, app: App, processor: Processor, *, lmtp: bool = False) -> None:
+        self.app = app
+        self.processor = processor
+        self.lmtp = lmtp
+        self.closing = False
+        self.in_flight = 0
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.closing:
+            return SHUTTING_DOWN
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        mail = self.app.settings.mail
+        found = addresses.classify_recipient(address, mail.address, mail.secret)
+        if found is None:
+            domain = address.rpartition("@")[2].strip(">").lower()
+            if domain != mail.domain:
+                return "550 5.7.1 Relaying denied"
+            return "550 5.1.1 No such recipient here"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.in_flight += 1
+        try:
+            loop = asyncio.get_running_loop()
+            inbound_id = await loop.run_in_executor(None, self._store, envelope)
+        except Exception:
+            log.exception("could not store an inbound message")
+            return self._per_recipient(envelope, TEMPFAIL)
+        finally:
+            self.in_flight -= 1
+        self.processor.submit(inbound_id)
+        return self._per_recipient(envelope, f"250 2.0.0 Stored as message {inbound_id}")
+
+    def _per_recipient(self, envelope: Envelope, status: str) -> str:
+        # RFC 2033: after DATA, an LMTP server answers once per accepted recipient.
+        if self.lmtp and len(envelope.rcpt_tos) > 1:
+            return "\r\n".join([status] * len(envelope.rcpt_tos))
+        return status
+
+    def _store(self, envelope: Envelope) -> int:
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        with self.app.session() as session:
+            return ingest.store(
+                session, mail_from=envelope.mail_from or "", rcpt_tos=list(envelope.rcpt_tos),
+                raw=raw, now=self.app.now(),
+            )  # fmt: skip
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error: %r", error)
+        return TEMPFAIL
+
+
+class _Controller(Controller):  # type: ignore[misc]
+    """aiosmtpd's threaded controller, making an LMTP server when asked."""
+
+    def __init__(self, handler: InboundHandler, *, lmtp: bool, **kwargs: Any) -> None:
+        self.lmtp = lmtp
+        super().__init__(handler, **kwargs)
+
+    def factory(self) -> SMTP:
+        cls = LMTP if self.lmtp else SMTP
+        return cls(self.handler, **self.SMTP_kwargs)
+
+
+class InboundServer:
+    """The running inbound server: listener, handler and ingest worker together."""
+
+    def __init__(
+        self, app: App, *, host: str | None = None, port: int | None = None,
+        lmtp: bool | None = None,
+    ) -> None:  # fmt: skip
+        cfg = app.settings.inbound
+        self.app = app
+        self.host = host or cfg.host
+        self.port = cfg.port if port is None else port
+        self.lmtp = cfg.protocol == "lmtp" if lmtp is None else lmtp
+        self.processor = Processor(app)
+        self.handler = InboundHandler(app, self.processor, lmtp=self.lmtp)
+        self.controller = _Controller(
+            self.handler, lmtp=self.lmtp, hostname=self.host, port=self.port,
+            data_size_limit=cfg.max_message_bytes, enable_SMTPUTF8=True,
+            tls_context=_tls_context(app), require_starttls=cfg.require_starttls,
+            ident="mailflow ESMTP",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        """Start processing leftovers, then listen."""
+        self.processor.start()
+        self.controller.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking new mail, finish the messages in flight, then shut down."""
+        self.handler.closing = True
+        deadline = time.monotonic() + timeout
+        while self.handler.in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.controller.stop()
+        self.processor.stop()
+
+
+def _tls_context(app: App) -> ssl.SSLContext | None:
+    cfg = app.settings.inbound
+    if not cfg.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(app.settings.path(cfg.tls_cert), app.settings.path(cfg.tls_key))
+    return context
