@@ -1,0 +1,331 @@
+"""The agenda builder: members' items and a meeting's length in, a time-boxed agenda out.
+
+How the agenda is built (pure, deterministic):
+
+1. **Standing items** come first, in the configured order, except any whose title starts
+   with "Any other business" or "AOB", which go last. If the standing items alone are
+   longer than the meeting, the last ones are shortened, then dropped, until they fit;
+   the first one (the welcome) is always kept, shortened to the meeting's length if need be.
+2. **Submitted items** (questions and agenda items; withdrawn ones are ignored) are taken
+   in this order: items already deferred from earlier meetings first (the more often
+   deferred, the earlier), then by the coordinator's priority (higher first), then by
+   members' votes (higher first), then in the order they arrived.
+3. Each is fitted greedily, in that order, into the time left after the standing items.
+   An agenda item needs its requested minutes (or the default item length); a question
+   needs the question length. An item that needs more than is left is skipped, and later,
+   smaller items may still fit. The total never exceeds the meeting's length.
+4. Each agenda item that fits gets its own slot, presented by the member who sent it.
+   The questions that fit share one "Questions" slot after the agenda items and before
+   "Any other business".
+5. Nothing is silently dropped: an agenda item that does not fit is **deferred** to the
+   next meeting; a question that does not fit is sent for a **written answer**; a
+   question or item the coordinator already marked "written-answer" stays there. Each
+   gets a short reason, e.g. "the meeting's 90 minutes were full".
+
+Items from members who sent apologies are planned like any other: they are raised in the
+member's absence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+KINDS = ("question", "agenda")
+IGNORED_KINDS = ("apology", "resource")
+STATUSES = ("proposed", "scheduled", "deferred", "written-answer", "withdrawn")
+_AOB_RE = re.compile(r"\s*(any other business|aob)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PlannerItem:
+    """One submitted question or agenda item, with what decides its place."""
+
+    id: int
+    kind: str
+    title: str
+    member: str
+    presenter: str
+    minutes: int | None
+    priority: int = 0
+    votes: int = 0
+    carried: int = 0
+    submitted_order: int = 0
+    status: str = "proposed"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One block of the meeting: a standing item, an agenda item, or the questions."""
+
+    title: str
+    kind: str
+    minutes: int
+    items: tuple[int, ...]
+    presenter: str | None
+
+
+@dataclass(frozen=True)
+class Agenda:
+    """The planned meeting, and what happens to every item that did not fit."""
+
+    total_minutes: int
+    slots: tuple[Slot, ...]
+    scheduled: tuple[int, ...]
+    deferred: tuple[int, ...]
+    written_answer: tuple[int, ...]
+    reasons: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def to_json(self, meeting_ref: str) -> dict[str, object]:
+        """The DESIGN.md agenda JSON shape, plus ``written_answer``.
+
+        Parameters:
+            meeting_ref: the meeting's ref, shown as ``meeting``.
+
+        Returns:
+            ``{"meeting", "total_minutes", "slots": [{"title", "kind", "minutes",
+            "items", "presenter"}], "deferred", "written_answer"}``.
+        """
+        return {
+            "meeting": meeting_ref,
+            "total_minutes": self.total_minutes,
+            "slots": [
+                {
+                    "title": s.title,
+                    "kind": s.kind,
+                    "minutes": s.minutes,
+                    "items": list(s.items),
+                    "presenter": s.presenter,
+                }
+                for s in self.slots
+            ],
+            "deferred": list(self.deferred),
+            "written_answer": list(self.written_answer),
+        }
+
+
+def is_aob(title: str) -> bool:
+    """Whether a standing item is "Any other business" (or "AOB"), which goes last."""
+    return _AOB_RE.match(title) is not None
+
+
+def _standing_slots(titles: Sequence[str], minutes: int, meeting_minutes: int) -> list[Slot]:
+    """Standing slots in agenda order, shortened or dropped from the end to fit."""
+    ordered = [t for t in titles if not is_aob(t)] + [t for t in titles if is_aob(t)]
+    slots, left = [], meeting_minutes
+    for title in ordered:
+        given = min(minutes, left)
+        if given > 0 or minutes == 0:
+            slots.append(
+                Slot(title=title, kind="standing", minutes=given, items=(), presenter=None)
+            )
+        left -= given
+    if not slots and ordered:
+        # Even a zero-length meeting keeps its first standing item: it is the welcome.
+        slots.append(Slot(ordered[0], "standing", 0, (), None))
+    return slots
+
+
+def _sort_key(item: PlannerItem) -> tuple[int, int, int, int, int]:
+    return (-item.carried, -item.priority, -item.votes, item.submitted_order, item.id)
+
+
+def _candidates(items: Sequence[PlannerItem]) -> list[PlannerItem]:
+    """The items to plan, in priority order; `ValueError` on an unknown kind or status."""
+    keep = []
+    for item in items:
+        if item.kind not in KINDS + IGNORED_KINDS:
+            raise ValueError(f"item {item.id}: unknown kind {item.kind!r}")
+        if item.status not in STATUSES:
+            raise ValueError(f"item {item.id}: unknown status {item.status!r}")
+        if item.kind in KINDS and item.status != "withdrawn":
+            keep.append(item)
+    return sorted(keep, key=_sort_key)
+
+
+def _no_fit_reason(need: int, free: int, meeting_minutes: int) -> str:
+    """Why an item needing `need` minutes did not fit, in a few words."""
+    if need > meeting_minutes:
+        return f"asked for {need} minutes; the meeting is {meeting_minutes}"
+    if need > free:
+        return (
+            f"asked for {need} minutes; only {free} of the meeting's {meeting_minutes} "
+            "are free after the standing items"
+        )
+    return f"the meeting's {meeting_minutes} minutes were full"
+
+
+@dataclass
+class _Fit:
+    """Working state while items are fitted (internal, mutable on purpose)."""
+
+    left: int
+    agenda: list[PlannerItem] = field(default_factory=list)
+    questions: list[PlannerItem] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+    written: list[int] = field(default_factory=list)
+    reasons: dict[int, str] = field(default_factory=dict)
+
+
+def _fit(
+    ordered: Sequence[PlannerItem], *, free: int, meeting_minutes: int, default_minutes: int,
+    question_minutes: int,
+) -> _Fit:  # fmt: skip
+    """Greedily place `ordered` into `free` minutes, recording what did not fit and why."""
+    fit = _Fit(left=free)
+    for item in ordered:
+        if item.status == "written-answer":
+            fit.written.append(item.id)
+            fit.reasons[item.id] = "marked for a written answer by the coordinator"
+            continue
+        is_question = item.kind == "question"
+        need = question_minutes if is_question else _requested(item, default_minutes)
+        if need <= fit.left:
+            fit.left -= need
+            (fit.questions if is_question else fit.agenda).append(item)
+            continue
+        (fit.written if is_question else fit.deferred).append(item.id)
+        fit.reasons[item.id] = _no_fit_reason(need, free, meeting_minutes)
+    return fit
+
+
+def _requested(item: PlannerItem, default_minutes: int) -> int:
+    """An agenda item's minutes: its request, or the default when it made none."""
+    return item.minutes if item.minutes is not None and item.minutes > 0 else default_minutes
+
+
+def build_agenda(
+    items: Sequence[PlannerItem], *, meeting_minutes: int, default_item_minutes: int,
+    question_minutes: int, standing_items: Sequence[str], standing_item_minutes: int,
+) -> Agenda:  # fmt: skip
+    """Plan a meeting: standing items, then submitted items, time-boxed (see module doc).
+
+    Parameters:
+        items: the meeting's questions and agenda items (apologies/resources are ignored).
+        meeting_minutes: the meeting's length; the agenda never runs longer.
+        default_item_minutes: an agenda item's length when it asked for none.
+        question_minutes: the time each question gets in the Questions slot.
+        standing_items: titles of the items every meeting has, in order.
+        standing_item_minutes: the time each standing item gets.
+
+    Returns:
+        The `Agenda`: slots in order, and which items were scheduled, deferred or sent
+        for a written answer, with reasons.
+
+    Raises:
+        ValueError: a negative length, or an item of unknown kind or status.
+    """
+    if min(meeting_minutes, default_item_minutes, question_minutes, standing_item_minutes) < 0:
+        raise ValueError("meeting and item lengths must not be negative")
+    standing = _standing_slots(standing_items, standing_item_minutes, meeting_minutes)
+    head = [s for s in standing if not is_aob(s.title)]
+    tail = [s for s in standing if is_aob(s.title)]
+    free = meeting_minutes - sum(s.minutes for s in standing)
+    fit = _fit(
+        _candidates(items), free=free, meeting_minutes=meeting_minutes,
+        default_minutes=default_item_minutes, question_minutes=question_minutes,
+    )  # fmt: skip
+    middle = [
+        Slot(i.title, "agenda", _requested(i, default_item_minutes), (i.id,), i.presenter)
+        for i in fit.agenda
+    ]
+    if fit.questions:
+        ids = tuple(q.id for q in fit.questions)
+        middle.append(Slot("Questions", "questions", question_minutes * len(ids), ids, None))
+    slots = (*head, *middle, *tail)
+    return Agenda(
+        total_minutes=sum(s.minutes for s in slots),
+        slots=slots,
+        scheduled=tuple(i for s in middle for i in s.items),
+        deferred=tuple(fit.deferred),
+        written_answer=tuple(fit.written),
+        reasons=MappingProxyType(dict(fit.reasons)),
+    )
+
+
+def _who(item: PlannerItem | None) -> str:
+    return f" ({item.presenter})" if item is not None and item.presenter else ""
+
+
+def _title(item_id: int, items: Mapping[int, PlannerItem]) -> str:
+    item = items.get(item_id)
+    return item.title.strip() if item is not None else f"item #{item_id}"
+
+
+def _leftover(item_id: int, agenda: Agenda, items: Mapping[int, PlannerItem]) -> str:
+    """``Title (Presenter): reason`` for an item that did not fit."""
+    reason = agenda.reasons.get(item_id, "")
+    text = f"{_title(item_id, items)}{_who(items.get(item_id))}"
+    return f"{text}: {reason}" if reason else text
+
+
+def _leftover_sections(agenda: Agenda) -> list[tuple[str, tuple[int, ...]]]:
+    return [
+        ("Deferred to the next meeting", agenda.deferred),
+        ("For a written answer", agenda.written_answer),
+    ]
+
+
+def render_text(agenda: Agenda, items: Mapping[int, PlannerItem], *, heading: str) -> str:
+    """The agenda as plain text: numbered slots with minutes, then what did not fit.
+
+    Parameters:
+        agenda: the planned agenda.
+        items: every item by id, for titles and presenters.
+        heading: the first line, e.g. the meeting's title and time.
+
+    Returns:
+        Text ending in a newline.
+    """
+    lines = [heading, "=" * len(heading), ""]
+    for number, slot in enumerate(agenda.slots, start=1):
+        presenter = f" - {slot.presenter}" if slot.presenter else ""
+        lines.append(f"{number:>2}. {slot.title} ({slot.minutes} min){presenter}")
+        if slot.kind == "questions":
+            lines += [f"    - {_title(i, items)}{_who(items.get(i))}" for i in slot.items]
+    lines += ["", f"Total: {agenda.total_minutes} min"]
+    for title, ids in _leftover_sections(agenda):
+        if ids:
+            lines += ["", f"{title}:"]
+            lines += [f"  - {_leftover(i, agenda, items)}" for i in ids]
+    return "\n".join(lines) + "\n"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~])")
+
+
+def md_escape(text: str) -> str:
+    """Backslash-escape Markdown punctuation in member text so it renders as typed."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def render_markdown(agenda: Agenda, items: Mapping[int, PlannerItem], *, heading: str) -> str:
+    """The agenda as Markdown: a numbered list, then sections for what did not fit.
+
+    Member-supplied titles and names are escaped, so they cannot add links or markup.
+
+    Parameters:
+        agenda: the planned agenda.
+        items: every item by id, for titles and presenters.
+        heading: the level-1 heading.
+
+    Returns:
+        Markdown text ending in a newline.
+    """
+    lines = [f"# {md_escape(heading)}", ""]
+    for number, slot in enumerate(agenda.slots, start=1):
+        presenter = f" — {md_escape(slot.presenter)}" if slot.presenter else ""
+        lines.append(f"{number}. **{md_escape(slot.title)}** ({slot.minutes} min){presenter}")
+        for i in slot.items if slot.kind == "questions" else ():
+            lines.append(f"   - {md_escape(_title(i, items) + _who(items.get(i)))}")
+    lines += ["", f"*Total: {agenda.total_minutes} min*"]
+    for title, ids in _leftover_sections(agenda):
+        if ids:
+            lines += ["", f"## {title}", ""]
+            for i in ids:
+                reason = agenda.reasons.get(i, "")
+                text = md_escape(_title(i, items) + _who(items.get(i)))
+                lines.append(f"- {text}" + (f": {md_escape(reason)}" if reason else ""))
+    return "\n".join(lines) + "\n"
