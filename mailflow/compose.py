@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 import nh3
+from markdown_it import MarkdownIt
 
 from mailflow.config import Settings
 
@@ -39,6 +40,11 @@ def sanitize_html(html: str) -> str:
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )
+
+
+def markdown_html(markdown: str) -> str:
+    """Render Markdown (CommonMark + tables) to sanitised HTML."""
+    return sanitize_html(MarkdownIt("commonmark").enable("table").render(markdown))
 
 
 @cache

@@ -69,6 +69,7 @@ data_dir = "data"
 [inbound]
 host = "127.0.0.1"
 port = {inbound_port}
+max_message_bytes = {max_message_bytes}
 
 [outbound]
 transport = "{transport}"
@@ -94,13 +95,16 @@ class ConfigFactory:
     folder: Path
     db_url: str
 
-    def write(self, *, transport: str = "maildir", smtp_port: int = 25, extra: str = "") -> Path:
+    def write(
+        self, *, transport: str = "maildir", smtp_port: int = 25, extra: str = "",
+        max_message_bytes: int = 26214400,
+    ) -> Path:  # fmt: skip
         """Write the standard test config (plus `extra` TOML) and return its path."""
         path = self.folder / "mailflow.toml"
         path.write_text(
             CONFIG.format(
                 db_url=self.db_url, transport=transport, smtp_port=smtp_port,
-                inbound_port=free_port(),
+                inbound_port=free_port(), max_message_bytes=max_message_bytes,
             ) + extra,
             encoding="utf-8",
         )  # fmt: skip
@@ -211,3 +215,27 @@ def smtp_sink() -> Iterator[SmtpSink]:
 def load_eml(name: str) -> bytes:
     """The bytes of tests/messages/<name>."""
     return (MESSAGES / name).read_bytes()
+
+
+MAIL = Path(__file__).parent / "mail"
+
+
+def load_mail(name: str, **values: str) -> bytes:
+    """tests/mail/<name> with {placeholders} filled in (reply addresses, UIDs)."""
+    text = (MAIL / name).read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+
+
+@pytest.fixture
+def server(app: App) -> Iterator[Any]:
+    """A running inbound server (SMTP) on a free local port."""
+    from mailflow.server import InboundServer
+
+    srv = InboundServer(app, port=free_port())
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

@@ -6,7 +6,17 @@ unexpected) becomes one line on stderr and exit code 1; usage errors exit 2.
 
 from __future__ import annotations
 
-from mailflow.cli import held, inbox, meetings, members, outbox, serve, setup  # noqa: F401 (registers commands)
+from mailflow.cli import (  # noqa: F401 (registers commands)
+    held,
+    inbox,
+    items,
+    meetings,
+    members,
+    outbox,
+    planning,
+    serve,
+    setup,
+)
 from mailflow.cli.base import app
 
 __all__ = ["app"]

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
+from typer.exceptions import Abort, Exit, TyperException
 
 from mailflow.app import App
 from mailflow.errors import MailflowError
@@ -28,15 +28,15 @@ class MailflowGroup(TyperGroup):
     x.toml` as well as `mailflow --config x.toml members list`).
     """
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if ctx.parent is None:
             args = _hoist_config(args)
         return super().parse_args(ctx, args)
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except (Exit, Abort, TyperException):
             raise
         except MailflowError as exc:
             _fail(str(exc))

@@ -6,8 +6,9 @@ import typer
 from rich.table import Table
 
 from mailflow import meetings as meetings_
-from mailflow import schedule
+from mailflow import planning, schedule
 from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.cli.outbox import deliver_now
 
 group = typer.Typer(help="Plan, add, list, show, move and cancel meetings.", no_args_is_help=True)
 app.add_typer(group, name="meetings")
@@ -87,3 +88,32 @@ def show(
         for person, status in people:
             table.add_row(f"{person.name} <{person.email}>", status)
         console.print(table)
+
+
+@group.command("move")
+def move(
+    ctx: typer.Context,
+    meeting: str = typer.Argument(..., help="Meeting id or ref."),
+    start: str = typer.Option(..., "--start", help='New local time "YYYY-MM-DD HH:MM".'),
+) -> None:
+    """Move a meeting and send everyone an invite update."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        m = meetings_.find_meeting(session, meeting)
+        queued = planning.move_meeting(session, app_.settings, m, start, now=app_.now())
+        when = schedule.human_local(m.start, app_.settings.group.tz)
+        console.print(f"moved {m.ref} to {when} (sequence {m.sequence}); {queued} update(s) queued")
+    deliver_now(app_)
+
+
+@group.command("cancel")
+def cancel(
+    ctx: typer.Context, meeting: str = typer.Argument(..., help="Meeting id or ref.")
+) -> None:
+    """Cancel a meeting and send everyone a calendar CANCEL."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        m = meetings_.find_meeting(session, meeting)
+        queued = planning.cancel_meeting(session, app_.settings, m, now=app_.now())
+        console.print(f"cancelled {m.ref}; {queued} cancellation(s) queued")
+    deliver_now(app_)

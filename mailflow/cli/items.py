@@ -1,0 +1,94 @@
+"""`mailflow items ...` and `mailflow agenda`: what members sent, and the agenda it makes."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from mailflow import compose, planner
+from mailflow import items as items_
+from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.errors import UserError
+from mailflow.meetings import find_meeting
+
+group = typer.Typer(help="Items members sent: list, adjust, merge.", no_args_is_help=True)
+app.add_typer(group, name="items")
+
+
+@group.command("list")
+def list_(
+    ctx: typer.Context,
+    meeting: str = typer.Argument(..., help="Meeting id or ref."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List a meeting's items (and those deferred to it)."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        rows = items_.meeting_items(session, find_meeting(session, meeting))
+        if as_json:
+            print_json([items_.item_json(i) for i in rows])
+            return
+        table = Table("id", "kind", "title", "member", "status", "min", "files")
+        for i in rows:
+            who = i.member.email if i.member else i.author
+            table.add_row(str(i.id), i.kind, i.title, who, i.status,
+                          str(i.minutes or ""), str(len(i.attachments) or ""))  # fmt: skip
+        console.print(table)
+
+
+@group.command("set")
+def set_(
+    ctx: typer.Context,
+    item_id: int = typer.Argument(..., metavar="ID"),
+    minutes: int | None = typer.Option(None, "--minutes", help="Time on the agenda."),
+    status: str | None = typer.Option(None, "--status", help=", ".join(items_.STATUSES)),
+    priority: int | None = typer.Option(None, "--priority", help="Higher comes first."),
+    meeting: str | None = typer.Option(None, "--meeting", help="Move to another meeting."),
+) -> None:
+    """Adjust one item: its minutes, status, priority or meeting."""
+    if minutes is None and status is None and priority is None and meeting is None:
+        raise UserError("nothing to set: give --minutes, --status, --priority or --meeting")
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        item = items_.set_item(session, item_id, minutes=minutes, status=status,
+                               priority=priority, meeting=meeting)  # fmt: skip
+        console.print(f"item {item.id}: {item.status}, {item.minutes or 'default'} min, "
+                      f"priority {item.priority}")  # fmt: skip
+
+
+@group.command("merge")
+def merge(
+    ctx: typer.Context,
+    keep: int = typer.Argument(..., metavar="ID", help="The item to keep."),
+    other: int = typer.Argument(..., metavar="ID", help="The duplicate to fold into it."),
+) -> None:
+    """Merge a duplicate item into another (the duplicate is withdrawn, its words kept)."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        kept = items_.merge_items(session, keep, other)
+        console.print(f"merged item {other} into item {kept.id}")
+
+
+@app.command()
+def agenda(
+    ctx: typer.Context,
+    meeting: str = typer.Argument(..., help="Meeting id or ref."),
+    fmt: str = typer.Option("text", "--format", help="text, markdown, html or json."),
+) -> None:
+    """Show the meeting's time-boxed agenda as it stands now."""
+    if fmt not in ("text", "markdown", "html", "json"):
+        raise UserError(f"unknown format {fmt!r} (expected text, markdown, html or json)")
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        m = find_meeting(session, meeting)
+        built, by_id = items_.plan_agenda(session, app_.settings, m)
+        heading = f"{m.title} ({m.ref})"
+        if fmt == "json":
+            print_json(built.to_json(m.ref))
+        elif fmt == "markdown":
+            typer.echo(planner.render_markdown(built, by_id, heading=heading))
+        elif fmt == "html":
+            markdown = planner.render_markdown(built, by_id, heading=heading)
+            typer.echo(compose.markdown_html(markdown))
+        else:
+            typer.echo(planner.render_text(built, by_id, heading=heading))

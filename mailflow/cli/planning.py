@@ -1,0 +1,52 @@
+"""`call-for-items`, `send-invites` and `tick`: the mailings before a meeting."""
+
+from __future__ import annotations
+
+import typer
+
+from mailflow import planning, tick as tick_
+from mailflow.cli.base import app, console, open_app
+from mailflow.cli.outbox import deliver_now
+from mailflow.meetings import find_meeting
+
+
+@app.command("call-for-items")
+def call_for_items(
+    ctx: typer.Context, meeting: str = typer.Argument(..., help="Meeting id or ref.")
+) -> None:
+    """Mail every active member the call for items, from their own reply address."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        m = find_meeting(session, meeting)
+        queued = planning.call_for_items(session, app_.settings, m, now=app_.now())
+    console.print(f"call for items: {queued} message(s) queued"
+                  + ("" if queued else " (already sent to everyone)"))  # fmt: skip
+    deliver_now(app_)
+
+
+@app.command("send-invites")
+def send_invites(
+    ctx: typer.Context, meeting: str = typer.Argument(..., help="Meeting id or ref.")
+) -> None:
+    """Fix the agenda and mail it with a calendar invite to every active member."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        m = find_meeting(session, meeting)
+        report = planning.send_invites(session, app_.settings, m, now=app_.now())
+    agenda = report.agenda
+    console.print(f"agenda: {len(agenda.scheduled)} scheduled, {len(agenda.deferred)} deferred, "
+                  f"{len(agenda.written_answer)} for written answer")  # fmt: skip
+    console.print(f"invites: {report.invites} queued; {report.outcomes} member(s) told "
+                  "about deferred or written-answer items")  # fmt: skip
+    deliver_now(app_)
+
+
+@app.command()
+def tick(ctx: typer.Context) -> None:
+    """Do everything that is due now (safe to run from cron every few minutes)."""
+    app_ = open_app(ctx)
+    done = tick_.run(app_)
+    for line in done:
+        console.print(line)
+    if not done:
+        console.print("nothing due")

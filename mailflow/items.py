@@ -1,0 +1,155 @@
+"""Items in the database: listing, JSON, the coordinator's adjustments, agenda input.
+
+The agenda of a meeting is planned from its own questions and agenda items plus the
+items deferred from earlier meetings (older deferred items first), by `planner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from mailflow import planner
+from mailflow.config import Settings
+from mailflow.errors import UserError
+from mailflow.meetings import find_meeting
+from mailflow.models import Item, Meeting
+
+KINDS = ("question", "agenda", "apology", "resource")
+STATUSES = ("proposed", "scheduled", "deferred", "written-answer", "withdrawn")
+
+
+def meeting_items(session: Session, meeting: Meeting) -> Sequence[Item]:
+    """The meeting's items and those deferred to it from earlier meetings, oldest first."""
+    earlier = select(Meeting.id).where(Meeting.start < meeting.start)
+    query = select(Item).where(
+        or_(
+            Item.meeting_id == meeting.id,
+            and_(Item.status == "deferred", Item.meeting_id.in_(earlier)),
+        )
+    )
+    return session.scalars(query.order_by(Item.id)).all()
+
+
+def item_json(item: Item) -> dict[str, Any]:
+    """An item in the DESIGN.md JSON shape (plus priority, carried, answer)."""
+    return {
+        "id": item.id,
+        "meeting": item.meeting.ref if item.meeting else None,
+        "kind": item.kind,
+        "title": item.title,
+        "body": item.body,
+        "member": item.member.email if item.member else item.author,
+        "status": item.status,
+        "minutes": item.minutes,
+        "priority": item.priority,
+        "carried": item.carried,
+        "answer": item.answer,
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size,
+             "sha256": a.sha256}
+            for a in item.attachments
+        ],
+    }  # fmt: skip
+
+
+def planner_items(meeting: Meeting, rows: Sequence[Item]) -> list[planner.PlannerItem]:
+    """The questions and agenda items among `rows`, as the planner sees them."""
+    return [
+        planner.PlannerItem(
+            id=i.id,
+            kind=i.kind,
+            title=i.title,
+            member=i.member.email if i.member else i.author,
+            presenter=i.member.name if i.member else i.author,
+            minutes=i.minutes,
+            priority=i.priority,
+            carried=i.carried + (1 if i.meeting_id != meeting.id else 0),
+            submitted_order=i.id,
+            status=i.status,
+        )  # fmt: skip
+        for i in rows
+        if i.kind in planner.KINDS
+    ]
+
+
+def plan_agenda(
+    session: Session, settings: Settings, meeting: Meeting
+) -> tuple[planner.Agenda, dict[int, planner.PlannerItem]]:
+    """Build the meeting's agenda from what is in the database now (changes nothing)."""
+    candidates = planner_items(meeting, meeting_items(session, meeting))
+    cfg = settings.schedule
+    agenda = planner.build_agenda(
+        candidates, meeting_minutes=meeting.duration_minutes,
+        default_item_minutes=cfg.default_item_minutes, question_minutes=cfg.question_minutes,
+        standing_items=cfg.standing_items, standing_item_minutes=cfg.standing_item_minutes,
+    )  # fmt: skip
+    return agenda, {c.id: c for c in candidates}
+
+
+def apply_agenda(session: Session, meeting: Meeting, agenda: planner.Agenda) -> list[Item]:
+    """Record the agenda's decisions on the items; returns items whose status changed."""
+    decided = {i: "scheduled" for i in agenda.scheduled}
+    decided |= {i: "deferred" for i in agenda.deferred}
+    decided |= {i: "written-answer" for i in agenda.written_answer}
+    changed = []
+    for item_id, status in decided.items():
+        item = session.get(Item, item_id)
+        if item is None:
+            continue
+        if item.meeting_id != meeting.id:  # adopted from an earlier meeting
+            item.carried += 1
+            item.meeting_id = meeting.id
+        if item.status != status:
+            item.status = status
+            changed.append(item)
+    return changed
+
+
+def get_item(session: Session, item_id: int) -> Item:
+    """The item with this id; `UserError` if there is none."""
+    item = session.get(Item, item_id)
+    if item is None:
+        raise UserError(f"no item {item_id} (see `mailflow items list MEETING`)")
+    return item
+
+
+def set_item(
+    session: Session, item_id: int, *, minutes: int | None = None, status: str | None = None,
+    priority: int | None = None, meeting: str | None = None,
+) -> Item:  # fmt: skip
+    """The coordinator's adjustments to one item."""
+    item = get_item(session, item_id)
+    if minutes is not None:
+        if minutes <= 0:
+            raise UserError("--minutes must be a positive number")
+        item.minutes = minutes
+    if status is not None:
+        if status not in STATUSES:
+            raise UserError(f"unknown status {status!r} (expected {', '.join(STATUSES)})")
+        item.status = status
+    if priority is not None:
+        item.priority = priority
+    if meeting is not None:
+        item.meeting_id = find_meeting(session, meeting).id
+    return item
+
+
+def merge_items(session: Session, keep_id: int, other_id: int) -> Item:
+    """Fold a duplicate into another item: the duplicate is withdrawn, its words kept."""
+    if keep_id == other_id:
+        raise UserError("cannot merge an item into itself")
+    keep, other = get_item(session, keep_id), get_item(session, other_id)
+    who = other.member.name if other.member else other.author
+    note = f"Also raised by {who}: {other.title}"
+    if other.body:
+        note += f"\n{other.body}"
+    keep.body = f"{keep.body}\n\n{note}".strip()
+    if other.minutes and (keep.minutes or 0) < other.minutes:
+        keep.minutes = other.minutes
+    other.status = "withdrawn"
+    other.body = f"{other.body}\n\n(merged into item {keep.id})".strip()
+    return keep

@@ -1,0 +1,261 @@
+"""The planning mailings: call for items, reminders, agenda with invites, moves, cancels.
+
+Every mailing is a fan-out through the outbox keyed so that running it twice (or in two
+overlapping `tick`s) queues each member's copy once: ``call:<meeting>``,
+``reminder:<meeting>``, ``invite:<meeting>:<sequence>``, ``cancel:<meeting>:<sequence>``,
+``outcome:<meeting>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailflow import addresses, compose, itip, outbox, planner, schedule
+from mailflow.addresses import ReplyToken
+from mailflow.config import Settings
+from mailflow.errors import UserError
+from mailflow.items import apply_agenda, meeting_items, plan_agenda
+from mailflow.members import active_members
+from mailflow.models import Attendance, Item, Meeting, Member
+
+Progress = Callable[[int], None] | None
+
+
+def to_address(member: Member) -> Address:
+    """A member as a To: address (display name set through the email package)."""
+    local, domain = member.email.rsplit("@", 1)
+    return Address(display_name=member.name, username=local, domain=domain)
+
+
+def signed(settings: Settings, purpose: str, target_id: int, member: Member) -> str:
+    """The member's signed reply address for this purpose and target."""
+    token = ReplyToken(purpose, target_id, member.id)
+    return addresses.reply_address(settings.mail.address, settings.mail.secret, token)
+
+
+def deadline(settings: Settings, meeting: Meeting) -> datetime:
+    """When items must be in: the day the agenda and invites go out."""
+    return meeting.start - timedelta(days=settings.schedule.invite_days)
+
+
+def _when(settings: Settings, when: datetime) -> str:
+    return schedule.human_local(when, settings.group.tz)
+
+
+def _common(settings: Settings, meeting: Meeting) -> dict[str, object]:
+    return {
+        "group": settings.group.name,
+        "title": meeting.title,
+        "when": _when(settings, meeting.start),
+        "location": meeting.location,
+        "duration": meeting.duration_minutes,
+        "deadline": _when(settings, deadline(settings, meeting)),
+    }
+
+
+def _proposed(session: Session, meeting: Meeting) -> list[Item]:
+    return [
+        i
+        for i in meeting_items(session, meeting)
+        if i.kind in ("question", "agenda") and i.status != "withdrawn"
+    ]
+
+
+def _fan_out(
+    session: Session, *, key: str, kind: str, meeting: Meeting, recipients: Sequence[Member],
+    build: Callable[[Member], EmailMessage], now: datetime, progress: Progress = None,
+) -> int:  # fmt: skip
+    by_email = {m.email.lower(): m for m in recipients}
+    mailing = outbox.get_mailing(session, key=key, kind=kind, now=now, meeting_id=meeting.id)
+    return outbox.fan_out(
+        session, mailing, list(by_email), lambda e: build(by_email[e]), now=now,
+        progress=progress,
+    )  # fmt: skip
+
+
+def call_for_items(
+    session: Session, settings: Settings, meeting: Meeting, *, now: datetime,
+    reminder: bool = False, progress: Progress = None,
+) -> int:  # fmt: skip
+    """Mail the call for items from each member's own reply address.
+
+    The call goes to every active member; with `reminder`, only to those who have not
+    replied yet. Returns how many messages were queued now.
+    """
+    _require_open(meeting)
+    context = _common(settings, meeting) | {"proposed": _proposed(session, meeting),
+                                            "reminder": reminder}  # fmt: skip
+    if reminder:
+        key, recipients = f"reminder:{meeting.id}", members_without_reply(session, meeting)
+        subject = f"Reminder: items for {meeting.title} by {context['deadline']}"
+    else:
+        key, recipients = f"call:{meeting.id}", list(active_members(session))
+        subject = f"Call for items: {meeting.title} ({_when(settings, meeting.start)})"
+
+    def build(member: Member) -> EmailMessage:
+        text, html = compose.render("member/call-for-items", context | {"name": member.name})
+        return compose.build_message(
+            settings, to=to_address(member), now=now, text=text, html=html, subject=subject,
+            reply_to=signed(settings, "c", meeting.id, member),
+        )  # fmt: skip
+
+    return _fan_out(session, key=key, kind="reminder" if reminder else "call-for-items",
+                    meeting=meeting, recipients=recipients, build=build, now=now,
+                    progress=progress)  # fmt: skip
+
+
+def members_without_reply(session: Session, meeting: Meeting) -> list[Member]:
+    """Active members who sent nothing for the meeting (no item, no attendance answer)."""
+    sent = set(session.scalars(select(Item.member_id).where(Item.meeting_id == meeting.id)))
+    answered = set(
+        session.scalars(select(Attendance.member_id).where(Attendance.meeting_id == meeting.id))
+    )
+    return [m for m in active_members(session) if m.id not in sent | answered]
+
+
+def _require_open(meeting: Meeting) -> None:
+    if meeting.status == "cancelled":
+        raise UserError(f"meeting {meeting.ref} is cancelled")
+
+
+# --- agenda and invites ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InviteReport:
+    """What `send_invites` queued."""
+
+    invites: int
+    outcomes: int
+    agenda: planner.Agenda
+
+
+def agenda_text(
+    session: Session, settings: Settings, meeting: Meeting
+) -> tuple[planner.Agenda, str]:
+    """The meeting's agenda and its plain-text rendering."""
+    agenda, by_id = plan_agenda(session, settings, meeting)
+    heading = f"{meeting.title}, {_when(settings, meeting.start)}"
+    return agenda, planner.render_text(agenda, by_id, heading=heading)
+
+
+def _event(
+    settings: Settings, meeting: Meeting, description: str, member: Member
+) -> itip.EventInfo:
+    # The organizer is the member's signed invite address, so that every calendar's
+    # RSVP comes back to mailflow and is matched to the member it was sent to.
+    return itip.EventInfo(
+        uid=meeting.uid, sequence=meeting.sequence, title=meeting.title,
+        description=description, location=meeting.location, start=meeting.start,
+        duration_minutes=meeting.duration_minutes, tz=settings.group.tz,
+        organizer_email=signed(settings, "i", meeting.id, member),
+        organizer_name=settings.group.name, sent_by=None, rrule=meeting.rrule,
+        alarm_minutes=settings.schedule.reminder_alarm_minutes,
+    )  # fmt: skip
+
+
+def _calendar_message(
+    settings: Settings, meeting: Meeting, member: Member, *, method: str, subject: str,
+    template: str, context: dict[str, object], description: str, now: datetime,
+) -> EmailMessage:  # fmt: skip
+    event = _event(settings, meeting, description, member)
+    ics = itip.build_calendar(event, [itip.Attendee(member.email, member.name)], method=method,
+                              stamp=now)  # fmt: skip
+    text, html = compose.render(template, context | {"name": member.name})
+    return compose.build_message(
+        settings, to=to_address(member), subject=subject, text=text, html=html, now=now,
+        reply_to=signed(settings, "i", meeting.id, member),
+        calendar=compose.Part(ics, "text/calendar", "invite.ics", {"method": method}),
+    )  # fmt: skip
+
+
+def send_invites(
+    session: Session, settings: Settings, meeting: Meeting, *, now: datetime,
+    progress: Progress = None,
+) -> InviteReport:  # fmt: skip
+    """Fix the agenda, mail it with a calendar REQUEST, and tell askers what moved."""
+    _require_open(meeting)
+    agenda, text = agenda_text(session, settings, meeting)
+    apply_agenda(session, meeting, agenda)
+    session.commit()
+    verb = "Invitation" if meeting.sequence == 0 else "Updated invitation"
+    subject = f"{verb}: {meeting.title} ({_when(settings, meeting.start)})"
+    context = _common(settings, meeting) | {"agenda": text}
+
+    def build(member: Member) -> EmailMessage:
+        return _calendar_message(settings, meeting, member, method="REQUEST", subject=subject,
+                                 template="member/invite", context=context, description=text,
+                                 now=now)  # fmt: skip
+
+    invites = _fan_out(session, key=f"invite:{meeting.id}:{meeting.sequence}", kind="invite",
+                       meeting=meeting, recipients=active_members(session), build=build,
+                       now=now, progress=progress)  # fmt: skip
+    outcomes = notify_outcomes(session, settings, meeting, agenda, now=now)
+    return InviteReport(invites=invites, outcomes=outcomes, agenda=agenda)
+
+
+def notify_outcomes(
+    session: Session, settings: Settings, meeting: Meeting, agenda: planner.Agenda, *,
+    now: datetime,
+) -> int:  # fmt: skip
+    """Tell each member whose items were deferred or sent for written answer, and why."""
+    left_out = [*agenda.deferred, *agenda.written_answer]
+    by_member: dict[int, list[Item]] = {}
+    for item_id in left_out:
+        item = session.get(Item, item_id)
+        if item is not None and item.member is not None and item.member.active:
+            by_member.setdefault(item.member.id, []).append(item)
+    members = [session.get(Member, mid) for mid in by_member]
+    context = _common(settings, meeting) | {"reasons": dict(agenda.reasons)}
+
+    def build(member: Member) -> EmailMessage:
+        text, html = compose.render(
+            "member/item-outcome", context | {"name": member.name, "items": by_member[member.id]}
+        )
+        return compose.build_message(
+            settings, to=to_address(member), now=now, text=text, html=html,
+            subject=f"Your items for {meeting.title}",
+            reply_to=signed(settings, "a", meeting.id, member),
+        )  # fmt: skip
+
+    return _fan_out(session, key=f"outcome:{meeting.id}", kind="item-outcome", meeting=meeting,
+                    recipients=[m for m in members if m is not None], build=build,
+                    now=now)  # fmt: skip
+
+
+def move_meeting(
+    session: Session, settings: Settings, meeting: Meeting, start: str, *, now: datetime
+) -> int:
+    """Move a meeting and send everyone an update (same UID, SEQUENCE+1)."""
+    _require_open(meeting)
+    meeting.start = schedule.parse_local(start, settings.group.tz)
+    meeting.sequence += 1
+    session.commit()
+    return send_invites(session, settings, meeting, now=now).invites
+
+
+def cancel_meeting(session: Session, settings: Settings, meeting: Meeting, *, now: datetime) -> int:
+    """Cancel a meeting and send everyone a CANCEL (the whole event, SEQUENCE+1)."""
+    _require_open(meeting)
+    meeting.status = "cancelled"
+    meeting.sequence += 1
+    session.commit()
+    _, text = agenda_text(session, settings, meeting)
+    subject = f"Cancelled: {meeting.title} ({_when(settings, meeting.start)})"
+    context = _common(settings, meeting)
+
+    def build(member: Member) -> EmailMessage:
+        return _calendar_message(settings, meeting, member, method="CANCEL", subject=subject,
+                                 template="member/cancel", context=context, description=text,
+                                 now=now)  # fmt: skip
+
+    return _fan_out(session, key=f"cancel:{meeting.id}:{meeting.sequence}", kind="cancel",
+                    meeting=meeting, recipients=active_members(session), build=build,
+                    now=now)  # fmt: skip

@@ -1,0 +1,79 @@
+"""`mailflow tick`: everything that is due now, safe to run from cron every few minutes.
+
+Each action is idempotent (mailings are keyed, planning is by ref), so a tick that runs
+twice, or two ticks that overlap, do each thing once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailflow import meetings, outbox, planning
+from mailflow.app import App
+from mailflow.config import Settings
+from mailflow.models import Mailing, Meeting
+
+
+def _sent(session: Session, key: str) -> bool:
+    mailing = session.scalar(select(Mailing).where(Mailing.key == key))
+    return mailing is not None and mailing.completed_at is not None
+
+
+def plan_terms(session: Session, settings: Settings, now: datetime) -> list[str]:
+    """Create the meetings of every term that has not ended yet."""
+    done = []
+    for term in settings.terms:
+        if term.end < now.date():
+            continue
+        for meeting, created in meetings.plan_term(session, settings, term.name, now=now):
+            if created:
+                done.append(f"planned {meeting.ref}")
+    session.commit()
+    return done
+
+
+def due_mailings(
+    session: Session, settings: Settings, meeting: Meeting, now: datetime
+) -> list[str]:
+    """Send whichever of call for items, reminder and invites is due for one meeting."""
+    cfg = settings.schedule
+    invite_at = meeting.start - timedelta(days=cfg.invite_days)
+    steps = [
+        (f"call:{meeting.id}", meeting.start - timedelta(days=cfg.call_for_items_days), "call"),
+        (f"reminder:{meeting.id}", invite_at - timedelta(days=cfg.reminder_days), "reminder"),
+        (f"invite:{meeting.id}:{meeting.sequence}", invite_at, "invites"),
+    ]
+    done = []
+    for key, when, what in steps:
+        if now < when or _sent(session, key):
+            continue
+        if what == "invites":
+            count = planning.send_invites(session, settings, meeting, now=now).invites
+        else:
+            count = planning.call_for_items(session, settings, meeting, now=now,
+                                            reminder=what == "reminder")  # fmt: skip
+        done.append(f"{meeting.ref}: {what} queued for {count} member(s)")
+    return done
+
+
+def run(app: App) -> list[str]:
+    """Do everything due at the app's current time; returns what was done."""
+    now = app.now()
+    done: list[str] = []
+    with app.session() as session:
+        done += plan_terms(session, app.settings, now)
+        upcoming = session.scalars(
+            select(Meeting)
+            .where(Meeting.start > now, Meeting.status != "cancelled")
+            .order_by(Meeting.start)
+        ).all()
+        for meeting in upcoming:
+            done += due_mailings(session, app.settings, meeting, now)
+        report = outbox.deliver(session, app.settings, now=now)
+    if report.sent or report.failed or report.deferred:
+        done.append(f"delivered: {report.sent} sent, {report.deferred} deferred, "
+                    f"{report.failed} failed")  # fmt: skip
+    return done
