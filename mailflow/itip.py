@@ -68,7 +68,11 @@ class Attendee:
 
 @dataclass(frozen=True)
 class CalendarReply:
-    """What a member's calendar answered: who, which event, and what they said."""
+    """What a member's calendar answered: who, which event, and what they said.
+
+    `recurrence_id` is set (UTC) when the answer is about one occurrence of a recurring
+    meeting only, e.g. declining one week of the weekly chat.
+    """
 
     uid: str
     attendee: str
@@ -77,6 +81,7 @@ class CalendarReply:
     method: str
     proposed_start: datetime | None
     comment: str
+    recurrence_id: datetime | None = None
 
 
 def _aware(when: datetime, what: str) -> datetime:
@@ -255,13 +260,13 @@ def _sequence(vevent: Component) -> int:
         return 0
 
 
-def _proposed_start(vevent: Component, method: str) -> datetime | None:
-    """A COUNTER's proposed DTSTART in UTC (floating times are read as UTC)."""
-    if method != "COUNTER" or "DTSTART" not in vevent:
+def _utc_datetime(vevent: Component, name: str) -> datetime | None:
+    """A date-time property in UTC (floating times are read as UTC); None if absent or bad."""
+    if name not in vevent:
         return None
     try:
-        value = vevent.decoded("DTSTART")
-    except Exception:  # a malformed date is treated as no proposal, not a crash
+        value = vevent.decoded(name)
+    except Exception:  # a malformed date is treated as absent, not a crash
         return None
     if not isinstance(value, datetime):
         return None
@@ -293,7 +298,8 @@ def parse_calendar_reply(text: str) -> CalendarReply:
     vevents = calendar.walk("VEVENT")
     if not vevents:
         raise ValueError("calendar reply has no VEVENT")
-    vevent = vevents[0]
+    # Prefer the answer about the whole series over one about a single occurrence.
+    vevent = next((v for v in vevents if "RECURRENCE-ID" not in v), vevents[0])
     uid = str(vevent.get("UID", "")).strip()
     if not uid:
         raise ValueError("calendar reply has no UID")
@@ -301,5 +307,6 @@ def parse_calendar_reply(text: str) -> CalendarReply:
     partstat = _from_summary(vevent, partstat)
     return CalendarReply(
         uid=uid, attendee=email, partstat=partstat, sequence=_sequence(vevent), method=method,
-        proposed_start=_proposed_start(vevent, method), comment=_comment(vevent),
+        proposed_start=_utc_datetime(vevent, "DTSTART") if method == "COUNTER" else None,
+        comment=_comment(vevent), recurrence_id=_utc_datetime(vevent, "RECURRENCE-ID"),
     )  # fmt: skip

@@ -235,24 +235,24 @@ def _avoid_closures(day: date, term: TermConfig, rule: str) -> date:
 
 def _single_starts(part: str, term: TermConfig, tz: ZoneInfo) -> list[datetime]:
     """The UTC starts one non-weekly part of a term's ``meeting`` setting asks for."""
-    norm = " ".join(part.lower().split()).rstrip(".")
-    if _LOCAL_RE.fullmatch(part.strip()):
-        start = parse_local(part, tz)
+    rule = part.strip()
+    if _LOCAL_RE.fullmatch(rule):
+        start = parse_local(rule, tz)
         local_day = to_local(start, tz).date()
         if not term.start <= local_day <= term.end:
             raise UserError(
-                f"meeting {part.strip()!r} is outside term {term.name} "
+                f"meeting {rule!r} is outside term {term.name} "
                 f"({term.start.isoformat()} to {term.end.isoformat()})"
             )
-        moved = _avoid_closures(local_day, term, part.strip())
+        moved = _avoid_closures(local_day, term, rule)
         if moved == local_day:
             return [start]
         return [_resolve(datetime.combine(moved, to_local(start, tz).time()), tz)]
-    match = _ORDINAL_RE.fullmatch(norm)
+    match = _ORDINAL_RE.fullmatch(" ".join(rule.lower().split()).rstrip("."))
     if match is None:
-        raise UserError(f"unknown meeting rule {part.strip()!r}; accepted forms: {ACCEPTED_FORMS}")
-    at = _parse_time(match["time"], part.strip())
-    days = [_avoid_closures(d, term, part.strip()) for d in _ordinal_dates(term, match, part)]
+        raise UserError(f"unknown meeting rule {rule!r}; accepted forms: {ACCEPTED_FORMS}")
+    at = _parse_time(match["time"], rule)
+    days = [_avoid_closures(d, term, rule) for d in _ordinal_dates(term, match, rule)]
     return [_resolve(datetime.combine(d, at), tz) for d in days]
 
 

@@ -578,6 +578,23 @@ class TestReplies:
         text = GOOGLE_REPLY.replace("PARTSTAT=ACCEPTED", f"PARTSTAT={value}")
         assert parse_calendar_reply(text).partstat == expected
 
+    def test_one_occurrence_of_a_weekly_meeting(self) -> None:
+        text = GOOGLE_REPLY.replace(
+            "SEQUENCE:0", "RECURRENCE-ID;TZID=Europe/London:20261102T200000\r\nSEQUENCE:0"
+        )
+        reply = parse_calendar_reply(text)
+        assert reply.recurrence_id == datetime(2026, 11, 2, 20, tzinfo=UTC)
+        assert parse_calendar_reply(GOOGLE_REPLY).recurrence_id is None
+
+    def test_series_answer_preferred_over_an_occurrence(self) -> None:
+        occurrence = (
+            "BEGIN:VEVENT\r\nUID:other\r\nRECURRENCE-ID:20261102T200000Z\r\n"
+            "ATTENDEE;PARTSTAT=DECLINED:mailto:ann.lee@gmail.com\r\nEND:VEVENT\r\n"
+        )
+        text = GOOGLE_REPLY.replace("BEGIN:VEVENT", occurrence + "BEGIN:VEVENT", 1)
+        reply = parse_calendar_reply(text)
+        assert (reply.uid, reply.partstat, reply.recurrence_id) == (UID, "accepted", None)
+
     def test_bad_sequence_counts_as_zero(self) -> None:
         text = GOOGLE_REPLY.replace("SEQUENCE:0", "SEQUENCE:soon")
         assert parse_calendar_reply(text).sequence == 0
