@@ -115,7 +115,12 @@ def _timezone_range(event: EventInfo, start: datetime) -> tuple[date, date]:
     last = start + timedelta(minutes=event.duration_minutes)
     if event.rrule is not None:
         until = vRecur.from_ical(event.rrule).get("UNTIL")
-        last = max(last, until[0] if until else start.replace(year=start.year + 5))
+        if not until:
+            last = max(last, start + timedelta(days=5 * 366))
+        elif isinstance(until[0], datetime):
+            last = max(last, until[0] if until[0].tzinfo else until[0].replace(tzinfo=UTC))
+        else:  # UNTIL as a plain date
+            last = max(last, datetime.combine(until[0], datetime.min.time(), UTC))
     last = max([last, *event.exdates])
     local_first, local_last = start.astimezone(event.tz), last.astimezone(event.tz)
     return date(local_first.year, 1, 1), date(local_last.year + 1, 12, 31)

@@ -313,6 +313,12 @@ class TestWeekly:
         data = build(rrule="FREQ=WEEKLY;COUNT=3")
         assert len(occurrences(data, date(2026, 1, 1), date(2027, 12, 31))) == 3
 
+    @pytest.mark.parametrize("until", ["20281231", "20281231T235959"])
+    def test_until_as_date_or_floating(self, until: str) -> None:
+        data = build(rrule=f"FREQ=WEEKLY;UNTIL={until}")
+        tz = vtimezone_only(data).timezones[0].to_tz()
+        assert tz.utcoffset(datetime(2028, 7, 3, 20)) == timedelta(hours=1)
+
     def test_bad_rrule(self) -> None:
         with pytest.raises(ValueError):
             build(rrule="FREQ=SOMETIMES")
