@@ -1,0 +1,728 @@
+"""Text -> cleaned body -> items: what a member's reply asks us to record.
+
+Pure functions over text (plus `parse_reply`, which runs `mime.parse_mail` on bytes).
+Cleaning removes what the member did not write for us: quoted text (``>`` lines and
+their attribution, keeping interleaved answers), the original message below Outlook /
+forward headers, signatures (``-- ``, "Sent from my iPhone", a sign-off with the
+name and contact lines under it, the sender's name alone), gateway banners at the top
+and confidentiality disclaimers at the bottom.
+
+Rule decisions (the reply syntax itself is in DESIGN.md):
+
+* A reply that only quotes our mail (nothing of the member's own) has no items; its
+  `body` is still the whole text so nothing is lost. A forward with no text of the
+  member's own uses the forwarded message's body as the member's text.
+* Greetings, "hope you are well" lines and lead-ins ending in ``:`` are never titles.
+  A reply that is only a pleasantry ("Thanks, see you Thursday!") has no items.
+* Apologies: "Apologies" (optionally "for absence", "from me", "for the meeting" and
+  punctuation) as the first line; "Apologies, <reason showing absence>"; "Sends
+  apologies"; a first line saying the member cannot attend ("Sorry, I can't make the
+  meeting"); or a subject starting or ending with "Apologies". "Apologies for the late
+  reply" is not an apology for absence. The reason is the text that is not an item.
+* ``withdraw N`` lines are commands; with no markers, the rest of such a reply is
+  context, not a new item.
+* A message carrying an iTIP REPLY (a calendar RSVP) has no items: its text is a
+  comment on the RSVP. parse_reply reports it with ``"rsvp": true``.
+* Resources: with markers, one extra resource item titled by the filenames (body
+  empty); without, the text is the resource item. With no text at all the title is
+  the subject when it is a new subject (not a reply), else the first filename.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mailflow.mime import parse_mail
+
+__all__ = [
+    "ParsedItem",
+    "ParsedReply",
+    "clean_body",
+    "extract_items",
+    "member_text",
+    "parse_reply",
+]
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """One thing a member asked us to record."""
+
+    kind: str  # "question" | "agenda" | "apology" | "resource"
+    title: str
+    body: str
+    minutes: int | None
+
+
+@dataclass(frozen=True)
+class ParsedReply:
+    """The items found in a cleaned reply body."""
+
+    body: str
+    items: tuple[ParsedItem, ...]
+    apologies: bool
+    withdraw: tuple[int, ...]
+
+
+# --------------------------------------------------------------------------- patterns
+
+_I = re.IGNORECASE
+_QUOTE = re.compile(r"^\s*>")
+_ORIGINAL = re.compile(
+    r"^\s*-{2,}\s*(original message|ursprüngliche nachricht|original-nachricht|"
+    r"message d'origine|mensaje original|oorspronkelijk bericht|messaggio originale|"
+    r"neges wreiddiol|mensagem original)\s*-{2,}\s*$",
+    _I,
+)
+_FORWARD = re.compile(
+    r"^\s*(-{2,}\s*(forwarded message|weitergeleitete nachricht|message transf[ée]r[ée]|"
+    r"mensaje reenviado|doorgestuurd bericht|messaggio inoltrato|neges wedi'i anfon ymlaen|"
+    r"mensagem encaminhada)\s*-*|begin forwarded message\s*:|"
+    r"d[ée]but du message r[ée]exp[ée]di[ée]\s*:|anfang der weitergeleiteten nachricht\s*:|"
+    r"inicio del mensaje reenviado\s*:|begin doorgestuurd bericht\s*:|"
+    r"inizio messaggio inoltrato\s*:)\s*$",
+    _I,
+)
+_UNDERSCORES = re.compile(r"^\s*_{8,}\s*$")
+_HEADER_FROM = re.compile(r"^\s*\*?(from|de|von|van|da|oddi wrth|fra|från)\s*:\*?\s*\S", _I)
+_HEADER_OTHER = re.compile(
+    r"^\s*\*?(sent|date|to|cc|subject|envoy[ée]|à|objet|gesendet|datum|an|betreff|"
+    r"enviado|fecha|para|asunto|anfonwyd|dyddiad|at|pwnc|verzonden|aan|onderwerp|"
+    r"inviato|data|a|oggetto|reply-to)\s*:",
+    _I,
+)
+_ATTRIB_START = re.compile(r"^\s*(on|le|am|el|ar|op|il|em|den|w dniu)\b", _I)
+_ATTRIB_END = re.compile(
+    r"(wrote|a [ée]crit|schrieb|escribi[óo]|ysgrifennodd|schreef|het volgende geschreven|"
+    r"ha scritto|escreveu|skrev|napisa[łl])\b[^:]{0,200}:\s*$",
+    _I,
+)
+_SIG_SEP = re.compile(r"^--\s*$")
+_DEVICE = re.compile(
+    r"^\s*(sent from my [\w' -]{2,30}|sent from (mail|outlook) for \w+|get outlook for \w+|"
+    r"sent from outlook( for \w+)?|sent from yahoo mail( for \w+| on \w+)?|"
+    r"sent from (my )?(samsung|huawei|galaxy|blackberry)[\w ,.-]{0,30}|"
+    r"sent with proton ?mail[\w ]{0,30}|sent via [\w ]{2,20} (app|mobile)|"
+    r"envoy[ée] (de|depuis) mon [\w -]{2,30}|von meinem [\w -]{2,30} gesendet|"
+    r"gesendet von meinem [\w -]{2,30}|enviado desde mi [\w -]{2,30}|"
+    r"anfonwyd o fy [\w -]{2,30}|verzonden (vanaf|met) mijn [\w -]{2,30}|"
+    r"verstuurd vanaf mijn [\w -]{2,30}|inviato da(l mio)? [\w -]{2,30})"
+    r"\s*[.!]?\s*(<[^>\s]*>|\(?https?://\S+\)?)?\s*$",
+    _I,
+)
+_BANNER = re.compile(
+    r"originated from outside|external (e-?mail|sender)|^\s*\[?external\]?\s*$|"
+    r"caution:? (this|external)|do not click links",
+    _I,
+)
+_DISCLAIMER_STRONG = re.compile(
+    r"received this (e-?mail|message|communication) in error|consider the environment "
+    r"before printing|scanned for (viruses|malware)|intended (solely |only )?for the (use "
+    r"of the )?(individual|addressee|named|person|recipient)|e-?mail disclaimer",
+    _I,
+)
+_DISCLAIMER_WEAK = re.compile(
+    r"confidential|privileged|intended recipient|disclaimer|views (or opinions )?expressed|"
+    r"monitored|virus|legally|unauthori[sz]ed|prohibited|notify the sender",
+    _I,
+)
+_SIGNOFF_WORDS = (
+    r"thanks|thank you|thanks again|many thanks|many thanks again|thanks so much|"
+    r"thanks very much|thank you very much|thank you so much|thanks in advance|"
+    r"many thanks in advance|with thanks|with many thanks|cheers|best|best wishes|"
+    r"very best wishes|all best|all the best|best regards|kind regards|kindest regards|"
+    r"warm regards|warmest regards|warm wishes|regards|many regards|with best wishes|"
+    r"with kind regards|take care|speak soon|yours|yours sincerely|yours faithfully|"
+    r"sincerely|diolch|diolch yn fawr|diolch o galon|cofion|cofion cynnes|cofion gorau|"
+    r"gyda diolch|gyda dymuniadau gorau|cordialement|bien cordialement|bien à vous|"
+    r"merci|merci beaucoup|amicalement|bonne journée|mit freundlichen grüßen|"
+    r"mit freundlichen grüssen|freundliche grüße|viele grüße|beste grüße|liebe grüße|"
+    r"herzliche grüße|schöne grüße|lg|vg|mfg|gruß|grüße|danke|vielen dank|saludos|"
+    r"un saludo|saludos cordiales|un cordial saludo|atentamente|un abrazo|gracias|"
+    r"muchas gracias|met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|"
+    r"vriendelijke groeten|groetjes|groeten|hartelijke groet|bedankt|alvast bedankt|"
+    r"cordiali saluti|saluti|distinti saluti|grazie|grazie mille|a presto"
+)
+_SIGNOFF = re.compile(
+    rf"^\s*(?i:{_SIGNOFF_WORDS})(\s*[,.!-]*\s*(?i:and)?\s*(?i:{_SIGNOFF_WORDS}))?"
+    r"(\s*[,.!-]*\s*([A-Z][\w.'’-]*|x+)){0,3}\s*[,.!:)x]*\s*$"
+)
+_PS = re.compile(r"^\s*p\.?\s?s\.?\b", _I)
+_MARKER = re.compile(
+    r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+|\(\d{1,2}\)\s+)?(?:\*\*)?"
+    r"(?P<kind>q(?:uestion)?|item|agenda(?:\s+item)?)\s*(?:\d{1,2}\s*)?[:：](?:\*\*)?"
+    r"\s*(?P<rest>.*)$",
+    _I,
+)
+_TIME = re.compile(
+    r"\s*[\[(]\s*(?P<n>\d{1,3}(?:[.,]\d{1,2})?)\s*(?P<unit>m|mins?|minutes?|h|hrs?|hours?)"
+    r"\.?\s*[\])]\s*[.!]?\s*$",
+    _I,
+)
+_WITHDRAW = re.compile(r"^\s*withdraw\s+(?:item\s+)?#?\s*(\d{1,6})\s*[.!]?\s*$", _I)
+_GREETING_WORDS = (
+    r"hi|hello|hey|hiya|dear|morning|afternoon|evening|good morning|good afternoon|"
+    r"good evening|greetings|hi there|hello there|bonjour|bonsoir|salut|cher|chère|chers|"
+    r"chères|hallo|guten morgen|guten tag|guten abend|liebe|lieber|sehr geehrte|"
+    r"sehr geehrter|sehr geehrtes|moin|servus|hola|buenos días|buenas tardes|buenas|"
+    r"estimado|estimada|estimados|estimadas|querido|querida|queridos|shwmae|helo|"
+    r"bore da|prynhawn da|noswaith dda|annwyl|s'mae|beste|hoi|goedemorgen|goedemiddag|"
+    r"ciao|salve|buongiorno|gentile|gentili|caro|cara|cari|olá|bom dia|hej"
+)
+_GREETING = re.compile(rf"^\s*(?:{_GREETING_WORDS})\b[^.?!\n]{{0,40}}[,.!:]?\s*$", _I)
+_GREETING_PREFIX = re.compile(
+    rf"^\s*(?:{_GREETING_WORDS})\b(?:[ \t]+[\w'’-]+){{0,3}}\s*[,!–—-]\s+(?P<rest>\S.*)$", _I
+)
+_NAME_COMMA = re.compile(r"^\s*[A-Z][\w'’-]+(\s+[A-Z][\w'’-]+)?\s*,\s*$")
+_HOPE = re.compile(
+    r"^\s*(i )?(hope|trust) (you|this|all|everyone|that)\b[^?]{0,70}?[.!]*\s*$|"
+    r"^\s*(thanks|thank you) (for|so much for) (the|your|this|sending|organising|"
+    r"organizing|the reminder)\b[^?]{0,60}?[.!]*\s*$",
+    _I,
+)
+_HOPE_SENTENCE = re.compile(
+    r"^\s*(i )?(hope|trust) (you|this|all|everyone)\b[^.!?]{0,70}[.!]+\s+", _I
+)
+_PLEASANTRY = re.compile(
+    r"^\s*(thanks|thank you|many thanks|cheers|great|perfect|lovely|brilliant|noted|ok|"
+    r"okay|got it|will do|received|see you|looking forward|sounds good|excellent)\b",
+    _I,
+)
+_PLEASANTRY_LONG = re.compile(
+    r"see you|look(ing)? forward|speak soon|have a (good|great|lovely)", _I
+)
+_ABSENCE = re.compile(
+    r"can'?t|cannot|can not|won'?t|will not|unable|not be able|not able|not make|"
+    r"not attend|not be there|miss|absent|away|course|ofsted|inset|trip|residential|"
+    r"leave|unwell|ill\b|appointment|clash|elsewhere|another meeting|governors|off site",
+    _I,
+)
+_CANT_ATTEND = re.compile(
+    r"(sorry|afraid|unfortunately|regret|apologies)\b.{0,60}?\b(can'?t|cannot|can not|"
+    r"won'?t|will not|unable to|not be able to|not able to|couldn'?t)\s+(make|attend|come|"
+    r"join|be there|be with you|be at)",
+    _I,
+)
+_APOLOGY = re.compile(
+    r"^\s*(?:please (?:accept|send|record|note|take) )?(?:my |our )?"
+    r"(?:apologies|sends? (?:my |her |his |their )?apologies)\b(?P<tail>.*)$",
+    _I,
+)
+_APOLOGY_PHRASE = re.compile(
+    r"^\s*(for (my |our )?absence|from (me|us)|for (the |this |next |our |thursday'?s |"
+    r"the next |this term'?s |the autumn |the spring |the summer )?(meeting|session|"
+    r"thursday|monday|tuesday|wednesday|friday|\d{1,2}(st|nd|rd|th)?\b[\w ]{0,12}))\b",
+    _I,
+)
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|r|rif|ynt|fw|fwd|tr|wg|ymateb)\s*:\s*)+", _I)
+
+
+# --------------------------------------------------------------------------- cleaning
+
+
+def _normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+    text = re.sub("[\ufeff\u200b\u200c\u2060\u00ad]", "", text)
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def clean_body(text: str, *, names: Sequence[str] = ()) -> str:
+    """The member's own text: quotes, attributions, signatures and disclaimers removed.
+
+    If nothing of the member's own is left (a reply that only quotes), the whole text
+    is returned stripped, so no words are ever lost. `names` (the sender's display name
+    and first name) lets a bare name at the end be recognised as a signature.
+    """
+    try:
+        return member_text(text, names=names) or _normalise(text).strip()
+    except Exception:
+        return str(text).strip()
+
+
+def member_text(text: str, *, names: Sequence[str] = (), _depth: int = 0) -> str:
+    """Like `clean_body` but "" when the member wrote nothing of their own."""
+    lines = _normalise(text).split("\n")
+    kept, cut, kind = _scan(lines)
+    segments = [_tidy_segment(seg, names) for seg in _segments(kept)]
+    if segments:
+        segments[0] = _drop_banner(segments[0])
+    own = _join(segments)
+    if not own and kind == "forward" and _depth < 2:
+        forwarded = "\n".join(_unquote(_skip_headers(lines[cut + 1 :])))
+        return member_text(forwarded, names=names, _depth=_depth + 1) or forwarded.strip()
+    return own
+
+
+def _scan(lines: list[str]) -> tuple[list[str | None], int, str]:
+    """Walk the lines: keep the member's, None for each dropped quote block.
+
+    Returns (kept lines, index of the hard cut or len(lines), cut kind).
+    """
+    kept: list[str | None] = []
+    in_sig = False
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if _QUOTE.match(line):
+            kept.append(None)
+            in_sig, i = False, i + 1
+            continue
+        kind = _hard_boundary(lines, i)
+        if kind:
+            return kept, i, kind
+        end = _attribution_end(lines, i)
+        if end is not None:
+            if not _quote_follows(lines, end):
+                return kept, i, "original"
+            kept.append(None)
+            in_sig, i = False, end
+            continue
+        if _SIG_SEP.match(line) or _DEVICE.match(line):
+            in_sig = True
+        elif not in_sig:
+            kept.append(line)
+        i += 1
+    return kept, len(lines), ""
+
+
+def _hard_boundary(lines: list[str], i: int) -> str:
+    """ "forward" / "original" if the original message starts at line i, else ""."""
+    line = lines[i]
+    if _FORWARD.match(line):
+        return "forward"
+    if _ORIGINAL.match(line):
+        return "original"
+    if _UNDERSCORES.match(line):
+        following = [ln for ln in lines[i + 1 : i + 4] if ln.strip()]
+        return "original" if following and _HEADER_FROM.match(following[0]) else ""
+    if _HEADER_FROM.match(line):
+        window = lines[i + 1 : i + 6]
+        if sum(1 for ln in window if _HEADER_OTHER.match(ln)) >= 2:
+            return "original"
+    return ""
+
+
+def _attribution_end(lines: list[str], i: int) -> int | None:
+    """Index after an "On <date>, <name> wrote:" attribution starting at i, else None."""
+    first = lines[i].strip()
+    if not first or len(first) > 300:
+        return None
+    if _ATTRIB_END.search(first) and (_quote_follows(lines, i + 1) or _starts_attrib(first)):
+        return i + 1
+    if not _ATTRIB_START.match(first):
+        return None
+    joined = first
+    for k in range(1, 3):
+        nxt = lines[i + k].strip() if i + k < len(lines) else ""
+        if not nxt or _QUOTE.match(nxt):
+            return None
+        joined += " " + nxt
+        if _ATTRIB_END.search(joined) and _starts_attrib(joined):
+            return i + k + 1
+    return None
+
+
+def _starts_attrib(text: str) -> bool:
+    return bool(_ATTRIB_START.match(text)) and bool(re.search(r"\d|@", text))
+
+
+def _quote_follows(lines: list[str], start: int) -> bool:
+    for line in lines[start : start + 4]:
+        if line.strip():
+            return bool(_QUOTE.match(line))
+    return False
+
+
+def _segments(kept: list[str | None]) -> list[list[str]]:
+    """Split kept lines into runs separated by dropped quote blocks."""
+    out: list[list[str]] = [[]]
+    for line in kept:
+        if line is None:
+            if out[-1]:
+                out.append([])
+        else:
+            out[-1].append(line)
+    return [seg for seg in out if any(ln.strip() for ln in seg)]
+
+
+def _tidy_segment(lines: list[str], names: Sequence[str]) -> list[str]:
+    """Strip trailing disclaimers, sign-off blocks and a bare-name signature."""
+    lines = _trim_blank(lines)
+    for step in (_drop_disclaimers, _drop_signoff, _drop_disclaimers):
+        lines = _trim_blank(step(lines))
+    return _trim_blank(_drop_name_signature(lines, names))
+
+
+def _trim_blank(lines: list[str]) -> list[str]:
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return lines[start:end]
+
+
+def _paragraphs(lines: list[str]) -> list[tuple[int, int]]:
+    """(start, end) index pairs of blank-line-separated paragraphs."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    for idx, line in enumerate([*lines, ""]):
+        if line.strip() and start is None:
+            start = idx
+        elif not line.strip() and start is not None:
+            spans.append((start, idx))
+            start = None
+    return spans
+
+
+def _is_disclaimer(text: str) -> bool:
+    if _DISCLAIMER_STRONG.search(text):
+        return True
+    hits = len({m.group(0).lower() for m in _DISCLAIMER_WEAK.finditer(text)})
+    return hits >= 2 or (hits >= 1 and len(text) >= 200)
+
+
+def _drop_disclaimers(lines: list[str]) -> list[str]:
+    spans = _paragraphs(lines)
+    while len(spans) > 1 and _is_disclaimer(" ".join(lines[spans[-1][0] : spans[-1][1]])):
+        lines = lines[: spans[-1][0]]
+        spans.pop()
+    return lines
+
+
+def _drop_signoff(lines: list[str]) -> list[str]:
+    """Cut a sign-off line and the signature block below it (up to a P.S.)."""
+    for k in range(max(0, len(lines) - 25), len(lines)):
+        if not _SIGNOFF.match(lines[k]):
+            continue
+        rest = lines[k + 1 :]
+        ps = next((n for n, ln in enumerate(rest) if _PS.match(ln)), len(rest))
+        if all(_signature_like(ln) for ln in rest[:ps]):
+            return lines[:k] + rest[ps:]
+    return lines
+
+
+def _signature_like(line: str) -> bool:
+    text = line.strip()
+    if _MARKER.match(text) or _WITHDRAW.match(text):
+        return False
+    return len(text) <= 100 or _is_disclaimer(text)
+
+
+def _name_forms(names: Sequence[str]) -> set[str]:
+    forms: set[str] = set()
+    for name in names:
+        name = re.sub(r"\(.*?\)|\[.*?\]", " ", name)
+        if "," in name:
+            last, _, first = name.partition(",")
+            name = f"{first} {last}"
+        words = [w for w in re.findall(r"[^\W\d_][\w'’-]*", name)]
+        words = [w for w in words if w.lower().rstrip(".") not in {"mr", "mrs", "ms", "miss", "dr"}]
+        if words:
+            forms |= {" ".join(words).lower(), words[0].lower()}
+    return {f for f in forms if len(f) >= 2}
+
+
+def _drop_name_signature(lines: list[str], names: Sequence[str]) -> list[str]:
+    """Drop a trailing paragraph that starts with the sender's name (a signature)."""
+    forms = _name_forms(names)
+    if not forms or not lines:
+        return lines
+    if _bare(lines[-1]) in forms:
+        return lines[:-1]
+    spans = _paragraphs(lines)
+    if len(spans) < 2:
+        return lines
+    start, end = spans[-1]
+    block = lines[start:end]
+    if _bare(block[0]) in forms and len(block) <= 10 and all(_signature_like(b) for b in block):
+        return lines[:start]
+    return lines
+
+
+def _bare(line: str) -> str:
+    text = re.sub(r"\s+x+$", "", line.strip(" -–—_*,.!").strip(), flags=_I)
+    return " ".join(text.lower().split())
+
+
+def _drop_banner(lines: list[str]) -> list[str]:
+    """Remove an "[EXTERNAL] This email originated from outside..." banner on top."""
+    spans = _paragraphs(lines)
+    if len(spans) > 1:
+        first = " ".join(lines[spans[0][0] : spans[0][1]])
+        if _BANNER.search(first) and len(first) < 400:
+            return lines[spans[1][0] :]
+    return lines
+
+
+def _join(segments: list[list[str]]) -> str:
+    text = "\n\n".join("\n".join(seg) for seg in segments if seg)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _skip_headers(lines: list[str]) -> list[str]:
+    """Drop the From:/Date:/Subject: block at the top of a forwarded message."""
+    i = 0
+    while i < len(lines) and (
+        not lines[i].strip()
+        or _HEADER_FROM.match(_unquote_line(lines[i]))
+        or _HEADER_OTHER.match(_unquote_line(lines[i]))
+    ):
+        i += 1
+    return lines[i:]
+
+
+def _unquote_line(line: str) -> str:
+    return re.sub(r"^\s*(>\s?)+", "", line)
+
+
+def _unquote(lines: list[str]) -> list[str]:
+    return [_unquote_line(line) for line in lines]
+
+
+# --------------------------------------------------------------------------- items
+
+
+@dataclass
+class _Block:
+    """A marker and the lines up to the next marker."""
+
+    kind: str
+    title: str
+    lines: list[str]
+
+
+def extract_items(
+    body: str,
+    *,
+    has_attachments: bool = False,
+    subject: str = "",
+    attachment_names: Sequence[str] = (),
+) -> ParsedReply:
+    """The items in a cleaned reply body, following the reply syntax of DESIGN.md.
+
+    `attachment_names` (the non-inline filenames) title the resource item; without
+    them a reply with attachments gets the title "Attachment".
+    """
+    text = _normalise(body).strip()
+    withdraw, lines = _take_withdrawals(text.split("\n"))
+    pre, blocks = _split_markers(lines)
+    pre = _opening(pre)
+    reason, pre = _apology(pre, subject)
+    items: list[ParsedItem] = []
+    if reason is not None:
+        items.append(ParsedItem("apology", "Apologies", reason, None))
+    items += [_marker_item(block) for block in blocks]
+    names = [n for n in attachment_names if n] or ["Attachment"]
+    if blocks or (withdraw and not has_attachments):
+        if has_attachments:
+            items.append(ParsedItem("resource", ", ".join(names), "", None))
+    elif pre and not _pleasantry(pre):
+        items.append(_free_item(pre, "resource" if has_attachments else ""))
+    elif has_attachments:
+        items.append(ParsedItem("resource", _resource_title(subject, names), "", None))
+    return ParsedReply(text, tuple(items), reason is not None, tuple(withdraw))
+
+
+def _take_withdrawals(lines: list[str]) -> tuple[list[int], list[str]]:
+    numbers: list[int] = []
+    rest: list[str] = []
+    for line in lines:
+        match = _WITHDRAW.match(line)
+        if match:
+            numbers.append(int(match.group(1)))
+        else:
+            rest.append(line)
+    return numbers, rest
+
+
+def _split_markers(lines: list[str]) -> tuple[list[str], list[_Block]]:
+    pre: list[str] = []
+    blocks: list[_Block] = []
+    for line in lines:
+        match = _MARKER.match(line)
+        if match:
+            kind = "question" if match.group("kind").lower().startswith("q") else "agenda"
+            blocks.append(_Block(kind, match.group("rest").strip(), []))
+        elif blocks:
+            blocks[-1].lines.append(line)
+        else:
+            pre.append(line)
+    return pre, blocks
+
+
+def _marker_item(block: _Block) -> ParsedItem:
+    lines = _trim_blank(block.lines)
+    title = block.title
+    if not title and lines:
+        title, lines = lines[0].strip(), lines[1:]
+    title, minutes = _time_request(title)
+    return ParsedItem(block.kind, title, _tidy_body(lines), minutes)
+
+
+def _time_request(title: str) -> tuple[str, int | None]:
+    """Split a trailing "[10m]" / "[1h]" request off a title."""
+    match = _TIME.search(title)
+    if not match:
+        return title.strip(), None
+    number = float(match.group("n").replace(",", "."))
+    scale = 60 if match.group("unit").lower().startswith("h") else 1
+    minutes = round(number * scale)
+    return title[: match.start()].strip(), (minutes or None)
+
+
+def _tidy_body(lines: list[str]) -> str:
+    """Item details: trimmed lines, one blank line between paragraphs, no sign-off."""
+    lines = _trim_blank(_drop_signoff(_trim_blank([ln.strip() for ln in lines])))
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _opening(lines: list[str]) -> list[str]:
+    """Drop leading greetings and "hope you are well" lines; unwrap "Hi Sam, <text>"."""
+    lines = _trim_blank(lines)
+    while lines:
+        first = lines[0].strip()
+        if _GREETING.match(first) or _NAME_COMMA.match(first) or _HOPE.match(first):
+            lines = _trim_blank(lines[1:])
+            continue
+        prefix = _GREETING_PREFIX.match(first)
+        if prefix:
+            lines = [prefix.group("rest"), *lines[1:]]
+            continue
+        hope = _HOPE_SENTENCE.match(first)
+        if hope and first[hope.end() :].strip():
+            lines = [first[hope.end() :], *lines[1:]]
+            continue
+        break
+    return lines
+
+
+def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str]]:
+    """(reason, remaining lines) if the reply sends apologies for absence."""
+    if lines:
+        first = lines[0].strip()
+        match = _APOLOGY.match(first)
+        if match:
+            rest = _apology_rest(match.group("tail"))
+            if rest is not None:
+                return _tidy_body([rest, *lines[1:]]), []
+        if _CANT_ATTEND.search(first):
+            return _tidy_body(lines), []
+    if _subject_apology(subject):
+        return _tidy_body(lines), []
+    return None, lines
+
+
+def _apology_rest(tail: str) -> str | None:
+    """What follows "Apologies" if it is an apology for absence, else None."""
+    phrase = _APOLOGY_PHRASE.match(tail)
+    if phrase:
+        tail = tail[phrase.end() :]
+    elif tail.strip() and not re.match(r"^\s*[,.!:;–—-]", tail):
+        return None
+    rest = re.sub(r"^[\s,.!:;–—-]+", "", tail)
+    if rest and not phrase and not _ABSENCE.search(rest):
+        return None
+    return rest
+
+
+def _subject_apology(subject: str) -> bool:
+    text = _REPLY_PREFIX.sub("", subject).strip().lower()
+    if re.search(r"apologies for (the |my )?(late|delay|slow)", text):
+        return False
+    return bool(re.match(r"^apologies\b", text) or re.search(r"[-–—:(]\s*apologies\W*$", text))
+
+
+def _pleasantry(lines: list[str]) -> bool:
+    """True if the whole text is a thank-you / see-you note with nothing to record."""
+    text = " ".join(ln.strip() for ln in lines if ln.strip())
+    if "?" in text or not _PLEASANTRY.match(text):
+        return False
+    return len(text.split()) <= 6 or bool(_PLEASANTRY_LONG.search(text) and len(text) < 120)
+
+
+def _free_item(lines: list[str], kind: str) -> ParsedItem:
+    """The one item of a reply without markers: titled by its first meaningful line."""
+    lines = _trim_blank(lines)
+    title, rest = lines[0].strip(), lines[1:]
+    following = [ln for ln in rest if ln.strip()]
+    if title.endswith(":") and following and not re.match(r"^\s*([-*•]|\d+[.)])\s", following[0]):
+        rest = _trim_blank(rest)
+        title, rest = rest[0].strip(), rest[1:]
+    title, minutes = _time_request(title)
+    if not kind:
+        kind = "question" if re.search(r"\?[\s\"'”’)\]]*$", title) else "agenda"
+    return ParsedItem(kind, title, _tidy_body(rest), minutes)
+
+
+def _resource_title(subject: str, names: Sequence[str]) -> str:
+    """A fresh subject (not a reply to our mail) titles a text-less resource post."""
+    if subject.strip() and not _REPLY_PREFIX.match(subject):
+        return subject.strip()
+    return names[0]
+
+
+# --------------------------------------------------------------------------- bytes in
+
+
+def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, object]:
+    """What a reply would record: the DESIGN.md `inbox parse` JSON shape. Never raises.
+
+    Keys: automatic (reason or None), body (cleaned text), items, attachments
+    (non-inline only), plus apologies, withdraw and rsvp (True for a calendar REPLY).
+    Automatic mail and calendar replies never yield items.
+    """
+    mail = parse_mail(raw, envelope_from=envelope_from)
+    files = [a for a in mail.attachments if not a.inline]
+    result: dict[str, object] = {
+        "automatic": mail.automatic,
+        "body": "",
+        "items": [],
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size,
+             "sha256": a.sha256}
+            for a in files
+        ],
+        "apologies": False,
+        "withdraw": [],
+        "rsvp": any(_is_itip_reply(cal) for cal in mail.calendars),
+    }  # fmt: skip
+    try:
+        names = _sender_names(mail.from_name, mail.from_address)
+        own = member_text(mail.text, names=names)
+        result["body"] = own or _normalise(mail.text).strip()
+        if mail.automatic is None and not result["rsvp"]:
+            reply = extract_items(
+                own,
+                has_attachments=bool(files),
+                subject=mail.subject,
+                attachment_names=[a.filename for a in files],
+            )
+            result["items"] = [_item_dict(item) for item in reply.items]
+            result["apologies"] = reply.apologies
+            result["withdraw"] = list(reply.withdraw)
+    except Exception as exc:  # a parser bug must not lose the message: report it
+        result["body"] = result["body"] or mail.text
+        result["error"] = f"reply parsing failed: {type(exc).__name__}"
+    return result
+
+
+def _item_dict(item: ParsedItem) -> dict[str, object]:
+    return {"kind": item.kind, "title": item.title, "body": item.body, "minutes": item.minutes}
+
+
+def _is_itip_reply(calendar: str) -> bool:
+    unfolded = re.sub(r"\r?\n[ \t]", "", calendar)
+    return bool(re.search(r"^METHOD\s*:\s*REPLY\s*$", unfolded, re.MULTILINE | _I))
+
+
+def _sender_names(name: str, address: str) -> list[str]:
+    """Forms of the sender's name that may end their message as a signature."""
+    names = [name] if name and "@" not in name else []
+    local = address.split("@")[0]
+    if re.fullmatch(r"[A-Za-z]{2,}[._][A-Za-z]{2,}", local):
+        names.append(re.sub(r"[._]", " ", local))
+    return names
