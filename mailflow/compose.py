@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+import markupsafe
 import nh3
 from markdown_it import MarkdownIt
 
@@ -59,7 +60,7 @@ def template_environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["sanitize"] = lambda html: jinja2.utils.markupsafe.Markup(sanitize_html(html))
+    env.filters["sanitize"] = lambda html: markupsafe.Markup(sanitize_html(html))
     return env
 
 

@@ -70,7 +70,7 @@ def planner_items(meeting: Meeting, rows: Sequence[Item]) -> list[planner.Planne
             carried=i.carried + (1 if i.meeting_id != meeting.id else 0),
             submitted_order=i.id,
             status=i.status,
-        )  # fmt: skip
+        )
         for i in rows
         if i.kind in planner.KINDS
     ]

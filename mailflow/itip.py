@@ -144,7 +144,7 @@ def _vevent(event: EventInfo, attendees: Sequence[Attendee], method: str, stamp:
         summary=event.title, location=event.location or None,
         description=event.description or None, organizer=_organizer(event),
         attendees=[_attendee(a) for a in attendees],
-        status=STATUS.CONFIRMED if method == "REQUEST" else STATUS.CANCELLED,
+        status=STATUS.CANCELLED if method == "CANCEL" else STATUS.CONFIRMED,
         transparency=TRANSP.OPAQUE,
     )  # fmt: skip
     if event.rrule is not None:
@@ -154,6 +154,39 @@ def _vevent(event: EventInfo, attendees: Sequence[Attendee], method: str, stamp:
     if method == "REQUEST" and event.alarm_minutes > 0:
         vevent.add_component(_alarm(event))
     return vevent
+
+
+def _calendar(method: str | None) -> Calendar:
+    # Calendar() rather than Calendar.new(): .new() adds a random calendar UID.
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    if method:
+        calendar.add("method", method)
+    return calendar
+
+
+def build_calendar_feed(events: Sequence[EventInfo], *, stamp: datetime, name: str) -> bytes:
+    """A subscribable calendar of several meetings (METHOD:PUBLISH, no attendees).
+
+    Raises:
+        ValueError: no events, a naive datetime, or a bad RRULE.
+    """
+    if not events:
+        raise ValueError("a calendar feed needs at least one event")
+    stamp_utc = _aware(stamp, "stamp")
+    calendar = _calendar("PUBLISH")
+    calendar.add("x-wr-calname", name)
+    starts = []
+    for event in events:
+        calendar.add_component(_vevent(event, (), "PUBLISH", stamp_utc))
+        starts.append(_timezone_range(event, _aware(event.start, "start")))
+    calendar.add_missing_timezones(
+        first_date=min(f for f, _ in starts), last_date=max(last for _, last in starts)
+    )
+    data: bytes = calendar.to_ical()
+    return data
 
 
 def build_calendar(
@@ -178,12 +211,7 @@ def build_calendar(
     if method not in METHODS:
         raise ValueError(f"unknown calendar method {method!r} (expected REQUEST or CANCEL)")
     stamp_utc = _aware(stamp, "stamp")
-    # Calendar() rather than Calendar.new(): .new() adds a random calendar UID.
-    calendar = Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", method)
+    calendar = _calendar(method)
     calendar.add_component(_vevent(event, attendees, method, stamp_utc))
     first, last = _timezone_range(event, _aware(event.start, "start"))
     calendar.add_missing_timezones(first_date=first, last_date=last)

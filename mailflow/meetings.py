@@ -93,6 +93,7 @@ def plan_term(
             ref=p.ref, term=term.name, title=p.title, start=p.start,
             duration_minutes=p.duration_minutes, location=p.location, status="planned",
             sequence=0, uid=new_uid(settings), rrule=p.rrule, created_at=now,
+            exdates=",".join(d.isoformat() for d in p.exdates),
         )  # fmt: skip
         session.add(meeting)
         session.flush()

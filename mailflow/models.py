@@ -79,12 +79,17 @@ class Meeting(Base):
     sequence: Mapped[int] = mapped_column(default=0)
     uid: Mapped[str] = mapped_column(String(200), unique=True)
     rrule: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    exdates: Mapped[str] = mapped_column(Text, default="")  # skipped starts, ISO UTC, commas
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     items: Mapped[list[Item]] = relationship(
         back_populates="meeting", foreign_keys="Item.meeting_id"
     )
     attendance: Mapped[list[Attendance]] = relationship(back_populates="meeting")
+
+    def skipped(self) -> tuple[datetime, ...]:
+        """The starts a weekly series skips (closure days), as UTC datetimes."""
+        return tuple(datetime.fromisoformat(x) for x in self.exdates.split(",") if x)
 
 
 class Item(Base):

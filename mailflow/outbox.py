@@ -25,6 +25,7 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailflow import compose
@@ -113,14 +114,22 @@ def get_mailing(
     session: Session, *, key: str, kind: str, now: datetime, meeting_id: int | None = None,
     content_hash: str = "",
 ) -> Mailing:  # fmt: skip
-    """The mailing with this key, created (and committed) if it does not exist yet."""
+    """The mailing with this key, created (and committed) if it does not exist yet.
+
+    Two processes creating the same mailing at once both end up with the one row.
+    """
+    for _ in range(2):
+        mailing = session.scalar(select(Mailing).where(Mailing.key == key))
+        if mailing is not None:
+            return mailing
+        session.add(Mailing(key=key, kind=kind, meeting_id=meeting_id,
+                            content_hash=content_hash, created_at=now))  # fmt: skip
+        try:
+            session.commit()
+        except IntegrityError:  # someone else created it first
+            session.rollback()
     mailing = session.scalar(select(Mailing).where(Mailing.key == key))
-    if mailing is None:
-        mailing = Mailing(
-            key=key, kind=kind, meeting_id=meeting_id, content_hash=content_hash, created_at=now
-        )
-        session.add(mailing)
-        session.commit()
+    assert mailing is not None
     return mailing
 
 
@@ -147,22 +156,31 @@ def fan_out(
 
     Each recipient's outbox row and its (mailing, recipient) row are written in the same
     transaction, committed every `BATCH` recipients, so a crash loses nothing and a
-    re-run queues only the rest. Returns how many messages were queued now.
+    re-run queues only the rest. If another process queues the same recipients at the
+    same time, the unique (mailing, recipient) row makes one of the two batches roll
+    back whole, and this run carries on with what is still pending.
+    Returns how many messages this run queued.
     """
     queued = 0
-    for recipient in pending_recipients(session, mailing, recipients):
-        row = enqueue(session, build(recipient), now=now, mailing=mailing)
-        session.add(
-            MailingRecipient(mailing_id=mailing.id, recipient=recipient.lower(), outbox_id=row.id)
-        )
-        queued += 1
-        if queued % BATCH == 0:
+    for _attempt in range(5):
+        batch = 0
+        try:
+            for recipient in pending_recipients(session, mailing, recipients):
+                row = enqueue(session, build(recipient), now=now, mailing=mailing)
+                session.add(MailingRecipient(mailing_id=mailing.id, recipient=recipient.lower(),
+                                             outbox_id=row.id))  # fmt: skip
+                batch += 1
+                if batch % BATCH == 0:
+                    session.commit()
+                    queued, batch = queued + batch, 0
+                if progress:
+                    progress(1)
+            mailing.completed_at = now
             session.commit()
-        if progress:
-            progress(1)
-    mailing.completed_at = now
-    session.commit()
-    return queued
+            return queued + batch
+        except IntegrityError:
+            session.rollback()
+    raise RuntimeError(f"mailing {mailing.key}: recipients kept colliding with another run")
 
 
 # --- delivery -----------------------------------------------------------------------
@@ -246,7 +264,8 @@ class SmtpTransport(Transport):
                 smtp = _reset(smtp)
             except (TimeoutError, smtplib.SMTPException, OSError) as exc:
                 outcomes.append(Outcome(outbox_id, ok=False, error=f"connection: {exc}"))
-                smtp = _close(smtp)
+                _close(smtp)
+                smtp = None
         _close(smtp)
         return outcomes
 
@@ -272,7 +291,8 @@ def _reset(smtp: smtplib.SMTP | None) -> smtplib.SMTP | None:
         smtp.rset()
         return smtp
     except (smtplib.SMTPException, OSError):
-        return _close(smtp)
+        _close(smtp)
+        return None
 
 
 def _close(smtp: smtplib.SMTP | None) -> None:
@@ -281,7 +301,6 @@ def _close(smtp: smtplib.SMTP | None) -> None:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()
-    return None
 
 
 def make_transport(settings: Settings) -> Transport:

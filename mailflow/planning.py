@@ -157,6 +157,7 @@ def _event(
         duration_minutes=meeting.duration_minutes, tz=settings.group.tz,
         organizer_email=signed(settings, "i", meeting.id, member),
         organizer_name=settings.group.name, sent_by=None, rrule=meeting.rrule,
+        exdates=meeting.skipped(),
         alarm_minutes=settings.schedule.reminder_alarm_minutes,
     )  # fmt: skip
 
@@ -259,3 +260,34 @@ def cancel_meeting(session: Session, settings: Settings, meeting: Meeting, *, no
     return _fan_out(session, key=f"cancel:{meeting.id}:{meeting.sequence}", kind="cancel",
                     meeting=meeting, recipients=active_members(session), build=build,
                     now=now)  # fmt: skip
+
+
+def export_calendar(
+    session: Session, settings: Settings, *, now: datetime, term: str | None = None
+) -> bytes:
+    """Every meeting (of one term, or all) as one calendar a member can subscribe to."""
+    query = select(Meeting).order_by(Meeting.start)
+    if term:
+        query = query.where(Meeting.term == term)
+    events = [
+        itip.EventInfo(
+            uid=m.uid,
+            sequence=m.sequence,
+            title=m.title,
+            description="",
+            location=m.location,
+            start=m.start,
+            duration_minutes=m.duration_minutes,
+            tz=settings.group.tz,
+            organizer_email=settings.mail.address,
+            organizer_name=settings.group.name,
+            sent_by=None,
+            rrule=m.rrule,
+            exdates=m.skipped(),
+        )
+        for m in session.scalars(query)
+        if m.status != "cancelled"
+    ]
+    if not events:
+        raise UserError("no meetings to export")
+    return itip.build_calendar_feed(events, stamp=now, name=settings.group.name)

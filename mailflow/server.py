@@ -148,7 +148,7 @@ class InboundHandler:
         return TEMPFAIL
 
 
-class _Controller(Controller):  # type: ignore[misc]
+class _Controller(Controller):
     """aiosmtpd's threaded controller, making an LMTP server when asked."""
 
     def __init__(self, handler: InboundHandler, *, lmtp: bool, **kwargs: Any) -> None:

@@ -35,27 +35,41 @@ def plan_terms(session: Session, settings: Settings, now: datetime) -> list[str]
     return done
 
 
+def _created(session: Session, key: str) -> datetime | None:
+    mailing = session.scalar(select(Mailing).where(Mailing.key == key))
+    return mailing.created_at if mailing is not None else None
+
+
 def due_mailings(
     session: Session, settings: Settings, meeting: Meeting, now: datetime
 ) -> list[str]:
-    """Send whichever of call for items, reminder and invites is due for one meeting."""
+    """Send whichever of call for items, reminder and invites is due for one meeting.
+
+    The call goes out `call_for_items_days` before the meeting, the reminder
+    `reminder_days` before the deadline (only if the call went out before then), and the
+    agenda with invites at the deadline, `invite_days` before the meeting. Once the
+    deadline has passed, a call or reminder that was never sent is skipped: the invite
+    says everything then.
+    """
     cfg = settings.schedule
     invite_at = meeting.start - timedelta(days=cfg.invite_days)
-    steps = [
-        (f"call:{meeting.id}", meeting.start - timedelta(days=cfg.call_for_items_days), "call"),
-        (f"reminder:{meeting.id}", invite_at - timedelta(days=cfg.reminder_days), "reminder"),
-        (f"invite:{meeting.id}:{meeting.sequence}", invite_at, "invites"),
-    ]
+    call_at = meeting.start - timedelta(days=cfg.call_for_items_days)
+    reminder_at = invite_at - timedelta(days=cfg.reminder_days)
+    called = _created(session, f"call:{meeting.id}")
     done = []
-    for key, when, what in steps:
-        if now < when or _sent(session, key):
-            continue
-        if what == "invites":
+    if now >= invite_at:
+        if not _sent(session, f"invite:{meeting.id}:{meeting.sequence}"):
             count = planning.send_invites(session, settings, meeting, now=now).invites
-        else:
-            count = planning.call_for_items(session, settings, meeting, now=now,
-                                            reminder=what == "reminder")  # fmt: skip
-        done.append(f"{meeting.ref}: {what} queued for {count} member(s)")
+            done.append(f"{meeting.ref}: invites queued for {count} member(s)")
+    elif called is None and now >= call_at:
+        count = planning.call_for_items(session, settings, meeting, now=now)
+        done.append(f"{meeting.ref}: call for items queued for {count} member(s)")
+    elif (
+        called is not None and called < reminder_at <= now
+        and not _sent(session, f"reminder:{meeting.id}")
+    ):  # fmt: skip
+        count = planning.call_for_items(session, settings, meeting, now=now, reminder=True)
+        done.append(f"{meeting.ref}: reminder queued for {count} member(s)")
     return done
 
 

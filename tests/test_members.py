@@ -55,7 +55,7 @@ def test_import_reports_duplicates(cli: Cli, tmp_path: Path) -> None:
     )
     result = cli("members", "import", str(csv))
     assert result.exit_code == 0, result.stderr
-    assert "row 4: jane@hamble.sch.uk appears twice" in result.stdout
+    assert "row 4: JANE@hamble.sch.uk appears twice" in result.stdout
     assert [m["email"] for m in members(cli)] == ["jane@hamble.sch.uk", "sam@west.sch.uk"]
     again = cli("members", "import", str(csv))
     assert "imported 0 member(s)" in again.stdout

@@ -33,9 +33,13 @@ def ok(result: CliResult) -> CliResult:
 
 
 @pytest.fixture
-def group(cli: Cli) -> str:
+def people(cli: Cli) -> None:
     for address, name in MEMBERS:
         ok(cli("members", "add", address, "--name", name))
+
+
+@pytest.fixture
+def group(cli: Cli, people: None) -> str:
     ok(cli("meetings", "add", "--title", "Autumn meeting", "--start", "2026-11-19 16:00",
            "--location", "Teachers' Centre, Room 2"))  # fmt: skip
     meetings = json.loads(ok(cli("meetings", "list", "--json")).stdout)
@@ -58,11 +62,14 @@ def calendar_of(msg: EmailMessage) -> icalendar.Calendar:
 
 def add_item(app: App, meeting_ref: str, kind: str, title: str, minutes: int | None = None) -> int:
     from mailflow.meetings import find_meeting
+    from mailflow.members import find_member
 
     with app.session() as session:
         meeting = find_meeting(session, meeting_ref)
+        jane = find_member(session, MEMBERS[0][0])
         item = Item(meeting_id=meeting.id, kind=kind, title=title, minutes=minutes,
-                    created_at=app.now(), author="jane.smith@hamble.hants.sch.uk")  # fmt: skip
+                    created_at=app.now(), author=MEMBERS[0][0],
+                    member_id=jane.id if jane else None)  # fmt: skip
         session.add(item)
         session.flush()
         return item.id
@@ -73,7 +80,9 @@ def test_call_for_items_goes_to_every_member_once(cli: Cli, app: App, group: str
     ok(cli("call-for-items", group))
     ok(cli("call-for-items", group))
     msgs = sent(app)
-    assert sorted(str(m["To"].addresses[0].addr_spec) for m in msgs) == sorted(a for a, _ in MEMBERS)
+    assert sorted(str(m["To"].addresses[0].addr_spec) for m in msgs) == sorted(
+        a for a, _ in MEMBERS
+    )
     for msg in msgs:
         assert msg["Reply-To"].addresses[0].addr_spec.startswith("dht+c")
         assert msg["Auto-Submitted"] == "auto-generated"
@@ -111,10 +120,15 @@ def test_invites_move_and_cancel(cli: Cli, app: App, group: str) -> None:
         [event] = cal.walk("VEVENT")
         uid = uid or str(event["UID"])
         assert str(event["UID"]) == uid and int(event["SEQUENCE"]) == 0
-        attendees = [str(a) for a in event.get("ATTENDEE") if a] if isinstance(
-            event.get("ATTENDEE"), list) else [str(event["ATTENDEE"])]
+        attendees = (
+            [str(a) for a in event.get("ATTENDEE") if a]
+            if isinstance(event.get("ATTENDEE"), list)
+            else [str(event["ATTENDEE"])]
+        )
         assert attendees == [f"mailto:{msg['To'].addresses[0].addr_spec}"]
-        [occurrence] = recurring_ical_events.of(cal).between(datetime(2026, 11, 1), datetime(2026, 12, 1))
+        [occurrence] = recurring_ical_events.of(cal).between(
+            datetime(2026, 11, 1), datetime(2026, 12, 1)
+        )
         assert occurrence["DTSTART"].dt.astimezone(UTC) == datetime(2026, 11, 19, 16, 0, tzinfo=UTC)
     ok(cli("send-invites", group))
     assert len(sent(app)) == 3
@@ -132,7 +146,11 @@ def test_invites_move_and_cancel(cli: Cli, app: App, group: str) -> None:
     cal = calendar_of(cancels[0])
     assert str(cal["METHOD"]) == "CANCEL"
     [event] = cal.walk("VEVENT")
-    assert (str(event["UID"]), int(event["SEQUENCE"]), str(event["STATUS"])) == (uid, 2, "CANCELLED")
+    assert (str(event["UID"]), int(event["SEQUENCE"]), str(event["STATUS"])) == (
+        uid,
+        2,
+        "CANCELLED",
+    )
     assert "DTSTART" in event
     shown = json.loads(ok(cli("meetings", "show", group, "--json")).stdout)
     assert shown["status"] == "cancelled" and shown["sequence"] == 2
@@ -142,7 +160,9 @@ def test_invites_move_and_cancel(cli: Cli, app: App, group: str) -> None:
 def test_overfull_agenda_tells_the_askers(cli: Cli, app: App, group: str) -> None:
     ids = [add_item(app, group, "question", f"Question {n}?") for n in range(20)]
     ok(cli("send-invites", group))
-    listed = {i["id"]: i["status"] for i in json.loads(ok(cli("items", "list", group, "--json")).stdout)}
+    listed = {
+        i["id"]: i["status"] for i in json.loads(ok(cli("items", "list", group, "--json")).stdout)
+    }
     assert {listed[i] for i in ids} == {"scheduled", "written-answer"}
     outcome = [m for m in sent(app) if str(m["Subject"]).startswith("Your items")]
     assert len(outcome) == 1
@@ -150,15 +170,41 @@ def test_overfull_agenda_tells_the_askers(cli: Cli, app: App, group: str) -> Non
     assert body is not None and "answered in writing" in body.get_content()
 
 
-def test_tick_twice_sends_each_mail_once(app: App, group: str) -> None:
-    app.clock = lambda: datetime(2026, 11, 13, 9, 0, tzinfo=UTC)
-    first = tick.run(app)
-    assert any("call queued for 3" in line for line in first)
-    assert any("invites queued for 3" in line for line in first)
-    assert tick.run(app) == []
-    subjects = sorted(str(m["Subject"]).split(":")[0] for m in sent(app))
-    assert subjects.count("Call for items") == 3
-    assert subjects.count("Invitation") == 3
+def test_tick_twice_sends_each_mail_once(app: App, people: None) -> None:
+    def at(*when: int) -> list[str]:
+        app.clock = lambda: datetime(*when, tzinfo=UTC)  # type: ignore[misc]
+        return tick.run(app)
+
+    assert at(2026, 10, 20, 9, 0) == ["planned autumn-2026"]  # too early for mail
+    assert "call for items queued for 3" in " ".join(at(2026, 10, 30, 9, 0))
+    assert at(2026, 10, 30, 9, 5) == []
+    assert "reminder queued for 3" in " ".join(at(2026, 11, 6, 9, 0))
+    assert at(2026, 11, 6, 9, 5) == []
+    assert "invites queued for 3" in " ".join(at(2026, 11, 13, 9, 0))
+    assert at(2026, 11, 13, 9, 5) == []
+    subjects = [str(m["Subject"]).split(":")[0] for m in sent(app)]
+    assert sorted(subjects) == ["Call for items"] * 3 + ["Invitation"] * 3 + ["Reminder"] * 3
+
+
+def test_tick_overlapping_runs_send_once(app: App, people: None) -> None:
+    import threading
+
+    app.clock = lambda: datetime(2026, 10, 30, 9, 0, tzinfo=UTC)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            tick.run(app)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(sent(app)) == 3
 
 
 def test_time_zone_across_the_clock_change(cli: Cli, app: App) -> None:

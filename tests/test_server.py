@@ -60,7 +60,9 @@ def outbox(app: App) -> list[OutboxMessage]:
         return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
-def test_reply_becomes_items_and_one_acknowledgement(app: App, server: Any, group: dict[str, Any]) -> None:
+def test_reply_becomes_items_and_one_acknowledgement(
+    app: App, server: Any, group: dict[str, Any]
+) -> None:
     to = reply_to(app, group["jane"], group["meeting"])
     send(server, JANE, [to], load_mail("gmail_question.eml", reply_to=to))
     [row] = processed(app, server)
@@ -83,10 +85,13 @@ def test_reply_becomes_items_and_one_acknowledgement(app: App, server: Any, grou
     assert "withdraw N" in text
 
 
-def test_forged_token_and_relay_are_refused_at_rcpt(app: App, server: Any, group: dict[str, Any]) -> None:
+def test_forged_token_and_relay_are_refused_at_rcpt(
+    app: App, server: Any, group: dict[str, Any]
+) -> None:
     good = reply_to(app, group["jane"], group["meeting"])
     forged = good.replace(good.split("+")[1][:3], "c99", 1)
     with smtplib.SMTP("127.0.0.1", server.port) as smtp:
+        smtp.ehlo()
         smtp.mail(JANE)
         assert smtp.rcpt(forged)[0] == 550
         assert smtp.rcpt("someone@elsewhere.example")[0] == 550
@@ -103,10 +108,15 @@ def test_oversize_is_refused_and_the_server_stays_up(configs: Any) -> None:
     srv = InboundServer(small, port=free_port())
     srv.start()
     try:
+        big = b"Subject: big\r\n\r\n" + (b"x" * 70 + b"\r\n") * 100
         with smtplib.SMTP("127.0.0.1", srv.port) as smtp:
-            with pytest.raises(smtplib.SMTPDataError) as refused:
-                smtp.sendmail(JANE, ["dht@example.org"], b"Subject: big\r\n\r\n" + b"x" * 5000)
-            assert refused.value.smtp_code == 552
+            with pytest.raises(smtplib.SMTPSenderRefused) as early:  # announced with SIZE=
+                smtp.sendmail(JANE, ["dht@example.org"], big)
+            assert early.value.smtp_code == 552
+            smtp.ehlo()
+            smtp.mail(JANE)  # no SIZE: refused at DATA
+            smtp.rcpt("dht@example.org")
+            assert smtp.data(big)[0] == 552
         send(srv, JANE, ["dht@example.org"], b"Subject: small\r\n\r\nhello\r\n")
         assert srv.processor.drain()
     finally:

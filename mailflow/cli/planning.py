@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from mailflow import planning, tick as tick_
+from mailflow import planning
+from mailflow import tick as tick_
 from mailflow.cli.base import app, console, open_app
 from mailflow.cli.outbox import deliver_now
+from mailflow.errors import UserError
 from mailflow.meetings import find_meeting
 
 
@@ -50,3 +54,24 @@ def tick(ctx: typer.Context) -> None:
         console.print(line)
     if not done:
         console.print("nothing due")
+
+
+calendar = typer.Typer(help="Calendar files for members.", no_args_is_help=True)
+app.add_typer(calendar, name="calendar")
+
+
+@calendar.command("export")
+def export(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="Where to write the .ics file."),
+    term: str | None = typer.Option(None, "--term", help="Only this term's meetings."),
+) -> None:
+    """Write every meeting as one calendar members can import or subscribe to."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        data = planning.export_calendar(session, app_.settings, now=app_.now(), term=term)
+    try:
+        file.write_bytes(data)
+    except OSError as exc:
+        raise UserError(f"cannot write {file}: {exc.strerror or exc}") from None
+    console.print(f"wrote {file}")

@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("sequence", sa.Integer(), nullable=False),
         sa.Column("uid", sa.String(length=200), nullable=False),
         sa.Column("rrule", sa.String(length=300), nullable=True),
+        sa.Column("exdates", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("ref"),

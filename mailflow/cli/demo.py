@@ -1,0 +1,19 @@
+"""`mailflow demo`: the whole term's workflow end to end on embedded defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mailflow import demo as demo_
+from mailflow.cli.base import app, console
+
+
+@app.command()
+def demo(
+    folder: Path = typer.Option(Path("mailflow-demo"), "--dir", help="Folder to play the term in."),
+) -> None:
+    """Play a whole term: members, call for items, replies, agenda, invites, RSVPs, minutes."""
+    maildir = demo_.run(folder.resolve(), lambda line: console.print(line, markup=False))
+    console.print(f"\nDone. Every mail mailflow sent is in {maildir}")
