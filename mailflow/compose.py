@@ -32,6 +32,17 @@ _ALLOWED_TAGS = {
 }  # fmt: skip
 
 
+# Headers are folded only past 998 characters: Python folds an unbreakable-looking
+# header by moving the whole value to a continuation line, which parsers (Python's own
+# included) then read back with a leading space. Bodies are encoded at 78 when built.
+WIRE = policy.SMTP.clone(max_line_length=998)
+
+
+def to_bytes(msg: EmailMessage) -> bytes:
+    """The message as it goes on the wire (CRLF line ends)."""
+    return msg.as_bytes(policy=WIRE)
+
+
 def sanitize_html(html: str) -> str:
     """Strip scripts, event handlers, styles, remote images and unsafe links from HTML."""
     return nh3.clean(

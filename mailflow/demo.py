@@ -76,6 +76,7 @@ def write_config(folder: Path, now: datetime) -> Path:
     from mailflow.cli.setup import example_config
 
     meeting_day = (now + timedelta(days=21)).date()
+    meeting_day += timedelta(days=(3 - meeting_day.weekday()) % 7)  # a Thursday
     text = example_config(secrets.token_urlsafe(32))
     text = text.replace("port = 8025", f"port = {_free_port()}")
     term = (
@@ -156,7 +157,7 @@ def _rsvp(invite: EmailMessage, person: DemoMember) -> bytes:
     msg["Message-ID"] = utils.make_msgid(domain=person.email.split("@")[1])
     msg.set_content(f"{person.name} has {person.rsvp.lower()} this invitation.")
     msg.add_alternative(reply.to_ical().decode(), subtype="calendar", params={"method": "REPLY"})
-    return msg.as_bytes()
+    return msg.as_bytes(policy=policy.SMTP)
 
 
 def send_rsvps(app: App, server: InboundServer, say: Say) -> None:

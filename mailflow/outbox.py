@@ -99,7 +99,7 @@ def enqueue(
         subject=str(msg["Subject"] or ""),
         message_id=str(msg["Message-ID"] or ""),
         blobs=",".join(blobs),
-        raw=msg.as_bytes(),
+        raw=compose.to_bytes(msg),
         status="queued",
         attempts=0,
         next_attempt_at=now,

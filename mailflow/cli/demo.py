@@ -15,5 +15,7 @@ def demo(
     folder: Path = typer.Option(Path("mailflow-demo"), "--dir", help="Folder to play the term in."),
 ) -> None:
     """Play a whole term: members, call for items, replies, agenda, invites, RSVPs, minutes."""
-    maildir = demo_.run(folder.resolve(), lambda line: console.print(line, markup=False))
+    maildir = demo_.run(
+        folder.resolve(), lambda line: console.print(line, markup=False, soft_wrap=True)
+    )
     console.print(f"\nDone. Every mail mailflow sent is in {maildir}")
