@@ -22,8 +22,9 @@ def serve(
     lmtp: bool = typer.Option(False, "--lmtp", help="Speak LMTP (behind Postfix/Exim)."),
 ) -> None:
     """Run the inbound mail server until Ctrl-C / SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     app_ = open_app(ctx)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("mailflow").setLevel(logging.INFO)
     server = InboundServer(app_, host=host, port=port, lmtp=lmtp or None)
     stop = threading.Event()
 
