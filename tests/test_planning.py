@@ -224,3 +224,62 @@ def test_plan_term_is_idempotent(cli: Cli, config_file: Path) -> None:
         ("autumn-2026", "2026-11-19T16:00:00+00:00")
     ]
     assert cli("meetings", "plan-term", "spring-2027").exit_code == 1
+
+
+def test_reply_after_a_move_updates_attendance(cli: Cli, app: App, group: str) -> None:
+    import smtplib
+
+    from mailflow.server import InboundServer
+    from tests.conftest import free_port, load_mail
+
+    ok(cli("send-invites", group))
+    ok(cli("meetings", "move", group, "--start", "2026-11-26 16:00"))
+    jane = MEMBERS[0][0]
+    update = [m for m in sent(app) if m["To"].addresses[0].addr_spec == jane][-1]
+    [event] = calendar_of(update).walk("VEVENT")
+    organizer = str(event["ORGANIZER"]).removeprefix("mailto:")
+    srv = InboundServer(app, port=free_port())
+    srv.start()
+    try:
+        for sequence in ("0", "1"):  # a stale answer to the first invite, then the update
+            raw = load_mail("rsvp_accept.eml", reply_to=organizer, uid=str(event["UID"]),
+                            sequence=sequence)  # fmt: skip
+            if sequence == "0":
+                raw = raw.replace(b"PARTSTAT=ACCEPTED", b"PARTSTAT=DECLINED")
+            with smtplib.SMTP("127.0.0.1", srv.port) as smtp:
+                smtp.sendmail(jane, [organizer], raw)
+            assert srv.processor.drain()
+    finally:
+        srv.stop()
+    shown = json.loads(ok(cli("meetings", "show", group, "--json")).stdout)
+    status = {a["email"]: a["status"] for a in shown["attendance"]}
+    assert status[jane] == "accepted"
+    assert status[MEMBERS[1][0]] == "needs-action"
+
+
+def test_weekly_meeting_is_one_recurring_event(cli: Cli, app: App, configs: object) -> None:
+    from tests.conftest import ConfigFactory
+
+    assert isinstance(configs, ConfigFactory)
+    weekly = configs.write(extra=(
+        '\n[[terms]]\nname = "chat-spring"\nstart = "2027-01-04"\nend = "2027-03-26"\n'
+        'meeting = "every Monday at 20:00"\ntitle = "#EdLdrs chat"\nduration_minutes = 60\n'
+        'closures = ["2027-02-15"]\n'
+    ))  # fmt: skip
+    for address, name in MEMBERS:
+        ok(cli("members", "add", address, "--name", name, config=weekly))
+    ok(cli("meetings", "plan-term", "chat-spring", config=weekly))
+    ok(cli("send-invites", "chat-spring", config=weekly))
+    cal = calendar_of(sent(App.open(weekly))[0])
+    [event] = cal.walk("VEVENT")
+    assert "RRULE" in event
+    starts = [
+        e["DTSTART"].dt
+        for e in recurring_ical_events.of(cal).between(datetime(2027, 1, 1), datetime(2027, 4, 1))
+    ]
+    assert len(starts) == 11  # twelve Mondays, less the closure
+    assert all(s.hour == 20 for s in starts)
+    assert datetime(2027, 2, 15).date() not in {s.date() for s in starts}
+    export = configs.folder / "term.ics"
+    ok(cli("calendar", "export", str(export), config=weekly))
+    assert len(icalendar.Calendar.from_ical(export.read_bytes()).walk("VEVENT")) == 1
