@@ -766,7 +766,7 @@ def _body(part: Message, got: _Collected, depth: int = 0) -> tuple[str, bool]:
 
 
 def _container(part: Message, ctype: str, got: _Collected, depth: int) -> tuple[str, bool]:
-    children = _children(part)
+    children = _children(part) or _reparse_without_boundary(part, ctype)
     if ctype == "message/rfc822":
         inner = [_body(child, got, depth + 1)[0] for child in children]
         got.nested_text.extend(t for t in inner if t.strip())
@@ -781,6 +781,28 @@ def _container(part: Message, ctype: str, got: _Collected, depth: int) -> tuple[
         return next(((t, p) for t, p in reversed(results) if t.strip()), ("", False))
     texts = [text.strip("\n") for text, _ in results if text.strip()]
     return "\n\n".join(texts), any(plain for _, plain in results)
+
+
+def _reparse_without_boundary(part: Message, ctype: str) -> list[Message]:
+    """Children of a multipart whose boundary parameter is missing or wrong.
+
+    The boundary is guessed from the first ``--token`` line of the body and the part is
+    parsed again with it; if that finds nothing, the body is read as one text part.
+    """
+    if not ctype.startswith("multipart/"):
+        return []
+    body = _payload(part)
+    match = re.search(rb"^--([^\s-][^\s]{0,69}?)\s*$", body, re.MULTILINE)
+    if match:
+        boundary = match.group(1).decode("ascii", "replace").replace('"', "")
+        head = f'Content-Type: {ctype}; boundary="{boundary}"\n\n'.encode()
+        reparsed = BytesParser(policy=policy.default).parsebytes(head + body)
+        children = _children(reparsed)
+        if children:
+            return children
+    fallback = EmailMessage()
+    fallback.set_content(decode_bytes(body))
+    return [fallback]
 
 
 def _calendar_text(part: Message) -> str:

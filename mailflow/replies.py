@@ -143,12 +143,14 @@ _SIGNOFF_WORDS = (
     r"un saludo|saludos cordiales|un cordial saludo|atentamente|un abrazo|gracias|"
     r"muchas gracias|met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|"
     r"vriendelijke groeten|groetjes|groeten|hartelijke groet|bedankt|alvast bedankt|"
-    r"cordiali saluti|saluti|distinti saluti|grazie|grazie mille|a presto"
+    r"cordiali saluti|saluti|distinti saluti|grazie|grazie mille|a presto|"
+    r"よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します"
 )
 _SIGNOFF = re.compile(
     rf"^\s*(?i:{_SIGNOFF_WORDS})(\s*[,.!-]*\s*(?i:and)?\s*(?i:{_SIGNOFF_WORDS}))?"
-    r"(\s*[,.!-]*\s*([A-Z][\w.'’-]*|x+)){0,3}\s*[,.!:)x]*\s*$"
+    r"(\s*[,.!-]*\s*([A-Z][\w.'’-]*|x+)){0,3}\s*[,.!:)x。]*\s*$"
 )
+_LONE_NAME = re.compile(r"^\s*(?:[A-Z][\w'’&-]*\.?)(?:\s+[A-Z][\w'’&-]*\.?){0,3}\s*$")
 _PS = re.compile(r"^\s*p\.?\s?s\.?\b", _I)
 _MARKER = re.compile(
     r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+|\(\d{1,2}\)\s+)?(?:\*\*)?"
@@ -179,7 +181,10 @@ _NAME_COMMA = re.compile(r"^\s*[A-Z][\w'’-]+(\s+[A-Z][\w'’-]+)?\s*,\s*$")
 _HOPE = re.compile(
     r"^\s*(i )?(hope|trust) (you|this|all|everyone|that)\b[^?]{0,70}?[.!]*\s*$|"
     r"^\s*(thanks|thank you) (for|so much for) (the|your|this|sending|organising|"
-    r"organizing|the reminder)\b[^?]{0,60}?[.!]*\s*$",
+    r"organizing|the reminder)\b[^?]{0,60}?[.!]*\s*$|"
+    r"^\s*(apologies|sorry|my apologies) (for|about) (the |my )?(late|slow|delayed|belated)"
+    r"( reply| response)?[^?]{0,40}?[.!]*\s*$|"
+    r"^\s*(apologies|sorry) (for|about) (the|this) delay[^?]{0,40}?[.!]*\s*$",
     _I,
 )
 _HOPE_SENTENCE = re.compile(
@@ -201,8 +206,8 @@ _ABSENCE = re.compile(
 )
 _CANT_ATTEND = re.compile(
     r"(sorry|afraid|unfortunately|regret|apologies)\b.{0,60}?\b(can'?t|cannot|can not|"
-    r"won'?t|will not|unable to|not be able to|not able to|couldn'?t)\s+(make|attend|come|"
-    r"join|be there|be with you|be at)",
+    r"won'?t|will not|unable to|not be able to|not able to|couldn'?t)\s+(be able to\s+)?"
+    r"(make|attend|come|join|be there|be with you|be at)",
     _I,
 )
 _APOLOGY = re.compile(
@@ -426,11 +431,20 @@ def _name_forms(names: Sequence[str]) -> set[str]:
 
 
 def _drop_name_signature(lines: list[str], names: Sequence[str]) -> list[str]:
-    """Drop a trailing paragraph that starts with the sender's name (a signature)."""
+    """Drop trailing signature paragraphs: the sender's name (alone or heading a
+    block of contact lines) or a lone line of one to four capitalised words after a
+    finished sentence (a name or an organisation signing off)."""
     forms = _name_forms(names)
-    if not forms or not lines:
-        return lines
-    if _bare(lines[-1]) in forms:
+    while lines:
+        trimmed = _trim_blank(_drop_one_signature(lines, forms))
+        if trimmed == lines:
+            return lines
+        lines = trimmed
+    return lines
+
+
+def _drop_one_signature(lines: list[str], forms: set[str]) -> list[str]:
+    if _bare(lines[-1]) in forms and len(lines) > 1:
         return lines[:-1]
     spans = _paragraphs(lines)
     if len(spans) < 2:
@@ -438,6 +452,9 @@ def _drop_name_signature(lines: list[str], names: Sequence[str]) -> list[str]:
     start, end = spans[-1]
     block = lines[start:end]
     if _bare(block[0]) in forms and len(block) <= 10 and all(_signature_like(b) for b in block):
+        return lines[:start]
+    before = lines[spans[-2][1] - 1].rstrip()
+    if len(block) == 1 and _LONE_NAME.match(block[0]) and before.endswith((".", "!", "?")):
         return lines[:start]
     return lines
 
@@ -585,14 +602,15 @@ def _opening(lines: list[str]) -> list[str]:
     lines = _trim_blank(lines)
     while lines:
         first = lines[0].strip()
-        if _GREETING.match(first) or _NAME_COMMA.match(first) or _HOPE.match(first):
+        probe = _plain(first)
+        if _GREETING.match(probe) or _NAME_COMMA.match(probe) or _HOPE.match(probe):
             lines = _trim_blank(lines[1:])
             continue
-        prefix = _GREETING_PREFIX.match(first)
+        prefix = _GREETING_PREFIX.match(probe)
         if prefix:
-            lines = [prefix.group("rest"), *lines[1:]]
+            lines = [first[prefix.start("rest") :], *lines[1:]]
             continue
-        hope = _HOPE_SENTENCE.match(first)
+        hope = _HOPE_SENTENCE.match(probe)
         if hope and first[hope.end() :].strip():
             lines = [first[hope.end() :], *lines[1:]]
             continue
@@ -604,27 +622,32 @@ def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str]]:
     """(reason, remaining lines) if the reply sends apologies for absence."""
     if lines:
         first = lines[0].strip()
-        match = _APOLOGY.match(first)
+        match = _APOLOGY.match(_plain(first))
         if match:
-            rest = _apology_rest(match.group("tail"))
+            rest = _apology_rest(first[match.start("tail") :])
             if rest is not None:
                 return _tidy_body([rest, *lines[1:]]), []
-        if _CANT_ATTEND.search(first):
+        if _CANT_ATTEND.search(_plain(first)):
             return _tidy_body(lines), []
     if _subject_apology(subject):
         return _tidy_body(lines), []
     return None, lines
 
 
+def _plain(text: str) -> str:
+    """`text` with typographic apostrophes made plain, for matching (same length)."""
+    return text.replace("’", "'").replace("‘", "'")
+
+
 def _apology_rest(tail: str) -> str | None:
     """What follows "Apologies" if it is an apology for absence, else None."""
-    phrase = _APOLOGY_PHRASE.match(tail)
+    phrase = _APOLOGY_PHRASE.match(_plain(tail))
     if phrase:
         tail = tail[phrase.end() :]
     elif tail.strip() and not re.match(r"^\s*[,.!:;–—-]", tail):
         return None
     rest = re.sub(r"^[\s,.!:;–—-]+", "", tail)
-    if rest and not phrase and not _ABSENCE.search(rest):
+    if rest and not phrase and not _ABSENCE.search(_plain(rest)):
         return None
     return rest
 
@@ -638,7 +661,7 @@ def _subject_apology(subject: str) -> bool:
 
 def _pleasantry(lines: list[str]) -> bool:
     """True if the whole text is a thank-you / see-you note with nothing to record."""
-    text = " ".join(ln.strip() for ln in lines if ln.strip())
+    text = _plain(" ".join(ln.strip() for ln in lines if ln.strip()))
     if "?" in text or not _PLEASANTRY.match(text):
         return False
     return len(text.split()) <= 6 or bool(_PLEASANTRY_LONG.search(text) and len(text) < 120)

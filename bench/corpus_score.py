@@ -1,0 +1,84 @@
+"""Score parse_reply on the message corpus: the share of messages parsed exactly right.
+
+Each ``tests/messages/**/NAME.eml`` has ``NAME.json`` beside it with the expected
+``automatic``, ``items`` and attachment names/types (plus, when present, ``withdraw``,
+``apologies`` and ``rsvp``). Run ``python bench/corpus_score.py [FOLDER...]``; with no
+folder it scores the main corpus and the hold-out set separately.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from mailflow.replies import parse_reply
+
+MESSAGES = Path(__file__).resolve().parent.parent / "tests" / "messages"
+OPTIONAL_KEYS = ("withdraw", "apologies", "rsvp")
+
+
+def expected_of(eml: Path) -> dict[str, object]:
+    """The expected result stored beside `eml`."""
+    data: dict[str, object] = json.loads(eml.with_suffix(".json").read_text(encoding="utf-8"))
+    return data
+
+
+def comparable(result: dict[str, object], expected: dict[str, object]) -> dict[str, object]:
+    """The parts of a parse_reply result that the corpus pins down."""
+    attachments = result.get("attachments")
+    assert isinstance(attachments, list)
+    got: dict[str, object] = {
+        "automatic": result.get("automatic"),
+        "items": result.get("items"),
+        "attachments": [
+            {"filename": a["filename"], "content_type": a["content_type"]} for a in attachments
+        ],
+    }
+    for key in OPTIONAL_KEYS:
+        if key in expected:
+            got[key] = result.get(key)
+    return got
+
+
+def check(eml: Path) -> tuple[bool, dict[str, object], dict[str, object]]:
+    """(matches, got, expected) for one message."""
+    expected = expected_of(eml)
+    got = comparable(parse_reply(eml.read_bytes()), expected)
+    return got == expected, got, expected
+
+
+def score(folder: Path, label: str) -> tuple[int, int]:
+    """Print the score for the .eml files directly in `folder`; return (right, total)."""
+    files = sorted(folder.glob("*.eml"))
+    wrong: list[tuple[Path, dict[str, object], dict[str, object]]] = []
+    for eml in files:
+        ok, got, expected = check(eml)
+        if not ok:
+            wrong.append((eml, got, expected))
+    right = len(files) - len(wrong)
+    share = 100.0 * right / len(files) if files else 0.0
+    print(f"{label}: {len(files)} messages, {right} exactly right ({share:.1f}%)")
+    for eml, got, expected in wrong:
+        print(f"  MISMATCH {eml.name}")
+        for key in expected:
+            if got.get(key) != expected[key]:
+                print(f"    {key}:\n      expected {json.dumps(expected[key], ensure_ascii=False)}")
+                print(f"      got      {json.dumps(got.get(key), ensure_ascii=False)}")
+    return right, len(files)
+
+
+def main(argv: list[str]) -> int:
+    """Score the given folders, or the main corpus and the hold-out set."""
+    if argv:
+        for name in argv:
+            score(Path(name), name)
+        return 0
+    score(MESSAGES, "corpus")
+    if (MESSAGES / "holdout").is_dir():
+        score(MESSAGES / "holdout", "holdout")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
