@@ -1,0 +1,63 @@
+"""Every message in tests/messages (and the hold-out set) parses to its expected result.
+
+Each NAME.eml has NAME.json beside it, written as a coordinator would want the message
+recorded: ``automatic``, ``items`` (compared exactly) and the attachments' filenames and
+types; ``withdraw``, ``apologies`` and ``rsvp`` are compared when present.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mailflow.replies import parse_reply
+
+MESSAGES = Path(__file__).parent / "messages"
+CORPUS = sorted(MESSAGES.glob("*.eml")) + sorted((MESSAGES / "holdout").glob("*.eml"))
+OPTIONAL_KEYS = ("withdraw", "apologies", "rsvp")
+
+
+def comparable(result: dict[str, object], expected: dict[str, object]) -> dict[str, object]:
+    """The parts of a parse_reply result that the expected JSON pins down."""
+    attachments = result["attachments"]
+    assert isinstance(attachments, list)
+    got: dict[str, object] = {
+        "automatic": result["automatic"],
+        "items": result["items"],
+        "attachments": [
+            {"filename": a["filename"], "content_type": a["content_type"]} for a in attachments
+        ],
+    }
+    for key in OPTIONAL_KEYS:
+        if key in expected:
+            got[key] = result[key]
+    return got
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(list(MESSAGES.glob("*.eml"))) >= 70
+    for eml in CORPUS:
+        assert eml.with_suffix(".json").exists(), f"{eml.name} has no expected .json"
+
+
+@pytest.mark.parametrize("eml", CORPUS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_message_parses_as_expected(eml: Path) -> None:
+    expected = json.loads(eml.with_suffix(".json").read_text(encoding="utf-8"))
+    result = parse_reply(eml.read_bytes())
+    assert comparable(result, expected) == expected
+
+
+@pytest.mark.parametrize("eml", CORPUS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_result_has_the_contract_shape(eml: Path) -> None:
+    result = parse_reply(eml.read_bytes())
+    assert {"automatic", "body", "items", "attachments"} <= set(result)
+    assert isinstance(result["body"], str)
+    json.dumps(result)  # the CLI prints it as JSON
+    attachments = result["attachments"]
+    assert isinstance(attachments, list)
+    for att in attachments:
+        assert set(att) == {"filename", "content_type", "size", "sha256"}
+    if result["automatic"] is not None:
+        assert result["items"] == []
