@@ -34,15 +34,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mailflow.mime import parse_mail
+from mailflow.mime import ParsedMail, parse_mail
 
 __all__ = [
     "ParsedItem",
     "ParsedReply",
     "clean_body",
     "extract_items",
+    "is_rsvp",
     "member_text",
     "parse_reply",
+    "read_reply",
 ]
 
 
@@ -150,7 +152,7 @@ _SIGNOFF = re.compile(
     rf"^\s*(?i:{_SIGNOFF_WORDS})(\s*[,.!-]*\s*(?i:and)?\s*(?i:{_SIGNOFF_WORDS}))?"
     r"(\s*[,.!-]*\s*([A-Z][\w.'’-]*|x+)){0,3}\s*[,.!:)x。]*\s*$"
 )
-_LONE_NAME = re.compile(r"^\s*(?:[A-Z][\w'’&-]*\.?)(?:\s+[A-Z][\w'’&-]*\.?){0,3}\s*$")
+_LONE_NAME = re.compile(r"^\s*(?:[A-Z][\w'’&-]*\.?\s+){0,3}[A-Z][\w'’&-]*\s*$")
 _PS = re.compile(r"^\s*p\.?\s?s\.?\b", _I)
 _MARKER = re.compile(
     r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+|\(\d{1,2}\)\s+)?(?:\*\*)?"
@@ -250,10 +252,10 @@ def member_text(text: str, *, names: Sequence[str] = (), _depth: int = 0) -> str
     """Like `clean_body` but "" when the member wrote nothing of their own."""
     lines = _normalise(text).split("\n")
     kept, cut, kind = _scan(lines)
-    segments = [_tidy_segment(seg, names) for seg in _segments(kept)]
+    segments = _segments(kept)
     if segments:
-        segments[0] = _drop_banner(segments[0])
-    own = _join(segments)
+        segments[0] = _drop_banner(_trim_blank(segments[0]))
+    own = _join([_tidy_segment(seg, names) for seg in segments])
     if not own and kind == "forward" and _depth < 2:
         forwarded = "\n".join(_unquote(_skip_headers(lines[cut + 1 :])))
         return member_text(forwarded, names=names, _depth=_depth + 1) or forwarded.strip()
@@ -524,7 +526,10 @@ def extract_items(
     them a reply with attachments gets the title "Attachment".
     """
     text = _normalise(body).strip()
-    withdraw, lines = _take_withdrawals(text.split("\n"))
+    # Cleaning is idempotent on clean text, and makes a quote-only fallback body
+    # (what clean_body returns when the member wrote nothing) yield no items.
+    own = member_text(text)
+    withdraw, lines = _take_withdrawals(own.split("\n"))
     pre, blocks = _split_markers(lines)
     pre = _opening(pre)
     reason, pre = _apology(pre, subject)
@@ -691,6 +696,33 @@ def _resource_title(subject: str, names: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- bytes in
 
 
+def read_reply(mail: ParsedMail) -> ParsedReply:
+    """The items of an already parsed message (what ingest should call).
+
+    Uses the sender's name to recognise a bare-name signature, gives automatic mail
+    and calendar RSVPs no items, and passes the non-inline filenames for the
+    resource title. `body` is the member's own text, or the whole text if they wrote
+    nothing of their own.
+    """
+    files = [a for a in mail.attachments if not a.inline]
+    own = member_text(mail.text, names=_sender_names(mail.from_name, mail.from_address))
+    body = own or _normalise(mail.text).strip()
+    if mail.automatic is not None or is_rsvp(mail):
+        return ParsedReply(body, (), False, ())
+    reply = extract_items(
+        own,
+        has_attachments=bool(files),
+        subject=mail.subject,
+        attachment_names=[a.filename for a in files],
+    )
+    return ParsedReply(body, reply.items, reply.apologies, reply.withdraw)
+
+
+def is_rsvp(mail: ParsedMail) -> bool:
+    """True if the message carries an iTIP REPLY (a calendar accept/decline)."""
+    return any(_is_itip_reply(cal) for cal in mail.calendars)
+
+
 def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, object]:
     """What a reply would record: the DESIGN.md `inbox parse` JSON shape. Never raises.
 
@@ -699,37 +731,29 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
     Automatic mail and calendar replies never yield items.
     """
     mail = parse_mail(raw, envelope_from=envelope_from)
-    files = [a for a in mail.attachments if not a.inline]
     result: dict[str, object] = {
         "automatic": mail.automatic,
-        "body": "",
+        "body": mail.text.strip(),
         "items": [],
         "attachments": [
             {"filename": a.filename, "content_type": a.content_type, "size": a.size,
              "sha256": a.sha256}
-            for a in files
+            for a in mail.attachments
+            if not a.inline
         ],
         "apologies": False,
         "withdraw": [],
-        "rsvp": any(_is_itip_reply(cal) for cal in mail.calendars),
+        "rsvp": is_rsvp(mail),
     }  # fmt: skip
     try:
-        names = _sender_names(mail.from_name, mail.from_address)
-        own = member_text(mail.text, names=names)
-        result["body"] = own or _normalise(mail.text).strip()
-        if mail.automatic is None and not result["rsvp"]:
-            reply = extract_items(
-                own,
-                has_attachments=bool(files),
-                subject=mail.subject,
-                attachment_names=[a.filename for a in files],
-            )
-            result["items"] = [_item_dict(item) for item in reply.items]
-            result["apologies"] = reply.apologies
-            result["withdraw"] = list(reply.withdraw)
+        reply = read_reply(mail)
     except Exception as exc:  # a parser bug must not lose the message: report it
-        result["body"] = result["body"] or mail.text
         result["error"] = f"reply parsing failed: {type(exc).__name__}"
+        return result
+    result["body"] = reply.body
+    result["items"] = [_item_dict(item) for item in reply.items]
+    result["apologies"] = reply.apologies
+    result["withdraw"] = list(reply.withdraw)
     return result
 
 

@@ -1,0 +1,509 @@
+"""mailflow.replies: quote/signature stripping, the reply syntax, parse_reply's shape."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from email.message import EmailMessage
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailflow.replies import (
+    ParsedItem,
+    ParsedReply,
+    clean_body,
+    extract_items,
+    member_text,
+    parse_reply,
+)
+
+CALL = """Dear Jane,
+
+The Autumn meeting is on Thursday 19 November 2026.
+
+  Q: your question
+  Item: an agenda item [10m]
+
+Eastleigh DHT Group"""
+QUOTED = "\n".join("> " + line if line else ">" for line in CALL.split("\n"))
+
+
+def items_of(text: str, **kwargs: object) -> list[tuple[str, str, str, int | None]]:
+    reply = extract_items(clean_body(text), **kwargs)  # type: ignore[arg-type]
+    return [(i.kind, i.title, i.body, i.minutes) for i in reply.items]
+
+
+def reply_bytes(body: str, *, subject: str = "Re: Call for items", **headers: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Jane Smith <jane.smith@hamblemeadows.hants.sch.uk>"
+    msg["To"] = "dht+c1a2b3c4d5e6f7@example.org"
+    msg["Subject"] = subject
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+class TestMarkers:
+    def test_question_and_item_with_details(self) -> None:
+        text = "Q: How?\nMore detail.\n\nSecond paragraph.\nItem: Budget [15m]\nDetails"
+        assert items_of(text) == [
+            ("question", "How?", "More detail.\n\nSecond paragraph.", None),
+            ("agenda", "Budget", "Details", 15),
+        ]
+
+    @pytest.mark.parametrize(
+        ("line", "kind", "title"),
+        [
+            ("q: lower case?", "question", "lower case?"),
+            ("Question: spelled out?", "question", "spelled out?"),
+            ("QUESTION:   spaced", "question", "spaced"),
+            ("Agenda: an item", "agenda", "an item"),
+            ("Agenda item: an item", "agenda", "an item"),
+            ("ITEM: shouting", "agenda", "shouting"),
+            ("  - Q: bulleted?", "question", "bulleted?"),
+            ("* Item: starred", "agenda", "starred"),
+            ("1. Q: numbered?", "question", "numbered?"),
+            ("Q1: numbered marker?", "question", "numbered marker?"),
+            ("Question 2: numbered word?", "question", "numbered word?"),
+            ("Q : French spacing ?", "question", "French spacing ?"),
+            ("**Q:** bold", "question", "bold"),
+        ],
+    )
+    def test_marker_forms(self, line: str, kind: str, title: str) -> None:
+        assert items_of(line) == [(kind, title, "", None)]
+
+    def test_title_on_next_line(self) -> None:
+        assert items_of("Q:\nHow do you do it?\nDetails") == [
+            ("question", "How do you do it?", "Details", None)
+        ]
+
+    def test_words_mid_line_are_not_markers(self) -> None:
+        assert items_of("My Q: is simple?") == [("question", "My Q: is simple?", "", None)]
+
+
+class TestTimeRequests:
+    @pytest.mark.parametrize(
+        ("suffix", "minutes"),
+        [
+            ("[10m]", 10),
+            ("[10 m]", 10),
+            ("[10min]", 10),
+            ("[10 mins]", 10),
+            ("[10 minutes]", 10),
+            ("(20 mins)", 20),
+            ("[1h]", 60),
+            ("[1.5h]", 90),
+            ("[2 hours]", 120),
+            ("[ 5m ]", 5),
+        ],
+    )
+    def test_forms(self, suffix: str, minutes: int) -> None:
+        assert items_of(f"Item: Budget {suffix}") == [("agenda", "Budget", "", minutes)]
+
+    def test_only_at_the_end_of_the_title(self) -> None:
+        assert items_of("Item: [10m] budget") == [("agenda", "[10m] budget", "", None)]
+
+    def test_zero_is_no_request(self) -> None:
+        assert items_of("Item: Budget [0m]") == [("agenda", "Budget", "", None)]
+
+    def test_question_mark_before_request(self) -> None:
+        assert items_of("How do you do it? [5m]") == [("question", "How do you do it?", "", 5)]
+
+
+class TestNoMarkers:
+    def test_question_when_first_line_ends_with_question_mark(self) -> None:
+        assert items_of("Could we discuss X?\nWe tried Y.") == [
+            ("question", "Could we discuss X?", "We tried Y.", None)
+        ]
+
+    def test_agenda_otherwise(self) -> None:
+        assert items_of("Attendance clinics\nThey work.") == [
+            ("agenda", "Attendance clinics", "They work.", None)
+        ]
+
+    @pytest.mark.parametrize(
+        "greeting",
+        [
+            "Hi Sam,",
+            "Dear all",
+            "Hello,",
+            "Bonjour,",
+            "Hallo,",
+            "Hola a todos,",
+            "Shwmae,",
+            "Good morning all!",
+            "Sam,",
+            "Morning all",
+            "Hiya",
+        ],
+    )
+    def test_greetings_are_not_titles(self, greeting: str) -> None:
+        assert items_of(f"{greeting}\n\nCould we discuss X?") == [
+            ("question", "Could we discuss X?", "", None)
+        ]
+
+    def test_greeting_with_content_on_the_same_line(self) -> None:
+        assert items_of("Hi Sam, could we discuss X?") == [
+            ("question", "could we discuss X?", "", None)
+        ]
+
+    @pytest.mark.parametrize(
+        "signoff",
+        [
+            "Thanks,\nJane",
+            "Best wishes\nJane Smith\nDeputy Head",
+            "Kind regards,\n\nJane",
+            "Cheers",
+            "Many thanks",
+            "Diolch\nSiân",
+            "Cordialement,\nMarie",
+            "Thanks, Jane",
+            "Mit freundlichen Grüßen\nLukas Becker",
+            "Saludos,\nSofía",
+            "Met vriendelijke groet,\nPieter",
+        ],
+    )
+    def test_signoffs_are_not_body(self, signoff: str) -> None:
+        assert items_of(f"Could we discuss X?\nWe tried Y.\n\n{signoff}") == [
+            ("question", "Could we discuss X?", "We tried Y.", None)
+        ]
+
+    def test_hope_you_are_well_is_not_a_title(self) -> None:
+        assert items_of("Dear all,\nI hope you are all well.\nStaff wellbeing survey") == [
+            ("agenda", "Staff wellbeing survey", "", None)
+        ]
+
+    def test_lead_in_with_colon(self) -> None:
+        assert items_of("I'd like to add this please:\n\nPupil voice\nDetails") == [
+            ("agenda", "Pupil voice", "Details", None)
+        ]
+
+    @pytest.mark.parametrize(
+        "text", ["Thanks!", "Thanks Sam, see you on the 19th!", "Great, thanks", "Noted."]
+    )
+    def test_pleasantries_record_nothing(self, text: str) -> None:
+        assert items_of(text) == []
+
+    def test_text_before_markers_is_not_an_item(self) -> None:
+        reply = extract_items("Great conference last week!\n\nQ: Joint twilight?")
+        assert [i.title for i in reply.items] == ["Joint twilight?"]
+        assert "Great conference" in reply.body
+
+
+class TestApologies:
+    @pytest.mark.parametrize(
+        ("text", "reason"),
+        [
+            ("Apologies", ""),
+            ("apologies.", ""),
+            ("Apologies!\nI'm on a course.", "I'm on a course."),
+            ("Apologies -\nOfsted are in.", "Ofsted are in."),
+            ("Apologies for absence", ""),
+            ("Apologies for absence - governors meeting", "governors meeting"),
+            ("Sends apologies", ""),
+            ("Please accept my apologies for the meeting.", ""),
+            ("Apologies, I can't make the meeting", "I can't make the meeting"),
+            ("Apologies, I can’t make it", "I can’t make it"),
+            ("Sorry, I won't be able to make it.", "Sorry, I won't be able to make it."),
+            ("Unfortunately I cannot attend this time", "Unfortunately I cannot attend this time"),
+        ],
+    )
+    def test_recorded(self, text: str, reason: str) -> None:
+        reply = extract_items(text)
+        assert reply.apologies
+        assert reply.items == (ParsedItem("apology", "Apologies", reason, None),)
+
+    @pytest.mark.parametrize(
+        "text",
+        ["Apologies for the late reply.\nCould we discuss X?", "Apologies, this is late: budgets"],
+    )
+    def test_not_absence(self, text: str) -> None:
+        reply = extract_items(text)
+        assert not reply.apologies
+        assert all(i.kind != "apology" for i in reply.items)
+
+    def test_items_still_count(self) -> None:
+        reply = extract_items("Apologies\nAway that day.\n\nQ: Budgets?\nItem: Pay [5m]")
+        assert [(i.kind, i.title, i.body) for i in reply.items] == [
+            ("apology", "Apologies", "Away that day."),
+            ("question", "Budgets?", ""),
+            ("agenda", "Pay", ""),
+        ]
+
+    def test_in_the_subject(self) -> None:
+        reply = extract_items("Hospital appointment.", subject="Apologies - Autumn meeting")
+        assert reply.items == (ParsedItem("apology", "Apologies", "Hospital appointment.", None),)
+        assert extract_items("X?", subject="Re: Call for items - apologies").apologies
+        assert not extract_items("X?", subject="Apologies for the delay").apologies
+
+
+class TestCommandsAndResources:
+    def test_withdraw_only(self) -> None:
+        reply = extract_items("withdraw 3\nWithdraw #4\n\nSorted it out.")
+        assert reply.items == () and reply.withdraw == (3, 4)
+
+    def test_withdraw_with_markers(self) -> None:
+        reply = extract_items("withdraw 2\nQ: New one?")
+        assert reply.withdraw == (2,) and [i.title for i in reply.items] == ["New one?"]
+
+    def test_attachment_without_markers_is_one_resource(self) -> None:
+        reply = extract_items(
+            "Our policy.\nApproved by governors.", has_attachments=True, attachment_names=["p.pdf"]
+        )
+        assert reply.items == (
+            ParsedItem("resource", "Our policy.", "Approved by governors.", None),
+        )
+
+    def test_attachment_with_markers_adds_a_resource(self) -> None:
+        reply = extract_items(
+            "Q: Policy?", has_attachments=True, attachment_names=["a.pdf", "b.docx"]
+        )
+        assert reply.items[-1] == ParsedItem("resource", "a.pdf, b.docx", "", None)
+
+    def test_attachment_without_text(self) -> None:
+        reply = extract_items("", has_attachments=True, attachment_names=["a.pdf"])
+        assert reply.items == (ParsedItem("resource", "a.pdf", "", None),)
+        fresh = extract_items(
+            "", has_attachments=True, attachment_names=["a.pdf"], subject="Useful toolkit"
+        )
+        assert fresh.items[0].title == "Useful toolkit"
+
+    def test_empty_reply(self) -> None:
+        assert extract_items("").items == ()
+
+
+class TestQuotes:
+    def test_top_posted_reply_drops_the_quote(self) -> None:
+        text = (
+            f"Could we discuss X?\n\nOn Thu, 29 Oct 2026 at 08:00, Sam <s@x.org> wrote:\n{QUOTED}"
+        )
+        assert clean_body(text) == "Could we discuss X?"
+
+    def test_interleaved_answers_are_kept(self) -> None:
+        text = "> Any questions?\nYes: funding.\n> Any items?\nItem: Budget\n> Thanks\n"
+        assert clean_body(text) == "Yes: funding.\n\nItem: Budget"
+
+    def test_bottom_posted(self) -> None:
+        text = f"On 29/10/2026 08:00, Eastleigh DHT Group wrote:\n{QUOTED}\n\nQ: Mine?"
+        assert clean_body(text) == "Q: Mine?"
+
+    @pytest.mark.parametrize(
+        "attribution",
+        [
+            "On Thu, 29 Oct 2026 at 08:00, Eastleigh DHT Group <\ndht+c1@example.org> wrote:",
+            "Le jeu. 29 oct. 2026 à 08:00, Eastleigh DHT Group <dht@example.org> a\nécrit :",
+            "Am Do., 29. Okt. 2026 um 08:00 Uhr schrieb Eastleigh DHT Group <dht@example.org>:",
+            "El jue, 29 oct 2026 a las 8:00, Eastleigh DHT Group (<dht@example.org>) escribió:",
+            "Ar Iau, 29 Hyd 2026 am 08:00, Eastleigh DHT Group <dht@example.org> ysgrifennodd:",
+            "Op 29 okt. 2026 om 08:00 heeft Eastleigh DHT Group <dht@example.org> het volgende "
+            "geschreven:",
+            "Op do 29 okt 2026 om 08:00 schreef Eastleigh DHT Group <dht@example.org>:",
+            "Il giorno gio 29 ott 2026 alle ore 08:00 Eastleigh DHT Group <dht@example.org> ha "
+            "scritto:",
+        ],
+    )
+    def test_attributions(self, attribution: str) -> None:
+        assert clean_body(f"Mine.\n\n{attribution}\n\n{QUOTED}") == "Mine."
+        # with the original not >-quoted (Yahoo, some mobiles) everything below goes
+        assert clean_body(f"Mine.\n\n{attribution}\n\n{CALL}") == "Mine."
+
+    @pytest.mark.parametrize(
+        "header",
+        [
+            "From: Eastleigh DHT Group <dht@example.org>\nSent: 29 October 2026 08:00\nTo: Jane",
+            "De : Eastleigh DHT Group\nEnvoyé : jeudi 29 octobre 2026 08:00\nÀ : Marie",
+            "Von: Eastleigh DHT Group\nGesendet: Donnerstag, 29. Oktober 2026\nAn: Lukas",
+            "De: Eastleigh DHT Group\nEnviado: jueves, 29 de octubre\nPara: Sofía",
+            "Oddi wrth: Eastleigh DHT Group\nAnfonwyd: 29 Hydref 2026\nAt: Gareth\nPwnc: Call",
+            "Van: Eastleigh DHT Group\nVerzonden: donderdag 29 oktober\nAan: Pieter",
+            "-----Original Message-----\nFrom: Eastleigh DHT Group",
+            "________________________________\nFrom: Eastleigh DHT Group <dht@example.org>",
+            "-----Ursprüngliche Nachricht-----\nVon: Eastleigh DHT Group",
+        ],
+    )
+    def test_outlook_header_blocks(self, header: str) -> None:
+        assert clean_body(f"Mine.\n\n{header}\nSubject: Call\n\n{CALL}") == "Mine."
+
+    @pytest.mark.parametrize(
+        "device",
+        [
+            "Sent from my iPhone",
+            "Sent from my iPad",
+            "Sent from Mail for Windows",
+            "Get Outlook for iOS<https://aka.ms/o0ukef>",
+            "Get Outlook for Android",
+            "Envoyé de mon iPhone",
+            "Von meinem iPhone gesendet",
+            "Enviado desde mi iPhone",
+            "Anfonwyd o fy iPhone",
+            "Sent with Proton Mail secure email.",
+            "Sent from my Galaxy",
+        ],
+    )
+    def test_device_signatures(self, device: str) -> None:
+        assert clean_body(f"Mine.\n\n{device}\n\n> quoted") == "Mine."
+        assert clean_body(f"Mine.\n{device}") == "Mine."
+
+    @pytest.mark.parametrize("separator", ["-- ", "--"])
+    def test_signature_separator(self, separator: str) -> None:
+        assert clean_body(f"Mine.\n{separator}\nJane Smith\n023 8000 0000") == "Mine."
+
+    def test_signature_region_ends_at_the_quote(self) -> None:
+        text = "Top.\n-- \nJane\n> quoted\nInline answer."
+        assert clean_body(text) == "Top.\n\nInline answer."
+
+    def test_forward_with_comment_keeps_the_comment(self) -> None:
+        text = "FYI all.\n\n---------- Forwarded message ---------\nFrom: LA\nSubject: X\n\nBody"
+        assert clean_body(text) == "FYI all."
+
+    @pytest.mark.parametrize(
+        "marker",
+        [
+            "---------- Forwarded message ---------",
+            "Begin forwarded message:",
+            "-------- Forwarded Message --------",
+            "-------- Message transféré --------",
+        ],
+    )
+    def test_forward_without_comment_keeps_forwarded_body(self, marker: str) -> None:
+        text = f"{marker}\nFrom: LA <la@x.org>\nDate: Mon\nSubject: Loans\nTo: me\n\nFree loans."
+        assert clean_body(text) == "Free loans."
+
+    def test_disclaimer_and_banner(self) -> None:
+        text = (
+            "CAUTION: This email originated from outside of the organisation.\n\nMine.\n\n"
+            "This email and any attachments are confidential and intended solely for the "
+            "addressee. If you have received this email in error please notify the sender."
+        )
+        assert clean_body(text) == "Mine."
+
+    def test_member_confidential_note_is_kept(self) -> None:
+        assert clean_body("Item: Pay\n\nPlease keep this confidential.") == (
+            "Item: Pay\n\nPlease keep this confidential."
+        )
+
+    def test_sender_name_signature(self) -> None:
+        text = "Q: Budgets?\n\nJane Smith\nDeputy Headteacher\nHamble Meadows Primary"
+        assert clean_body(text, names=["Jane Smith"]) == "Q: Budgets?"
+        assert clean_body("Q: Budgets?\nJane", names=["Smith, Jane"]) == "Q: Budgets?"
+
+    def test_quote_only_reply(self) -> None:
+        text = f"On Thu, 29 Oct 2026 at 08:00, Sam <s@x.org> wrote:\n{QUOTED}"
+        assert member_text(text) == ""
+        assert clean_body(text) == text  # nothing is ever lost
+        assert extract_items(clean_body(text)).items == ()
+
+
+class TestParseReply:
+    def test_shape(self) -> None:
+        result = parse_reply(reply_bytes("Q: How? [5m]\n\nThanks\nJane\n"))
+        assert result["automatic"] is None
+        assert result["items"] == [{"kind": "question", "title": "How?", "body": "", "minutes": 5}]
+        assert result["attachments"] == []
+        assert result["body"] == "Q: How? [5m]"
+        assert result["apologies"] is False and result["withdraw"] == []
+
+    def test_automatic_mail_has_no_items(self) -> None:
+        result = parse_reply(reply_bytes("Q: How?", Auto_Submitted="auto-replied"))
+        assert result["automatic"] == "auto-submitted: auto-replied"
+        assert result["items"] == [] and result["body"] == "Q: How?"
+
+    def test_bounce_by_envelope(self) -> None:
+        assert parse_reply(reply_bytes("Q: How?"), envelope_from="")["items"] == []
+
+    def test_attachments_listed_without_inline_images(self) -> None:
+        msg = EmailMessage()
+        msg["From"] = "jane@x.org"
+        msg.set_content("Our policy")
+        msg.add_related(
+            b"png",
+            maintype="image",
+            subtype="png",
+            cid="<logo>",
+            filename="l.png",
+            disposition="inline",
+        )
+        msg.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename="p.pdf")
+        result = parse_reply(msg.as_bytes())
+        assert result["attachments"] == [
+            {
+                "filename": "p.pdf",
+                "content_type": "application/pdf",
+                "size": 4,
+                "sha256": hashlib.sha256(b"%PDF").hexdigest(),
+            }
+        ]
+        assert result["items"] == [
+            {"kind": "resource", "title": "Our policy", "body": "", "minutes": None}
+        ]
+
+    def test_calendar_reply_has_no_items(self) -> None:
+        msg = EmailMessage()
+        msg["From"] = "jane@x.org"
+        msg.set_content("Looking forward to it")
+        msg.add_alternative(
+            "BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nEND:VCALENDAR\r\n",
+            subtype="calendar",
+            params={"method": "REPLY"},
+        )
+        result = parse_reply(msg.as_bytes())
+        assert result["rsvp"] is True and result["items"] == []
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+class TestProperties:
+    @given(st.binary(max_size=3000))
+    @settings(max_examples=200, deadline=None)
+    def test_parse_reply_never_raises_on_bytes(self, raw: bytes) -> None:
+        result = parse_reply(raw)
+        assert "error" not in result
+
+    @given(st.text(max_size=600))
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    def test_parse_reply_never_raises_on_any_body(self, body: str) -> None:
+        result = parse_reply(reply_bytes(body))
+        assert "error" not in result
+        assert isinstance(result["items"], list)
+
+    line = st.one_of(
+        st.sampled_from(
+            [
+                "Q: How do you do it? [10m]",
+                "Item: Budget",
+                "Hi Sam,",
+                "Thanks,",
+                "Jane",
+                "> quoted Item: no",
+                "Apologies",
+                "withdraw 2",
+                "-- ",
+                "Sent from my iPhone",
+                "",
+                "On Thu, 29 Oct 2026, Sam <s@x.org> wrote:",
+                "From: Sam",
+                "Sent: Thursday",
+                "Could we discuss attendance?",
+                "Attendance clinics work well.",
+            ]
+        ),
+        st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40),
+    )
+
+    @given(st.lists(line, max_size=14))
+    @settings(max_examples=200, deadline=None)
+    def test_items_use_only_the_members_words(self, lines: list[str]) -> None:
+        body = clean_body("\n".join(lines))
+        reply = extract_items(body)
+        assert isinstance(reply, ParsedReply)
+        allowed = words(body) | {"apologies"}
+        for item in reply.items:
+            assert words(item.title) <= allowed
+            assert words(item.body) <= allowed
+            assert item.kind in {"question", "agenda", "apology", "resource"}
+            assert item.minutes is None or item.minutes > 0
