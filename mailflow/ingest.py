@@ -190,9 +190,7 @@ def record_items(ctx: Context) -> None:
         raise Hold(f"attachment {too_big[0].filename} is over the size limit")
     if ctx.meeting is None:
         ctx.meeting = next_meeting(ctx.session, ctx.now)
-    parsed = replies.extract_items(
-        replies.clean_body(mail.text), has_attachments=bool(resources), subject=mail.subject
-    )
+    parsed = replies.read_reply(mail)  # the same reading as `mailflow inbox parse`
     found = list(parsed.items)
     if ctx.recipient is not None and ctx.recipient.bare:
         found = [_as_news(ctx, parsed)]
