@@ -454,6 +454,7 @@ _REPLY_HEADER_STYLE = re.compile(
 )
 _REPLY_HEADER_IDS = ("divrplyfwdmsg", "appendonsend")
 OUTLOOK_SEPARATOR = "_" * 32
+MAX_HTML_DEPTH = 256
 
 
 @dataclass
@@ -477,12 +478,29 @@ class _TextExtractor(HTMLParser):
         self.lines: list[tuple[int, str]] = []
         self.current: list[str] = []
         self.stack: list[_Open] = []
+        self.counts = {"quote": 0, "skip": 0, "pre": 0}  # open elements of each sort
 
     def depth(self) -> int:
-        return sum(1 for el in self.stack if el.quote)
+        return self.counts["quote"]
 
     def skipping(self) -> bool:
-        return any(el.skip for el in self.stack)
+        return self.counts["skip"] > 0
+
+    def push(self, el: _Open) -> None:
+        if len(self.stack) >= MAX_HTML_DEPTH:  # absurd nesting: treat deeper tags as inline
+            return
+        self.stack.append(el)
+        self._count(el, 1)
+
+    def pop(self) -> _Open:
+        el = self.stack.pop()
+        self._count(el, -1)
+        return el
+
+    def _count(self, el: _Open, step: int) -> None:
+        for name, flag in (("quote", el.quote), ("skip", el.skip), ("pre", el.pre)):
+            if flag:
+                self.counts[name] += step
 
     def flush(self, *, force: bool = False) -> None:
         text = "".join(self.current).strip()
@@ -508,7 +526,7 @@ class _TextExtractor(HTMLParser):
             self.flush()
             self.lines.append((self.depth(), OUTLOOK_SEPARATOR))
         self._open_block(el, classes)
-        self.stack.append(el)
+        self.push(el)
 
     def _reply_header(self, attr: dict[str, str]) -> bool:
         ident = attr.get("id", "").lower()
@@ -552,14 +570,14 @@ class _TextExtractor(HTMLParser):
                 self.flush(force=True) if el.mso else self.blank()
             elif el.tag in _BLOCK or el.tag in {"li", "tr", "blockquote"} or el.quote:
                 self.flush()
-            self.stack.pop()
+            self.pop()
             if el.tag == tag:
                 return
 
     def handle_data(self, data: str) -> None:
         if self.skipping():
             return
-        if any(el.pre for el in self.stack):
+        if self.counts["pre"]:
             parts = data.replace("\r\n", "\n").split("\n")
             for part in parts[:-1]:
                 self.current.append(part)

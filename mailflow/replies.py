@@ -15,7 +15,8 @@ Rule decisions (the reply syntax itself is in DESIGN.md):
 * Greetings, "hope you are well" lines and lead-ins ending in ``:`` are never titles.
   A reply that is only a pleasantry ("Thanks, see you Thursday!") has no items.
 * Apologies: "Apologies" (optionally "for absence", "from me", "for the meeting" and
-  punctuation) as the first line; "Apologies, <reason showing absence>"; "Sends
+  punctuation) as the first line; "Apologies, <reason>" / "Apologies - <reason>"
+  unless the reason is about the reply itself ("Apologies, this is late"); "Sends
   apologies"; a first line saying the member cannot attend ("Sorry, I can't make the
   meeting"); or a subject starting or ending with "Apologies". "Apologies for the late
   reply" is not an apology for absence. The reason is the text that is not an item.
@@ -204,6 +205,11 @@ _ABSENCE = re.compile(
     r"can'?t|cannot|can not|won'?t|will not|unable|not be able|not able|not make|"
     r"not attend|not be there|miss|absent|away|course|ofsted|inset|trip|residential|"
     r"leave|unwell|ill\b|appointment|clash|elsewhere|another meeting|governors|off site",
+    _I,
+)
+_NOT_ABSENCE = re.compile(
+    r"\b(late|delay|delayed|slow|belated|forgot|forgotten|typo|previous (e-?mail|message)|"
+    r"last (e-?mail|message)|wrong|deadline|re-?send|sooner|earlier|this is)\b",
     _I,
 )
 _CANT_ATTEND = re.compile(
@@ -652,7 +658,7 @@ def _apology_rest(tail: str) -> str | None:
     elif tail.strip() and not re.match(r"^\s*[,.!:;–—-]", tail):
         return None
     rest = re.sub(r"^[\s,.!:;–—-]+", "", tail)
-    if rest and not phrase and not _ABSENCE.search(_plain(rest)):
+    if rest and not phrase and _NOT_ABSENCE.search(rest) and not _ABSENCE.search(_plain(rest)):
         return None
     return rest
 

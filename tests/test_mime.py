@@ -388,6 +388,12 @@ class TestRobustness:
         assert time.monotonic() - start < 5
         assert mail.text == "body"
 
+    def test_deeply_nested_html_is_fast(self) -> None:
+        start = time.monotonic()
+        text = html_to_text("<div>" * 50_000 + "<blockquote>" * 5_000 + "deep")
+        assert time.monotonic() - start < 5
+        assert text.endswith("deep")
+
     @pytest.mark.parametrize(
         "raw",
         [

@@ -206,6 +206,7 @@ class TestApologies:
             ("Sends apologies", ""),
             ("Please accept my apologies for the meeting.", ""),
             ("Apologies, I can't make the meeting", "I can't make the meeting"),
+            ("Apologies - I'm at a conference that day.", "I'm at a conference that day."),
             ("Apologies, I can’t make it", "I can’t make it"),
             ("Sorry, I won't be able to make it.", "Sorry, I won't be able to make it."),
             ("Unfortunately I cannot attend this time", "Unfortunately I cannot attend this time"),
@@ -218,7 +219,11 @@ class TestApologies:
 
     @pytest.mark.parametrize(
         "text",
-        ["Apologies for the late reply.\nCould we discuss X?", "Apologies, this is late: budgets"],
+        [
+            "Apologies for the late reply.\nCould we discuss X?",
+            "Apologies, this is late: budgets",
+            "Apologies - I forgot the attachment last time.",
+        ],
     )
     def test_not_absence(self, text: str) -> None:
         reply = extract_items(text)
