@@ -13,7 +13,11 @@ Rule decisions (the reply syntax itself is in DESIGN.md):
   `body` is still the whole text so nothing is lost. A forward with no text of the
   member's own uses the forwarded message's body as the member's text.
 * Greetings, "hope you are well" lines and lead-ins ending in ``:`` are never titles.
-  A reply that is only a pleasantry ("Thanks, see you Thursday!") has no items.
+  A reply that is only a pleasantry ("Thanks, see you Thursday!"), an attendance note
+  ("I'll be there") or a "nothing from me this time" has no items.
+* Markers: ``Q:``/``Question:``/``Item:``/``Agenda:``/``Agenda item:``, numbered
+  (``Q1:``) or after a bullet; ``Q - ...`` and ``Item - ...`` (a spaced dash for the
+  colon) are accepted too. ``[cid:...]`` / ``[image: ...]`` placeholder lines go.
 * Apologies: "Apologies" (optionally "for absence", "from me", "for the meeting" and
   punctuation) as the first line; "Apologies, <reason>" / "Apologies - <reason>"
   unless the reason is about the reply itself ("Apologies, this is late"); "Sends
@@ -72,7 +76,7 @@ class ParsedReply:
 # --------------------------------------------------------------------------- patterns
 
 _I = re.IGNORECASE
-_QUOTE = re.compile(r"^\s*>")
+_QUOTE = re.compile(r"^\s*>(\s|>|$)")  # ">50% of pupils" is not a quote
 _ORIGINAL = re.compile(
     r"^\s*-{2,}\s*(original message|ursprüngliche nachricht|original-nachricht|"
     r"message d'origine|mensaje original|oorspronkelijk bericht|messaggio originale|"
@@ -89,11 +93,14 @@ _FORWARD = re.compile(
     _I,
 )
 _UNDERSCORES = re.compile(r"^\s*_{8,}\s*$")
-_HEADER_FROM = re.compile(r"^\s*\*?(from|de|von|van|da|oddi wrth|fra|från)\s*:\*?\s*\S", _I)
+_HEADER_FROM = re.compile(
+    r"^\s*\*?(from|de|von|van|da|oddi wrth|fra|från|od|lähettäjä)\s*:\*?\s*\S", _I
+)
 _HEADER_OTHER = re.compile(
     r"^\s*\*?(sent|date|to|cc|subject|envoy[ée]|à|objet|gesendet|datum|an|betreff|"
     r"enviado|fecha|para|asunto|anfonwyd|dyddiad|at|pwnc|verzonden|aan|onderwerp|"
-    r"inviato|data|a|oggetto|reply-to)\s*:",
+    r"inviato|data|a|oggetto|reply-to|enviada|assunto|skickat|till|ämne|sendt|til|emne|"
+    r"wysłano|do|temat)\s*:",
     _I,
 )
 _ATTRIB_START = re.compile(r"^\s*(on|le|am|el|ar|op|il|em|den|w dniu)\b", _I)
@@ -159,6 +166,17 @@ _MARKER = re.compile(
     r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+|\(\d{1,2}\)\s+)?(?:\*\*)?"
     r"(?P<kind>q(?:uestion)?|item|agenda(?:\s+item)?)\s*(?:\d{1,2}\s*)?[:：](?:\*\*)?"
     r"\s*(?P<rest>.*)$",
+    _I,
+)
+_MARKER_DASH = re.compile(  # "Q - ..." / "Item – ...": a dash where the colon should be
+    r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>q|item)\s*(?:\d{1,2})?\s+[-–—]\s+(?P<rest>\S.*)$",
+    _I,
+)
+_PLACEHOLDER = re.compile(r"^\s*\[(cid|image):[^\]]*\]\s*$", _I)  # inline images in plain text
+_NO_ITEM = re.compile(
+    r"^\s*(nothing|no (new )?(items?|questions?|agenda items?|points?)|none)\b|"
+    r"^\s*(i'?ll|i will|will|i shall)( definitely| certainly)? (be there|attend|come|see you)\b|"
+    r"^\s*(count me in|see you (there|then|on)|looking forward|happy to attend)\b",
     _I,
 )
 _TIME = re.compile(
@@ -294,7 +312,7 @@ def _scan(lines: list[str]) -> tuple[list[str | None], int, str]:
             continue
         if _SIG_SEP.match(line) or _DEVICE.match(line):
             in_sig = True
-        elif not in_sig:
+        elif not in_sig and not _PLACEHOLDER.match(line):
             kept.append(line)
         i += 1
     return kept, len(lines), ""
@@ -570,7 +588,7 @@ def _split_markers(lines: list[str]) -> tuple[list[str], list[_Block]]:
     pre: list[str] = []
     blocks: list[_Block] = []
     for line in lines:
-        match = _MARKER.match(line)
+        match = _MARKER.match(line) or _MARKER_DASH.match(line)
         if match:
             kind = "question" if match.group("kind").lower().startswith("q") else "agenda"
             blocks.append(_Block(kind, match.group("rest").strip(), []))
@@ -671,11 +689,15 @@ def _subject_apology(subject: str) -> bool:
 
 
 def _pleasantry(lines: list[str]) -> bool:
-    """True if the whole text is a thank-you / see-you note with nothing to record."""
+    """True if the whole text is a thank-you, a "see you there" or a "nothing from me"."""
     text = _plain(" ".join(ln.strip() for ln in lines if ln.strip()))
-    if "?" in text or not _PLEASANTRY.match(text):
+    if "?" in text or len(text) >= 120:
         return False
-    return len(text.split()) <= 6 or bool(_PLEASANTRY_LONG.search(text) and len(text) < 120)
+    if _NO_ITEM.match(text):
+        return not re.search(r"\bbut\b|\bexcept\b|\bapart from\b", text, _I)
+    if not _PLEASANTRY.match(text):
+        return False
+    return len(text.split()) <= 6 or bool(_PLEASANTRY_LONG.search(text))
 
 
 def _free_item(lines: list[str], kind: str) -> ParsedItem:

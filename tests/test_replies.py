@@ -70,6 +70,8 @@ class TestMarkers:
             ("Question 2: numbered word?", "question", "numbered word?"),
             ("Q : French spacing ?", "question", "French spacing ?"),
             ("**Q:** bold", "question", "bold"),
+            ("Item - dashed instead", "agenda", "dashed instead"),
+            ("Q – en dash?", "question", "en dash?"),
         ],
     )
     def test_marker_forms(self, line: str, kind: str, title: str) -> None:
@@ -182,10 +184,30 @@ class TestNoMarkers:
         ]
 
     @pytest.mark.parametrize(
-        "text", ["Thanks!", "Thanks Sam, see you on the 19th!", "Great, thanks", "Noted."]
+        "text",
+        [
+            "Thanks!",
+            "Thanks Sam, see you on the 19th!",
+            "Great, thanks",
+            "Noted.",
+            "Nothing from me this time, thanks.",
+            "No items from me",
+            "I'll be there.",
+            "Count me in!",
+        ],
     )
     def test_pleasantries_record_nothing(self, text: str) -> None:
         assert items_of(text) == []
+
+    def test_nothing_but_something_is_an_item(self) -> None:
+        assert items_of("Nothing urgent, but I'd like to discuss budgets") != []
+
+    def test_image_placeholders_dropped(self) -> None:
+        text = "Q: Budgets?\n[cid:image001.png@01DB2A9F.5E3C1A20]\n[image: logo]"
+        assert items_of(text) == [("question", "Budgets?", "", None)]
+
+    def test_greater_than_in_text_is_not_a_quote(self) -> None:
+        assert clean_body("Attendance\n>50% of pupils") == "Attendance\n>50% of pupils"
 
     def test_text_before_markers_is_not_an_item(self) -> None:
         reply = extract_items("Great conference last week!\n\nQ: Joint twilight?")
