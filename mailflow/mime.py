@@ -282,7 +282,17 @@ _AUTO_SUBJECTS = [
     ("undeliverable", r"mail delivery (failed|failure|system)|delivery (failure|has failed)"),
     ("undeliverable", r"returned mail|failure notice|non[- ]?remis|unzustellbar"),
     ("undeliverable", r"no se puede entregar|onbestelbaar|message not delivered"),
+    ("undeliverable", r"delivery delayed|delayed mail|warning: could not send"),
+    ("automatic reply", r"auto:|away from (the )?office"),
+    ("read receipt", r"read:|not read:|lu :|gelesen:|le[íi]do:"),
+    ("message recall", r"recall:|rappel :|rückruf:"),
 ]
+# bounce wording found anywhere in the subject ("Mail System Error - Returned Mail")
+_BOUNCE_ANYWHERE = re.compile(
+    r"returned mail|undeliver(able|ed) mail|delivery (status notification|failure|has failed)|"
+    r"mail delivery failed|failure notice",
+    re.I,
+)
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|r|rif|ynt|fw|fwd|tr|wg)\s*:\s*)*", re.I)
 
 
@@ -292,7 +302,8 @@ def automatic_reason(msg: EmailMessage, envelope_from: str | None) -> str | None
     Signals, first match wins: empty envelope sender; multipart/report (DSN, read
     receipt) or message/delivery-status; RFC 3834 Auto-Submitted other than "no";
     X-Autoreply-style headers; Precedence bulk/junk/list/auto_reply; a daemon or
-    no-reply sender; an auto-reply or bounce subject; List-Id / List-Unsubscribe.
+    no-reply sender; an auto-reply, bounce, read-receipt or Outlook recall subject;
+    List-Id / List-Unsubscribe.
     X-Auto-Response-Suppress alone is not a signal: Outlook sets it on ordinary mail.
     """
     headers = _raw_headers(msg)
@@ -347,8 +358,10 @@ def _subject_reason(msg: Message, headers: list[tuple[str, str]]) -> str | None:
     subject = decode_header_value(_first(headers, "subject")).lower()
     subject = _SUBJECT_PREFIX.sub("", subject)
     for reason, pattern in _AUTO_SUBJECTS:
-        if re.match(rf"\W*({pattern})\b", subject):
+        if re.match(rf"\W*({pattern})(?!\w)", subject):
             return f"subject: {reason}"
+    if _BOUNCE_ANYWHERE.search(subject):
+        return "subject: undeliverable"
     return None
 
 

@@ -535,6 +535,7 @@ class _Block:
     kind: str
     title: str
     lines: list[str]
+    width: int = 0  # length of the marker line, to spot hard-wrapped titles
 
 
 def extract_items(
@@ -591,7 +592,7 @@ def _split_markers(lines: list[str]) -> tuple[list[str], list[_Block]]:
         match = _MARKER.match(line) or _MARKER_DASH.match(line)
         if match:
             kind = "question" if match.group("kind").lower().startswith("q") else "agenda"
-            blocks.append(_Block(kind, match.group("rest").strip(), []))
+            blocks.append(_Block(kind, match.group("rest").strip(), [], len(line.strip())))
         elif blocks:
             blocks[-1].lines.append(line)
         else:
@@ -601,11 +602,30 @@ def _split_markers(lines: list[str]) -> tuple[list[str], list[_Block]]:
 
 def _marker_item(block: _Block) -> ParsedItem:
     lines = _trim_blank(block.lines)
-    title = block.title
+    title, width = block.title, block.width
     if not title and lines:
-        title, lines = lines[0].strip(), lines[1:]
+        title, width, lines = lines[0].strip(), len(lines[0].strip()), lines[1:]
+    title, lines = _unwrap_title(title, width, lines)
     title, minutes = _time_request(title)
     return ParsedItem(block.kind, title, _tidy_body(lines), minutes)
+
+
+def _unwrap_title(title: str, width: int, lines: list[str]) -> tuple[str, list[str]]:
+    """Join lines that continue a hard-wrapped title (plain-text Outlook and Gmail wrap
+    at about 76 columns): the title line is long, has no closing punctuation or time
+    request, and the next line starts with a lower-case letter."""
+    rest = list(lines)
+    while rest and width >= 60 and _continues(title, rest[0]):
+        width = len(rest[0].strip())
+        title = f"{title.rstrip()} {rest.pop(0).strip()}"
+    return title, rest
+
+
+def _continues(title: str, following: str) -> bool:
+    text = following.strip()
+    if not text or not text[0].islower() or _MARKER.match(following):
+        return False
+    return not title.rstrip().endswith((".", "?", "!", ":", ";", "]", ")"))
 
 
 def _time_request(title: str) -> tuple[str, int | None]:
@@ -703,11 +723,11 @@ def _pleasantry(lines: list[str]) -> bool:
 def _free_item(lines: list[str], kind: str) -> ParsedItem:
     """The one item of a reply without markers: titled by its first meaningful line."""
     lines = _trim_blank(lines)
-    title, rest = lines[0].strip(), lines[1:]
+    title, rest = _unwrap_title(lines[0].strip(), len(lines[0].strip()), lines[1:])
     following = [ln for ln in rest if ln.strip()]
     if title.endswith(":") and following and not re.match(r"^\s*([-*•]|\d+[.)])\s", following[0]):
         rest = _trim_blank(rest)
-        title, rest = rest[0].strip(), rest[1:]
+        title, rest = _unwrap_title(rest[0].strip(), len(rest[0].strip()), rest[1:])
     title, minutes = _time_request(title)
     if not kind:
         kind = "question" if re.search(r"\?[\s\"'”’)\]]*$", title) else "agenda"

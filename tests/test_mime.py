@@ -276,6 +276,10 @@ class TestAutomatic:
             ({"Subject": "Respuesta automática: Call"}, "subject: automatic reply"),
             ({"Subject": "Undeliverable: Call for items"}, "subject: undeliverable"),
             ({"Subject": "Delivery Status Notification (Failure)"}, "subject: undeliverable"),
+            ({"Subject": "Mail System Error - Returned Mail"}, "subject: undeliverable"),
+            ({"Subject": "AUTO: Jane Smith is out of the office"}, "subject: automatic reply"),
+            ({"Subject": "Recall: Call for items"}, "subject: message recall"),
+            ({"Subject": "Read: Call for items"}, "subject: read receipt"),
         ],
     )
     def test_signals(self, headers: dict[str, str], reason: str) -> None:
@@ -323,6 +327,9 @@ class TestAutomatic:
         del msg["Subject"]
         msg["Subject"] = "Re: Call for items - office staffing question"
         assert automatic_reason(msg, None) is None
+        for subject in ("Auto-enrolment pensions", "Re: Readiness for Ofsted", "Automatic doors"):
+            msg.replace_header("Subject", subject)
+            assert automatic_reason(msg, None) is None
 
 
 class TestHtmlToText:

@@ -82,6 +82,24 @@ class TestMarkers:
             ("question", "How do you do it?", "Details", None)
         ]
 
+    def test_hard_wrapped_title_is_joined(self) -> None:
+        text = (
+            "Q: How are other schools handling the new statutory attendance guidance and\n"
+            "data sharing with the DfE? [10m]\nWe struggle with exports."
+        )
+        assert items_of(text) == [
+            (
+                "question",
+                "How are other schools handling the new statutory attendance guidance and "
+                "data sharing with the DfE?",
+                "We struggle with exports.",
+                10,
+            )
+        ]
+
+    def test_short_title_is_not_joined(self) -> None:
+        assert items_of("Item: Budgets\nand more") == [("agenda", "Budgets", "and more", None)]
+
     def test_words_mid_line_are_not_markers(self) -> None:
         assert items_of("My Q: is simple?") == [("question", "My Q: is simple?", "", None)]
 
