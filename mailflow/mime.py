@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email import policy
 from email.header import decode_header
@@ -211,48 +211,29 @@ def _unquoted(raw: str) -> str:
     return re.sub(r"\([^()]*\)", "", raw)
 
 
+_QUOTED_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_COMMENT = re.compile(r"\(([^()]*)\)")
+_ANGLE = re.compile(r"<([^<>]*)>")
+
+
 def _split_address(raw: str) -> tuple[str, list[str], list[str]]:
-    """Split a From value into text outside <...>, the <...> contents, and comments."""
-    outside: list[str] = []
-    angles: list[str] = []
-    comments: list[str] = []
-    buf: list[str] = []
-    mode, depth, i = "text", 0, 0
-    while i < len(raw):
-        ch = raw[i]
-        if mode == "quote":
-            if ch == "\\" and i + 1 < len(raw):
-                i += 1
-                outside.append(raw[i])
-            elif ch == '"':
-                mode = "text"
-            else:
-                outside.append(ch)
-        elif mode == "comment":
-            depth += {"(": 1, ")": -1}.get(ch, 0)
-            if depth == 0:
-                mode = "text"
-                comments.append("".join(buf))
-                buf = []
-            else:
-                buf.append(ch)
-        elif mode == "angle":
-            if ch == ">":
-                mode = "text"
-                angles.append("".join(buf))
-                buf = []
-            else:
-                buf.append(ch)
-        elif ch == '"':
-            mode = "quote"
-        elif ch == "(":
-            mode, depth = "comment", 1
-        elif ch == "<":
-            mode = "angle"
-        else:
-            outside.append(ch)
-        i += 1
-    return "".join(outside), angles, comments
+    """Split a From value into text outside <...>, the <...> contents, and comments.
+
+    Quoted strings are masked first, so ``"a <b@c>" <d@e>`` has one angle-addr.
+    """
+    quoted: list[str] = []
+
+    def mask(match: re.Match[str]) -> str:
+        quoted.append(re.sub(r"\\(.)", r"\1", match.group(1)))
+        return f"\x00{len(quoted) - 1}\x00"
+
+    masked = _QUOTED_STRING.sub(mask, raw.replace("\x00", ""))
+    comments = _COMMENT.findall(masked)
+    masked = _COMMENT.sub(" ", masked)
+    angles = _ANGLE.findall(masked)
+    outside = _ANGLE.sub(" ", masked)
+    outside = re.sub(r"\x00(\d+)\x00", lambda m: quoted[int(m.group(1))], outside)
+    return " ".join(outside.split()), angles, comments
 
 
 # --------------------------------------------------------------------------- automatic
@@ -927,15 +908,3 @@ def _fallback(raw: bytes, envelope_from: str | None) -> ParsedMail:
         calendars=(),
         headers=_header_map(headers),
     )
-
-
-def walk_leaves(msg: Message, depth: int = 0) -> Iterator[Message]:
-    """Every leaf part of `msg`, depth-limited (a helper for callers and tests)."""
-    children = _children(msg)
-    if not children:
-        yield msg
-        return
-    if depth >= MAX_DEPTH:
-        return
-    for child in children:
-        yield from walk_leaves(child, depth + 1)
