@@ -75,7 +75,12 @@ class Attachment:
 
 @dataclass(frozen=True)
 class ParsedMail:
-    """What we need from one inbound message, decoded and sanitised."""
+    """What we need from one inbound message, decoded and sanitised.
+
+    `headers` maps lower-cased header names to their first decoded value (one line).
+    `automatic` is a short reason (see `automatic_reason`) or None. `calendars` holds
+    the text of every text/calendar part and .ics file, which are not attachments.
+    """
 
     message_id: str
     in_reply_to: str
