@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     DateTime,
     ForeignKey,
     Integer,
@@ -80,6 +81,7 @@ class Meeting(Base):
     uid: Mapped[str] = mapped_column(String(200), unique=True)
     rrule: Mapped[str | None] = mapped_column(String(300), nullable=True)
     exdates: Mapped[str] = mapped_column(Text, default="")  # skipped starts, ISO UTC, commas
+    theme: Mapped[str] = mapped_column(Text, default="")  # chosen by poll (the weekly chat)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     items: Mapped[list[Item]] = relationship(
@@ -90,6 +92,11 @@ class Meeting(Base):
     def skipped(self) -> tuple[datetime, ...]:
         """The starts a weekly series skips (closure days), as UTC datetimes."""
         return tuple(datetime.fromisoformat(x) for x in self.exdates.split(",") if x)
+
+    @property
+    def heading(self) -> str:
+        """The title with the theme a poll chose, e.g. "Weekly chat: Workload"."""
+        return f"{self.title}: {self.theme}" if self.theme else self.title
 
 
 class Item(Base):
@@ -113,12 +120,90 @@ class Item(Base):
     answer: Mapped[str] = mapped_column(Text, default="")
     author: Mapped[str] = mapped_column(String(320), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # who was asked for the written answer, and when it came (see `answers`)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the news digest that carried this post (see `digest`)
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("mailings.id"), nullable=True)
 
     meeting: Mapped[Meeting | None] = relationship(
         back_populates="items", foreign_keys=[meeting_id]
     )
-    member: Mapped[Member | None] = relationship()
+    member: Mapped[Member | None] = relationship(foreign_keys=[member_id])
+    assignee: Mapped[Member | None] = relationship(foreign_keys=[assignee_id])
     attachments: Mapped[list[Attachment]] = relationship(back_populates="item")
+    votes: Mapped[list[Vote]] = relationship(back_populates="item")
+
+    @property
+    def vote_total(self) -> int:
+        """Members' priority votes: the +1s minus the -1s."""
+        return sum(v.value for v in self.votes)
+
+
+class Vote(Base):
+    """A member's priority vote on an item: +1 or -1; a new vote replaces the old."""
+
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("item_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    value: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    item: Mapped[Item] = relationship(back_populates="votes")
+    member: Mapped[Member] = relationship()
+
+
+class Poll(Base):
+    """A question with numbered options, mailed to members, open until `closes_at`."""
+
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"), nullable=True)
+    question: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[str]] = mapped_column(JSON)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    winner: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    meeting: Mapped[Meeting | None] = relationship()
+    votes: Mapped[list[PollVote]] = relationship(back_populates="poll")
+
+
+class PollVote(Base):
+    """A member's choice in a poll (1-based option number); one per member, changeable."""
+
+    __tablename__ = "poll_votes"
+    __table_args__ = (UniqueConstraint("poll_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    option: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    poll: Mapped[Poll] = relationship(back_populates="votes")
+
+
+class Comment(Base):
+    """A member's reply to a news post, relayed to the post's author."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound.id"), nullable=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    item: Mapped[Item] = relationship()
+    member: Mapped[Member] = relationship()
 
 
 class Attachment(Base):
@@ -148,6 +233,8 @@ class Attendance(Base):
     status: Mapped[str] = mapped_column(String(20))
     sequence: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    comment: Mapped[str] = mapped_column(Text, default="")  # the member's own words
+    proposed_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # COUNTER
 
     meeting: Mapped[Meeting] = relationship(back_populates="attendance")
     member: Mapped[Member] = relationship()

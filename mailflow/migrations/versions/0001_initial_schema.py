@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("uid", sa.String(length=200), nullable=False),
         sa.Column("rrule", sa.String(length=300), nullable=True),
         sa.Column("exdates", sa.Text(), nullable=False),
+        sa.Column("theme", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("ref"),
@@ -83,6 +84,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("sequence", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("proposed_start", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["meeting_id"],
             ["meetings.id"],
@@ -109,39 +112,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("inbound_id"),
     )
     op.create_table(
-        "items",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("meeting_id", sa.Integer(), nullable=True),
-        sa.Column("member_id", sa.Integer(), nullable=True),
-        sa.Column("message_id", sa.Integer(), nullable=True),
-        sa.Column("kind", sa.String(length=20), nullable=False),
-        sa.Column("title", sa.Text(), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("minutes", sa.Integer(), nullable=True),
-        sa.Column("priority", sa.Integer(), nullable=False),
-        sa.Column("carried", sa.Integer(), nullable=False),
-        sa.Column("answer", sa.Text(), nullable=False),
-        sa.Column("author", sa.String(length=320), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["meeting_id"],
-            ["meetings.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["member_id"],
-            ["members.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["message_id"],
-            ["inbound.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_items_meeting_id"), ["meeting_id"], unique=False)
-
-    op.create_table(
         "mailings",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
@@ -158,21 +128,65 @@ def upgrade() -> None:
         sa.UniqueConstraint("key"),
     )
     op.create_table(
-        "attachments",
+        "polls",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("item_id", sa.Integer(), nullable=False),
-        sa.Column("filename", sa.String(length=255), nullable=False),
-        sa.Column("content_type", sa.String(length=200), nullable=False),
-        sa.Column("size", sa.Integer(), nullable=False),
-        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("meeting_id", sa.Integer(), nullable=True),
+        sa.Column("question", sa.Text(), nullable=False),
+        sa.Column("options", sa.JSON(), nullable=False),
+        sa.Column("closes_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("winner", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["item_id"],
-            ["items.id"],
+            ["meeting_id"],
+            ["meetings.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("attachments", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_attachments_item_id"), ["item_id"], unique=False)
+    op.create_table(
+        "items",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("meeting_id", sa.Integer(), nullable=True),
+        sa.Column("member_id", sa.Integer(), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("minutes", sa.Integer(), nullable=True),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("carried", sa.Integer(), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("author", sa.String(length=320), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("assignee_id", sa.Integer(), nullable=True),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("digest_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["assignee_id"],
+            ["members.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["digest_id"],
+            ["mailings.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["meeting_id"],
+            ["meetings.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["inbound.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("items", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_items_meeting_id"), ["meeting_id"], unique=False)
 
     op.create_table(
         "outbox",
@@ -200,6 +214,69 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_outbox_status"), ["status"], unique=False)
 
     op.create_table(
+        "poll_votes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("poll_id", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("option", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["poll_id"],
+            ["polls.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("poll_id", "member_id"),
+    )
+    with op.batch_alter_table("poll_votes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_poll_votes_poll_id"), ["poll_id"], unique=False)
+
+    op.create_table(
+        "attachments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("content_type", sa.String(length=200), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["items.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("attachments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_attachments_item_id"), ["item_id"], unique=False)
+
+    op.create_table(
+        "comments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("inbound_id", sa.Integer(), nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["inbound_id"],
+            ["inbound.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["items.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("comments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_comments_item_id"), ["item_id"], unique=False)
+
+    op.create_table(
         "mailing_recipients",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("mailing_id", sa.Integer(), nullable=False),
@@ -216,25 +293,59 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("mailing_id", "recipient"),
     )
+    op.create_table(
+        "votes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Integer(), nullable=False),
+        sa.Column("value", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"],
+            ["items.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"],
+            ["members.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("item_id", "member_id"),
+    )
+    with op.batch_alter_table("votes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_votes_item_id"), ["item_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table("mailing_recipients")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_outbox_status"))
+    with op.batch_alter_table("votes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_votes_item_id"))
 
-    op.drop_table("outbox")
+    op.drop_table("votes")
+    op.drop_table("mailing_recipients")
+    with op.batch_alter_table("comments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_comments_item_id"))
+
+    op.drop_table("comments")
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_attachments_item_id"))
 
     op.drop_table("attachments")
-    op.drop_table("mailings")
+    with op.batch_alter_table("poll_votes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_poll_votes_poll_id"))
+
+    op.drop_table("poll_votes")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_status"))
+
+    op.drop_table("outbox")
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_items_meeting_id"))
 
     op.drop_table("items")
+    op.drop_table("polls")
+    op.drop_table("mailings")
     op.drop_table("held")
     op.drop_table("attendance")
     op.drop_table("members")
