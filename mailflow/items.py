@@ -39,6 +39,7 @@ def item_json(item: Item) -> dict[str, Any]:
     return {
         "id": item.id,
         "meeting": item.meeting.ref if item.meeting else None,
+        "meeting_id": item.meeting_id,
         "kind": item.kind,
         "title": item.title,
         "body": item.body,

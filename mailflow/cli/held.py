@@ -21,7 +21,7 @@ app.add_typer(group, name="held")
 def _json(held: Held) -> dict[str, Any]:
     row = held.inbound
     return {"id": held.id, "received_at": row.received_at.isoformat(), "mail_from": row.mail_from,
-            "rcpt": row.rcpt.split("\n"), "subject": row.subject, "reason": held.reason,
+            "rcpt": ", ".join(row.rcpt.split("\n")), "subject": row.subject, "reason": held.reason,
             "inbound_id": row.id}  # fmt: skip
 
 

@@ -49,7 +49,7 @@ def parse(
 
 def _row_json(row: InboundMessage) -> dict[str, Any]:
     return {"id": row.id, "received_at": row.received_at.isoformat(), "mail_from": row.mail_from,
-            "rcpt": row.rcpt.split("\n"), "subject": row.subject, "status": row.status,
+            "rcpt": ", ".join(row.rcpt.split("\n")), "subject": row.subject, "status": row.status,
             "outcome": row.outcome, "error": row.error}  # fmt: skip
 
 
