@@ -49,7 +49,8 @@ def _when(settings: Settings, when: datetime) -> str:
     return schedule.human_local(when, settings.group.tz)
 
 
-def _common(settings: Settings, meeting: Meeting) -> dict[str, object]:
+def common_context(settings: Settings, meeting: Meeting) -> dict[str, object]:
+    """What every member mail about `meeting` shows: group, title, when, where, deadline."""
     return {
         "group": settings.group.name,
         "title": meeting.title,
@@ -60,7 +61,8 @@ def _common(settings: Settings, meeting: Meeting) -> dict[str, object]:
     }
 
 
-def _proposed(session: Session, meeting: Meeting) -> list[Item]:
+def proposed_items(session: Session, meeting: Meeting) -> list[Item]:
+    """The meeting's questions and agenda items that are still wanted (not withdrawn)."""
     return [
         i
         for i in meeting_items(session, meeting)
@@ -68,12 +70,18 @@ def _proposed(session: Session, meeting: Meeting) -> list[Item]:
     ]
 
 
-def _fan_out(
-    session: Session, *, key: str, kind: str, meeting: Meeting, recipients: Sequence[Member],
-    build: Callable[[Member], EmailMessage], now: datetime, progress: Progress = None,
+def fan_out(
+    session: Session, *, key: str, kind: str, meeting: Meeting | None,
+    recipients: Sequence[Member], build: Callable[[Member], EmailMessage], now: datetime,
+    progress: Progress = None,
 ) -> int:  # fmt: skip
+    """Queue `build(member)` once per member for the mailing `key` (see `outbox.fan_out`).
+
+    Returns how many messages this run queued; members already queued are skipped.
+    """
     by_email = {m.email.lower(): m for m in recipients}
-    mailing = outbox.get_mailing(session, key=key, kind=kind, now=now, meeting_id=meeting.id)
+    mailing = outbox.get_mailing(session, key=key, kind=kind, now=now,
+                                 meeting_id=meeting.id if meeting else None)  # fmt: skip
     return outbox.fan_out(
         session, mailing, list(by_email), lambda e: build(by_email[e]), now=now,
         progress=progress,
@@ -90,7 +98,7 @@ def call_for_items(
     replied yet. Returns how many messages were queued now.
     """
     _require_open(meeting)
-    context = _common(settings, meeting) | {"proposed": _proposed(session, meeting),
+    context = common_context(settings, meeting) | {"proposed": proposed_items(session, meeting),
                                             "reminder": reminder}  # fmt: skip
     if reminder:
         key, recipients = f"reminder:{meeting.id}", members_without_reply(session, meeting)
@@ -106,7 +114,7 @@ def call_for_items(
             reply_to=signed(settings, "c", meeting.id, member),
         )  # fmt: skip
 
-    return _fan_out(session, key=key, kind="reminder" if reminder else "call-for-items",
+    return fan_out(session, key=key, kind="reminder" if reminder else "call-for-items",
                     meeting=meeting, recipients=recipients, build=build, now=now,
                     progress=progress)  # fmt: skip
 
@@ -188,14 +196,14 @@ def send_invites(
     session.commit()
     verb = "Invitation" if meeting.sequence == 0 else "Updated invitation"
     subject = f"{verb}: {meeting.title} ({_when(settings, meeting.start)})"
-    context = _common(settings, meeting) | {"agenda": text}
+    context = common_context(settings, meeting) | {"agenda": text}
 
     def build(member: Member) -> EmailMessage:
         return _calendar_message(settings, meeting, member, method="REQUEST", subject=subject,
                                  template="member/invite", context=context, description=text,
                                  now=now)  # fmt: skip
 
-    invites = _fan_out(session, key=f"invite:{meeting.id}:{meeting.sequence}", kind="invite",
+    invites = fan_out(session, key=f"invite:{meeting.id}:{meeting.sequence}", kind="invite",
                        meeting=meeting, recipients=active_members(session), build=build,
                        now=now, progress=progress)  # fmt: skip
     outcomes = notify_outcomes(session, settings, meeting, agenda, now=now)
@@ -214,7 +222,7 @@ def notify_outcomes(
         if item is not None and item.member is not None and item.member.active:
             by_member.setdefault(item.member.id, []).append(item)
     members = [session.get(Member, mid) for mid in by_member]
-    context = _common(settings, meeting) | {"reasons": dict(agenda.reasons)}
+    context = common_context(settings, meeting) | {"reasons": dict(agenda.reasons)}
 
     def build(member: Member) -> EmailMessage:
         text, html = compose.render(
@@ -226,7 +234,7 @@ def notify_outcomes(
             reply_to=signed(settings, "a", meeting.id, member),
         )  # fmt: skip
 
-    return _fan_out(session, key=f"outcome:{meeting.id}", kind="item-outcome", meeting=meeting,
+    return fan_out(session, key=f"outcome:{meeting.id}", kind="item-outcome", meeting=meeting,
                     recipients=[m for m in members if m is not None], build=build,
                     now=now)  # fmt: skip
 
@@ -250,14 +258,14 @@ def cancel_meeting(session: Session, settings: Settings, meeting: Meeting, *, no
     session.commit()
     _, text = agenda_text(session, settings, meeting)
     subject = f"Cancelled: {meeting.title} ({_when(settings, meeting.start)})"
-    context = _common(settings, meeting)
+    context = common_context(settings, meeting)
 
     def build(member: Member) -> EmailMessage:
         return _calendar_message(settings, meeting, member, method="CANCEL", subject=subject,
                                  template="member/cancel", context=context, description=text,
                                  now=now)  # fmt: skip
 
-    return _fan_out(session, key=f"cancel:{meeting.id}:{meeting.sequence}", kind="cancel",
+    return fan_out(session, key=f"cancel:{meeting.id}:{meeting.sequence}", kind="cancel",
                     meeting=meeting, recipients=active_members(session), build=build,
                     now=now)  # fmt: skip
 
