@@ -17,7 +17,11 @@ How the agenda is built (pure, deterministic):
 4. Each agenda item that fits gets its own slot, presented by the member who sent it.
    The questions that fit share one "Questions" slot after the agenda items and before
    "Any other business".
-5. Nothing is silently dropped: an agenda item that does not fit is **deferred** to the
+5. Corrections to the last minutes (agenda items titled "Correction to the minutes: ...")
+   are fitted before every other item, each with the question length, and share one
+   "Approval of the minutes" slot straight after the first standing item (or fill a
+   standing item of that name, if the group has one).
+6. Nothing is silently dropped: an agenda item that does not fit is **deferred** to the
    next meeting; a question that does not fit is sent for a **written answer**; a
    question or item the coordinator already marked "written-answer" stays there. Each
    gets a short reason, e.g. "the meeting's 90 minutes were full".
@@ -37,6 +41,8 @@ KINDS = ("question", "agenda")
 IGNORED_KINDS = ("apology", "resource")
 STATUSES = ("proposed", "scheduled", "deferred", "written-answer", "withdrawn")
 _AOB_RE = re.compile(r"\s*(any other business|aob)\b", re.IGNORECASE)
+CORRECTION_PREFIX = "Correction to the minutes"
+APPROVAL_TITLE = "Approval of the minutes"
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,14 @@ def _standing_slots(titles: Sequence[str], minutes: int, meeting_minutes: int) -
     return slots
 
 
-def _sort_key(item: PlannerItem) -> tuple[int, int, int, int, int]:
-    return (-item.carried, -item.priority, -item.votes, item.submitted_order, item.id)
+def is_correction(item: PlannerItem) -> bool:
+    """Whether an item is a member's correction to the last meeting's minutes."""
+    return item.kind == "agenda" and item.title.startswith(CORRECTION_PREFIX)
+
+
+def _sort_key(item: PlannerItem) -> tuple[bool, int, int, int, int, int]:
+    return (not is_correction(item), -item.carried, -item.priority, -item.votes,
+            item.submitted_order, item.id)  # fmt: skip
 
 
 def _candidates(items: Sequence[PlannerItem]) -> list[PlannerItem]:
@@ -164,6 +176,7 @@ class _Fit:
     left: int
     agenda: list[PlannerItem] = field(default_factory=list)
     questions: list[PlannerItem] = field(default_factory=list)
+    corrections: list[PlannerItem] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
     written: list[int] = field(default_factory=list)
     reasons: dict[int, str] = field(default_factory=dict)
@@ -181,10 +194,14 @@ def _fit(
             fit.reasons[item.id] = "marked for a written answer by the coordinator"
             continue
         is_question = item.kind == "question"
-        need = question_minutes if is_question else _requested(item, default_minutes)
+        short = is_question or is_correction(item)
+        need = question_minutes if short else _requested(item, default_minutes)
         if need <= fit.left:
             fit.left -= need
-            (fit.questions if is_question else fit.agenda).append(item)
+            if is_correction(item):
+                fit.corrections.append(item)
+            else:
+                (fit.questions if is_question else fit.agenda).append(item)
             continue
         (fit.written if is_question else fit.deferred).append(item.id)
         fit.reasons[item.id] = _no_fit_reason(need, free, meeting_minutes)
@@ -234,15 +251,35 @@ def build_agenda(
     if fit.questions:
         ids = tuple(q.id for q in fit.questions)
         middle.append(Slot("Questions", "questions", question_minutes * len(ids), ids, None))
+    if fit.corrections:
+        head = _with_corrections(head, fit.corrections, question_minutes)
     slots = (*head, *middle, *tail)
     return Agenda(
         total_minutes=sum(s.minutes for s in slots),
         slots=slots,
-        scheduled=tuple(i for s in middle for i in s.items),
+        scheduled=tuple(i for s in (*head, *middle) for i in s.items),
         deferred=tuple(fit.deferred),
         written_answer=tuple(fit.written),
         reasons=MappingProxyType(dict(fit.reasons)),
     )
+
+
+def _with_corrections(
+    head: list[Slot], corrections: Sequence[PlannerItem], question_minutes: int
+) -> list[Slot]:
+    """The standing slots with the corrections under "Approval of the minutes"."""
+    ids = tuple(c.id for c in corrections)
+    minutes = question_minutes * len(ids)
+    for n, slot in enumerate(head):
+        if slot.title.strip().lower().startswith(APPROVAL_TITLE.lower()):
+            merged = Slot(slot.title, "minutes", slot.minutes + minutes, ids, None)
+            return [*head[:n], merged, *head[n + 1 :]]
+    return [*head[:1], Slot(APPROVAL_TITLE, "minutes", minutes, ids, None), *head[1:]]
+
+
+def _listed(slot: Slot) -> bool:
+    """Slots whose items are listed one by one under the slot's title."""
+    return slot.kind in ("questions", "minutes")
 
 
 def _who(item: PlannerItem | None) -> str:
@@ -283,7 +320,7 @@ def render_text(agenda: Agenda, items: Mapping[int, PlannerItem], *, heading: st
     for number, slot in enumerate(agenda.slots, start=1):
         presenter = f" - {slot.presenter}" if slot.presenter else ""
         lines.append(f"{number:>2}. {slot.title} ({slot.minutes} min){presenter}")
-        if slot.kind == "questions":
+        if _listed(slot):
             lines += [f"    - {_title(i, items)}{_who(items.get(i))}" for i in slot.items]
     lines += ["", f"Total: {agenda.total_minutes} min"]
     for title, ids in _leftover_sections(agenda):
@@ -318,7 +355,7 @@ def render_markdown(agenda: Agenda, items: Mapping[int, PlannerItem], *, heading
     for number, slot in enumerate(agenda.slots, start=1):
         presenter = f" — {md_escape(slot.presenter)}" if slot.presenter else ""
         lines.append(f"{number}. **{md_escape(slot.title)}** ({slot.minutes} min){presenter}")
-        for i in slot.items if slot.kind == "questions" else ():
+        for i in slot.items if _listed(slot) else ():
             lines.append(f"   - {md_escape(_title(i, items) + _who(items.get(i)))}")
     lines += ["", f"*Total: {agenda.total_minutes} min*"]
     for title, ids in _leftover_sections(agenda):
