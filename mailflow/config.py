@@ -18,6 +18,7 @@ from mailflow.errors import ConfigError
 
 CONFIG_ENV = "MAILFLOW_CONFIG"
 DEFAULT_CONFIG_NAME = "mailflow.toml"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ class ScheduleConfig:
     standing_item_minutes: int = 5
     reminder_alarm_minutes: int = 60
     digest_weekday: str = "friday"
+    agenda_draft_days: int = 2
+    quorum_warning_days: int = 2
 
 
 @dataclass(frozen=True)
@@ -314,6 +317,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("outbound.connections: must be at least 1")
     if settings.schedule.meeting_length_minutes < 1:
         raise ConfigError("schedule.meeting_length_minutes: must be at least 1")
+    if settings.schedule.digest_weekday.lower() not in WEEKDAYS:
+        raise ConfigError(
+            f"schedule.digest_weekday: {settings.schedule.digest_weekday!r} is not a day of "
+            "the week (monday ... sunday)"
+        )
     names = [t.name for t in settings.terms]
     if len(names) != len(set(names)):
         raise ConfigError("terms: two terms share a name")
