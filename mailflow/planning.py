@@ -54,6 +54,7 @@ def common_context(settings: Settings, meeting: Meeting) -> dict[str, object]:
     return {
         "group": settings.group.name,
         "title": meeting.title,
+        "theme": meeting.theme,
         "when": _when(settings, meeting.start),
         "location": meeting.location,
         "duration": meeting.duration_minutes,
@@ -150,7 +151,7 @@ def agenda_text(
 ) -> tuple[planner.Agenda, str]:
     """The meeting's agenda and its plain-text rendering."""
     agenda, by_id = plan_agenda(session, settings, meeting)
-    heading = f"{meeting.title}, {_when(settings, meeting.start)}"
+    heading = f"{meeting.heading}, {_when(settings, meeting.start)}"
     return agenda, planner.render_text(agenda, by_id, heading=heading)
 
 
@@ -160,7 +161,7 @@ def _event(
     # The organizer is the member's signed invite address, so that every calendar's
     # RSVP comes back to mailflow and is matched to the member it was sent to.
     return itip.EventInfo(
-        uid=meeting.uid, sequence=meeting.sequence, title=meeting.title,
+        uid=meeting.uid, sequence=meeting.sequence, title=meeting.heading,
         description=description, location=meeting.location, start=meeting.start,
         duration_minutes=meeting.duration_minutes, tz=settings.group.tz,
         organizer_email=signed(settings, "i", meeting.id, member),
@@ -195,8 +196,9 @@ def send_invites(
     apply_agenda(session, meeting, agenda)
     session.commit()
     verb = "Invitation" if meeting.sequence == 0 else "Updated invitation"
-    subject = f"{verb}: {meeting.title} ({_when(settings, meeting.start)})"
-    context = common_context(settings, meeting) | {"agenda": text}
+    subject = f"{verb}: {meeting.heading} ({_when(settings, meeting.start)})"
+    written = _open_questions(session, agenda)
+    context = common_context(settings, meeting) | {"agenda": text, "written": written}
 
     def build(member: Member) -> EmailMessage:
         return _calendar_message(settings, meeting, member, method="REQUEST", subject=subject,
@@ -208,6 +210,12 @@ def send_invites(
                        now=now, progress=progress)  # fmt: skip
     outcomes = notify_outcomes(session, settings, meeting, agenda, now=now)
     return InviteReport(invites=invites, outcomes=outcomes, agenda=agenda)
+
+
+def _open_questions(session: Session, agenda: planner.Agenda) -> list[Item]:
+    """The questions sent for a written answer that nobody has answered yet."""
+    found = [session.get(Item, i) for i in agenda.written_answer]
+    return [i for i in found if i is not None and i.kind == "question" and not i.answer]
 
 
 def notify_outcomes(
