@@ -1,0 +1,133 @@
+"""What calendar answers mean beyond their status: words, proposed times, apologies, quorum.
+
+* A member's words with an RSVP (the calendar's COMMENT, or their own text in the
+  mail) are kept on their attendance row.
+* A COUNTER (a member proposes a new time) is kept as the attendance's
+  ``proposed_start`` and mailed to the coordinator, who decides; `meetings show` lists
+  it. The meeting does not move by itself.
+* A decline is shown as "declined" (what the member's calendar said) but counts as
+  apologies, in the member's words, wherever apologies are listed (`apologies`).
+* `quorum_warning` mails the coordinator once (key ``quorum:<meeting>``) when, after the
+  invites went out and `[schedule] quorum_warning_days` before the meeting, fewer members
+  accepted than `[group] quorum`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailflow import compose, itip, notices, planning, schedule
+from mailflow.config import Settings
+from mailflow.models import Attendance, Item, Mailing, Meeting, Member
+
+ABSENT = ("apologies", "declined")
+# What calendars write in the body of an RSVP on the member's behalf: not their words.
+_BOILERPLATE = re.compile(
+    r"(has|have) (accepted|declined|tentatively accepted|proposed a new time)|"
+    r"^(accepted|declined|tentative|new time proposed):|invitation from google calendar|"
+    r"^\s*(this|the) (event|meeting) (has been|was) ",
+    re.IGNORECASE,
+)
+
+
+def member_words(reply: itip.CalendarReply, text: str) -> str:
+    """The member's own words with an RSVP: the COMMENT, else their text in the mail."""
+    if reply.comment.strip():
+        return reply.comment.strip()[:2000]
+    lines = [ln for ln in text.splitlines() if not _BOILERPLATE.search(ln)]
+    return "\n".join(lines).strip()[:2000]
+
+
+def after_reply(
+    session: Session, settings: Settings, row: Attendance, reply: itip.CalendarReply,
+    words: str, *, now: datetime,
+) -> list[str]:  # fmt: skip
+    """Keep the words and any proposed time of a calendar answer; returns notes."""
+    row.comment = words
+    if reply.method != "COUNTER" or reply.proposed_start is None:
+        return []
+    row.proposed_start = reply.proposed_start
+    meeting, member = row.meeting, row.member
+    tz = settings.group.tz
+    proposed = schedule.human_local(reply.proposed_start, tz)
+    context = {
+        "member": member, "meeting": meeting, "proposed": proposed, "words": words,
+        "when": schedule.human_local(meeting.start, tz),
+        "move": schedule.to_local(reply.proposed_start, tz).strftime("%Y-%m-%d %H:%M"),
+    }  # fmt: skip
+    for coordinator in notices.coordinators(session, settings):
+        notices.queue_mail(
+            session, settings, to=coordinator, template="coordinator/counter", now=now,
+            context=context, subject=f"{member.name} proposes a new time for {meeting.title}",
+            reply_to=member.email,
+        )  # fmt: skip
+    return [f"proposed a new time: {proposed}"]
+
+
+def apologies(session: Session, meeting: Meeting) -> list[tuple[Member, str]]:
+    """Members who sent apologies or declined the invite, with their words."""
+    rows = session.scalars(
+        select(Attendance).where(Attendance.meeting_id == meeting.id, Attendance.status.in_(ABSENT))
+    ).all()
+    return [(r.member, r.comment or _apology_text(session, meeting, r.member)) for r in rows]
+
+
+def _apology_text(session: Session, meeting: Meeting, member: Member) -> str:
+    """The reason in the member's apology item for the meeting, if they sent one."""
+    item = session.scalar(
+        select(Item)
+        .where(Item.meeting_id == meeting.id, Item.member_id == member.id,
+               Item.kind == "apology")
+        .order_by(Item.id.desc())
+        .limit(1)
+    )  # fmt: skip
+    return (item.body or item.title).strip() if item is not None else ""
+
+
+def accepted(session: Session, meeting: Meeting) -> list[Member]:
+    """Active members who accepted the invite."""
+    rows = session.scalars(
+        select(Attendance).where(
+            Attendance.meeting_id == meeting.id, Attendance.status == "accepted"
+        )
+    ).all()
+    return [r.member for r in rows if r.member.active]
+
+
+def _invited(session: Session, meeting: Meeting) -> bool:
+    key = select(Mailing.id).where(Mailing.key.like(f"invite:{meeting.id}:%"))
+    return session.scalar(key.limit(1)) is not None
+
+
+def quorum_warning(
+    session: Session, settings: Settings, meeting: Meeting, now: datetime
+) -> list[str]:
+    """Warn the coordinator once if too few members accepted (see the module doc)."""
+    quorum, days = settings.group.quorum, settings.schedule.quorum_warning_days
+    if quorum <= 0 or not meeting.start - timedelta(days=days) <= now < meeting.start:
+        return []
+    if not _invited(session, meeting):
+        return []
+    coming = accepted(session, meeting)
+    if len(coming) >= quorum:
+        return []
+    context = planning.common_context(settings, meeting) | {
+        "quorum": quorum, "accepted": coming, "apologies": apologies(session, meeting),
+    }  # fmt: skip
+
+    def build(to: Member) -> EmailMessage:
+        text, html = compose.render("coordinator/quorum", context | {"name": to.name})
+        return compose.build_message(
+            settings, to=planning.to_address(to), text=text, html=html, now=now,
+            subject=f"Below quorum: {len(coming)} of {quorum} for {meeting.title}",
+        )  # fmt: skip
+
+    count = planning.fan_out(session, key=f"quorum:{meeting.id}", kind="quorum",
+                             meeting=meeting, recipients=notices.coordinators(session, settings),
+                             build=build, now=now)  # fmt: skip
+    return [f"{meeting.ref}: quorum warning ({len(coming)} of {quorum})"] if count else []
