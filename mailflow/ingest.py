@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailflow import addresses, compose, itip, meetings, mime, outbox, replies, schedule
+from mailflow import addresses, compose, itip, meetings, mime, outbox, replies, rsvp, schedule
 from mailflow.addresses import Recipient, ReplyToken
 from mailflow.config import Settings
 from mailflow.errors import Discard, Hold
@@ -43,6 +43,7 @@ class Context:
     member: Member | None = None
     meeting: Meeting | None = None
     done: bool = False
+    answered: bool = False  # a step queued its own answer: no acknowledgement as well
     recorded: list[Item] = field(default_factory=list)
     withdrawn: list[Item] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -99,7 +100,7 @@ def identify(ctx: Context) -> None:
         ctx.meeting = _token_meeting(ctx)
     elif sender:
         ctx.member = find_member(ctx.session, sender)
-    if ctx.trusted:
+    if ctx.trusted or _from_group_coordinator(ctx):
         return
     if ctx.recipient is None:
         raise Hold("not addressed to the group or a valid reply address")
@@ -111,6 +112,14 @@ def identify(ctx: Context) -> None:
         raise Hold(f"reply address issued to {ctx.member.email} but the mail is from {sender}")
     if ctx.recipient.bare:
         _check_dmarc(ctx)
+
+
+def _from_group_coordinator(ctx: Context) -> bool:
+    """Mail to a coordinator address issued to ``[group] coordinator`` (member 0) from it:
+    that address need not be a member; `coordinator.verify` checks the rest."""
+    token, address = ctx.token, ctx.settings.group.coordinator.strip().lower()
+    return (token is not None and token.purpose == "k" and token.member_id == 0
+            and bool(address) and ctx.parsed.from_address.lower() == address)  # fmt: skip
 
 
 def _token_meeting(ctx: Context) -> Meeting | None:
@@ -170,10 +179,19 @@ def calendar_reply(ctx: Context) -> None:
     status = {"accepted": "accepted", "declined": "declined", "tentative": "tentative"}.get(
         reply.partstat, "needs-action"
     )
-    meetings.set_attendance(ctx.session, meeting, member, status, now=ctx.now,
-                            sequence=reply.sequence)  # fmt: skip
+    row = meetings.set_attendance(ctx.session, meeting, member, status, now=ctx.now,
+                                  sequence=reply.sequence)  # fmt: skip
     ctx.meeting = meeting
     ctx.notes.append(f"attendance {status} for {meeting.ref}")
+    words = rsvp.member_words(reply, replies.member_text(ctx.parsed.text))
+    ctx.notes += rsvp.after_reply(ctx.session, ctx.settings, row, reply, words, now=ctx.now)
+
+
+def route_replies(ctx: Context) -> None:
+    """Votes, answers, poll votes, news replies, corrections, coordinator commands."""
+    from mailflow import routing  # routing's modules build on this one
+
+    routing.route(ctx)
 
 
 def record_items(ctx: Context) -> None:
@@ -277,7 +295,7 @@ def next_meeting(session: Session, now: datetime) -> Meeting | None:
 
 def acknowledge(ctx: Context) -> None:
     """Queue exactly one acknowledgement listing what was recorded."""
-    if ctx.member is None and not ctx.parsed.from_address:
+    if ctx.answered or (ctx.member is None and not ctx.parsed.from_address):
         return
     if not ctx.recorded and not ctx.withdrawn and not ctx.notes:
         return
@@ -317,6 +335,7 @@ PIPELINE: tuple[tuple[str, Step], ...] = (
     ("identify the sender", identify),
     ("rate limit", rate_limit),
     ("calendar reply", calendar_reply),
+    ("replies to our other mail", route_replies),
     ("record items", record_items),
     ("acknowledge", acknowledge),
 )
