@@ -35,7 +35,7 @@ def meeting_items(session: Session, meeting: Meeting) -> Sequence[Item]:
 
 
 def item_json(item: Item) -> dict[str, Any]:
-    """An item in the DESIGN.md JSON shape (plus priority, carried, answer)."""
+    """An item in the DESIGN.md JSON shape (plus priority, carried, answer, votes, assignee)."""
     return {
         "id": item.id,
         "meeting": item.meeting.ref if item.meeting else None,
@@ -49,6 +49,8 @@ def item_json(item: Item) -> dict[str, Any]:
         "priority": item.priority,
         "carried": item.carried,
         "answer": item.answer,
+        "votes": item.vote_total,
+        "assignee": item.assignee.email if item.assignee else None,
         "attachments": [
             {"filename": a.filename, "content_type": a.content_type, "size": a.size,
              "sha256": a.sha256}
@@ -68,6 +70,7 @@ def planner_items(meeting: Meeting, rows: Sequence[Item]) -> list[planner.Planne
             presenter=i.member.name if i.member else i.author,
             minutes=i.minutes,
             priority=i.priority,
+            votes=i.vote_total,
             carried=i.carried + (1 if i.meeting_id != meeting.id else 0),
             submitted_order=i.id,
             status=i.status,
