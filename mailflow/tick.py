@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import meetings, outbox, planning
+from mailflow import due, meetings, outbox, planning
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.models import Mailing, Meeting
@@ -84,6 +84,7 @@ def run(app: App) -> list[str]:
             .where(Meeting.start > now, Meeting.status != "cancelled")
             .order_by(Meeting.start)
         ).all()
+        done += due.run(session, app.settings, now, upcoming)  # polls, drafts, votes, digest
         for meeting in upcoming:
             done += due_mailings(session, app.settings, meeting, now)
         report = outbox.deliver(session, app.settings, now=now)
