@@ -11,10 +11,12 @@ from mailflow.cli import (  # noqa: F401 (registers commands)
     held,
     inbox,
     items,
+    loops,
     meetings,
     members,
     outbox,
     planning,
+    polls,
     serve,
     setup,
 )
