@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from mailflow import compose, planner
+from mailflow import compose, coordinator, planner
 from mailflow import items as items_
 from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.cli.outbox import deliver_now
 from mailflow.errors import UserError
 from mailflow.meetings import find_meeting
 
@@ -28,11 +29,12 @@ def list_(
         if as_json:
             print_json([items_.item_json(i) for i in rows])
             return
-        table = Table("id", "kind", "title", "member", "status", "min", "files")
+        table = Table("id", "kind", "title", "member", "status", "min", "votes", "files")
         for i in rows:
             who = i.member.email if i.member else i.author
-            table.add_row(str(i.id), i.kind, i.title, who, i.status,
-                          str(i.minutes or ""), str(len(i.attachments) or ""))  # fmt: skip
+            table.add_row(str(i.id), i.kind, i.title, who, i.status, str(i.minutes or ""),
+                          f"{i.vote_total:+d}" if i.votes else "",
+                          str(len(i.attachments) or ""))  # fmt: skip
         console.print(table)
 
 
@@ -74,15 +76,26 @@ def agenda(
     ctx: typer.Context,
     meeting: str = typer.Argument(..., help="Meeting id or ref."),
     fmt: str = typer.Option("text", "--format", help="text, markdown, html or json."),
+    mail: bool = typer.Option(
+        False, "--mail", help="Mail the draft to the coordinator, who may reply with commands."
+    ),
 ) -> None:
-    """Show the meeting's time-boxed agenda as it stands now."""
+    """Show the meeting's time-boxed agenda as it stands now (or mail it as a draft)."""
     if fmt not in ("text", "markdown", "html", "json"):
         raise UserError(f"unknown format {fmt!r} (expected text, markdown, html or json)")
     app_ = open_app(ctx)
+    if mail:
+        with app_.session() as session:
+            m = find_meeting(session, meeting)
+            queued = coordinator.send_draft(session, app_.settings, m, now=app_.now())
+        console.print(f"agenda draft: {queued} message(s) queued"
+                      + ("" if queued else " (this draft was already mailed)"))  # fmt: skip
+        deliver_now(app_)
+        return
     with app_.session() as session:
         m = find_meeting(session, meeting)
         built, by_id = items_.plan_agenda(session, app_.settings, m)
-        heading = f"{m.title} ({m.ref})"
+        heading = f"{m.heading} ({m.ref})"
         if fmt == "json":
             print_json(built.to_json(m.ref))
         elif fmt == "markdown":
