@@ -69,6 +69,22 @@ def after_reply(
     return [f"proposed a new time: {proposed}"]
 
 
+def answers(session: Session, meeting: Meeting) -> dict[int, Attendance]:
+    """Every attendance row of the meeting, by member id."""
+    rows = session.scalars(select(Attendance).where(Attendance.meeting_id == meeting.id))
+    return {r.member_id: r for r in rows}
+
+
+def details_json(row: Attendance | None, settings: Settings) -> dict[str, str | None]:
+    """The words and any proposed time of an attendance answer, for `meetings show`."""
+    proposed = row.proposed_start if row is not None else None
+    return {
+        "comment": row.comment if row is not None else "",
+        "proposed_start": schedule.iso_local(proposed, settings.group.tz) if proposed else None,
+        "counts_as": "apologies" if row is not None and row.status in ABSENT else None,
+    }
+
+
 def apologies(session: Session, meeting: Meeting) -> list[tuple[Member, str]]:
     """Members who sent apologies or declined the invite, with their words."""
     rows = session.scalars(

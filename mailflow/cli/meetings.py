@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from mailflow import meetings as meetings_
-from mailflow import planning, schedule
+from mailflow import planning, rsvp, schedule
 from mailflow.cli.base import app, console, open_app, print_json
 from mailflow.cli.outbox import deliver_now
 
@@ -75,8 +75,14 @@ def show(
     with app_.session() as session:
         m = meetings_.find_meeting(session, meeting)
         people = meetings_.attendance(session, m)
+        rows = rsvp.answers(session, m)
         data = meetings_.meeting_json(m, app_.settings)
-        data["attendance"] = [{"email": p.email, "name": p.name, "status": s} for p, s in people]
+        data["theme"] = m.theme
+        data["attendance"] = [
+            {"email": p.email, "name": p.name, "status": s}
+            | rsvp.details_json(rows.get(p.id), app_.settings)
+            for p, s in people
+        ]
         if as_json:
             print_json(data)
             return
@@ -84,9 +90,12 @@ def show(
         console.print(f"{schedule.human_local(m.start, app_.settings.group.tz)}, "
                       f"{m.duration_minutes} minutes, {m.location or 'no location'}")  # fmt: skip
         console.print(f"status {m.status}, sequence {m.sequence}, uid {m.uid}")
-        table = Table("member", "attendance")
-        for person, status in people:
-            table.add_row(f"{person.name} <{person.email}>", status)
+        if m.theme:
+            console.print(f"theme: {m.theme}")
+        table = Table("member", "attendance", "in their words", "proposes")
+        for (person, status), extra in zip(people, data["attendance"], strict=True):
+            table.add_row(f"{person.name} <{person.email}>", status, extra["comment"],
+                          extra["proposed_start"] or "")  # fmt: skip
         console.print(table)
 
 
