@@ -39,8 +39,12 @@ def _names(ctx: Context) -> list[str]:
 
 
 def own_text(ctx: Context) -> str:
-    """The sender's own words: quotes, signature and disclaimers removed."""
-    return replies.clean_body(ctx.parsed.text, names=_names(ctx))
+    """The sender's own words: quotes, signature and disclaimers removed.
+
+    This is `replies.clean_body` without its fallback to the whole text: a reply that
+    only quotes our mail is no answer, vote or correction.
+    """
+    return replies.member_text(ctx.parsed.text, names=_names(ctx))
 
 
 def _sender(ctx: Context) -> Member:
@@ -68,7 +72,7 @@ def member_commands(ctx: Context) -> None:
     """Votes and volunteers in a reply to a call, acknowledgement or invite."""
     if ctx.member is None:
         return
-    found = commands.member_commands(replies.member_text(ctx.parsed.text, names=_names(ctx)))
+    found = commands.member_commands(own_text(ctx))
     if not found.found:
         return
     for vote in found.votes:
