@@ -92,11 +92,14 @@ def show(
         console.print(f"status {m.status}, sequence {m.sequence}, uid {m.uid}")
         if m.theme:
             console.print(f"theme: {m.theme}")
-        table = Table("member", "attendance", "in their words", "proposes")
+        table = Table("member", "attendance", "in their words")
         for (person, status), extra in zip(people, data["attendance"], strict=True):
-            table.add_row(f"{person.name} <{person.email}>", status, extra["comment"],
-                          extra["proposed_start"] or "")  # fmt: skip
+            table.add_row(f"{person.name} <{person.email}>", status, extra["comment"])
         console.print(table)
+        for row in rows.values():
+            if row.proposed_start is not None:
+                when = schedule.human_local(row.proposed_start, app_.settings.group.tz)
+                console.print(f"{row.member.name} proposes a new time: {when}")
 
 
 @group.command("move")
