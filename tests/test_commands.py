@@ -1,0 +1,116 @@
+"""The pure command parser: votes, volunteers, poll choices, coordinator commands."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailflow.commands import (
+    Command,
+    VoteCommand,
+    coordinator_commands,
+    member_commands,
+    poll_choice,
+)
+
+THEMES = ["Workload", "Accountability without conflict", "The changing curriculum"]
+
+
+class TestMemberCommands:
+    def test_votes_in_every_accepted_spelling(self) -> None:
+        found = member_commands("+1 3 7\n-1 #4\n+1 for items #9, 10 and 11\n–1 12")
+        assert found.votes == (
+            VoteCommand(3, 1), VoteCommand(7, 1), VoteCommand(4, -1), VoteCommand(9, 1),
+            VoteCommand(10, 1), VoteCommand(11, 1), VoteCommand(12, -1),
+        )  # fmt: skip
+        assert found.rest == "" and found.found
+
+    def test_a_later_vote_on_the_same_item_wins(self) -> None:
+        assert member_commands("+1 3\n-1 3").votes == (VoteCommand(3, -1),)
+
+    def test_volunteers(self) -> None:
+        found = member_commands("answer 5\nI'll answer question #6\n- answer 5")
+        assert found.volunteers == (5, 6)
+
+    @pytest.mark.parametrize(
+        "line",
+        ["+1", "+1 to that", "+12 3", "- 1 3", "+1 10m", "I agree with 3 and 7", "answer me",
+         "The answer is 42", "+1 3 because it matters"],
+    )  # fmt: skip
+    def test_lines_that_are_not_commands_stay_text(self, line: str) -> None:
+        found = member_commands(line)
+        assert not found.found and found.rest == line
+
+    def test_other_text_is_kept_for_the_item_parser(self) -> None:
+        found = member_commands("Q: Who has a SEND policy?\n+1 3\nMore detail here.")
+        assert found.votes == (VoteCommand(3, 1),)
+        assert found.rest == "Q: Who has a SEND policy?\nMore detail here."
+
+    def test_ids_are_bounded(self) -> None:
+        assert not member_commands("+1 12345678901").found
+
+
+class TestPollChoice:
+    @pytest.mark.parametrize(
+        ("text", "choice"),
+        [("2", 2), ("#3", 3), ("Option 1", 1), ("I vote for 2", 2), ("workload", 1),
+         ("Workload!", 1), ("curriculum", 3), ("I vote for curriculum", 3),
+         ("I'd like accountability please", 2), ("Hi,\n\n2\n\nThanks", 2),
+         ("the changing curriculum", 3)],
+    )  # fmt: skip
+    def test_a_number_or_words_choose(self, text: str, choice: int) -> None:
+        assert poll_choice(text, THEMES) == choice
+
+    @pytest.mark.parametrize(
+        "text", ["7", "0", "workload or curriculum", "banana", "", "1\n3", "Thanks"]
+    )
+    def test_unclear_replies_choose_nothing(self, text: str) -> None:
+        assert poll_choice(text, THEMES) is None
+
+
+class TestCoordinatorCommands:
+    def test_every_command(self) -> None:
+        reply = coordinator_commands(
+            "approve\ndefer 7\nmerge 3 5\nmerge 5 into 3\nminutes 4 15\n- Minutes #4: 15 min\n"
+        )
+        assert [(c.verb, c.args) for c in reply.commands] == [
+            ("approve", ()), ("defer", (7,)), ("merge", (3, 5)), ("merge", (3, 5)),
+            ("minutes", (4, 15)), ("minutes", (4, 15)),
+        ]  # fmt: skip
+        assert reply.not_understood == () and not reply.doubtful
+
+    def test_what_is_not_understood_is_returned_not_guessed(self) -> None:
+        reply = coordinator_commands("approve\nmove item 4 up\n\nLooks good")
+        assert reply.commands == (Command("approve", (), "approve"),)
+        assert reply.not_understood == ("move item 4 up", "Looks good")
+        assert reply.doubtful  # a number in a line we did not understand
+
+    def test_chatter_without_numbers_is_not_doubtful(self) -> None:
+        reply = coordinator_commands("Looks good, thanks\napprove")
+        assert reply.not_understood == ("Looks good, thanks",) and not reply.doubtful
+
+    def test_near_misses_are_not_commands(self) -> None:
+        reply = coordinator_commands("defer\nmerge 3\nminutes 4\napprove 3\ndefer seven")
+        assert reply.commands == ()
+        assert len(reply.not_understood) == 5
+
+
+@given(st.text())
+def test_member_commands_never_raise(text: str) -> None:
+    found = member_commands(text)
+    assert all(v.value in (1, -1) and v.item_id >= 0 for v in found.votes)
+
+
+@given(st.text(), st.lists(st.text(min_size=1), min_size=2, max_size=5))
+def test_poll_choice_never_raises(text: str, options: list[str]) -> None:
+    choice = poll_choice(text, options)
+    assert choice is None or 1 <= choice <= len(options)
+
+
+@given(st.text())
+def test_coordinator_commands_never_raise(text: str) -> None:
+    reply = coordinator_commands(text)
+    assert all(c.verb in ("approve", "defer", "merge", "minutes") for c in reply.commands)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert len(reply.commands) + len(reply.not_understood) == len(lines)
