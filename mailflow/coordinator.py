@@ -117,6 +117,8 @@ def due_draft(session: Session, settings: Settings, meeting: Meeting, now: datet
         return []
     if _exists(session, f"draft:{meeting.id}:%") or _exists(session, f"invite:{meeting.id}:%"):
         return []
+    if not notices.coordinators(session, settings):
+        return []
     count = send_draft(session, settings, meeting, now=now)
     return [f"{meeting.ref}: agenda draft mailed to {count} coordinator(s)"]
 

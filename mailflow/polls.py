@@ -19,7 +19,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailflow import compose, planning, schedule
@@ -135,15 +135,25 @@ def tally(poll: Poll) -> Tally:
     return Tally(tuple(zip(poll.options, counts, strict=True)))
 
 
+def _claim(session: Session, poll: Poll, now: datetime) -> bool:
+    """Mark the poll closed if it is still open; True only for the one caller that did."""
+    result = session.execute(
+        update(Poll).where(Poll.id == poll.id, Poll.status == "open")
+        .values(status="closed", closed_at=now)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    session.refresh(poll)
+    return bool(getattr(result, "rowcount", 0))
+
+
 def close_poll(session: Session, settings: Settings, poll: Poll, *, now: datetime) -> str:
     """Close the poll, make the winner the meeting's theme; returns the winner ("" none).
 
     If the meeting's invites are already out, an update with the theme is sent.
     Closing a closed poll changes nothing.
     """
-    if poll.status == "closed":
+    if not _claim(session, poll, now):  # closed already, here or by an overlapping tick
         return poll.winner
-    poll.status, poll.closed_at = "closed", now
     poll.winner = tally(poll).winner
     meeting = poll.meeting
     if poll.winner and meeting is not None and meeting.status != "cancelled":

@@ -127,7 +127,7 @@ def quorum_warning(
     quorum, days = settings.group.quorum, settings.schedule.quorum_warning_days
     if quorum <= 0 or not meeting.start - timedelta(days=days) <= now < meeting.start:
         return []
-    if not _invited(session, meeting):
+    if not _invited(session, meeting) or not notices.coordinators(session, settings):
         return []
     coming = accepted(session, meeting)
     if len(coming) >= quorum:

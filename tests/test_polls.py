@@ -13,7 +13,7 @@ import pytest
 
 from mailflow import meetings, planning, polls, tick
 from mailflow.app import App
-from mailflow.models import Meeting
+from mailflow.models import Meeting, Poll
 from tests.conftest import CliResult, ConfigFactory
 from tests.loops import (
     JANE,
@@ -107,6 +107,11 @@ def test_poll_closes_with_the_right_tally(
     app.clock = lambda: NOW + timedelta(days=1, hours=9)  # 2 October, 18:00 BST
     assert "poll 1 closed: Workload" in tick.run(app)
     assert "poll 1 closed" not in " ".join(tick.run(app))
+    with app.session() as session:
+        poll = session.get(Poll, poll_id)
+        assert poll is not None
+        assert polls.close_poll(session, app.settings, poll, now=app.now()) == "Workload"
+        assert poll.meeting is not None and poll.meeting.sequence == 1  # one update only
     update = outgoing(app, to=JANE)[-1]
     assert summary(update).startswith("#EdLdrs chat: Workload|1|#EdLdrs chat: Workload")
     assert "This session's theme, chosen by poll: Workload" in text_of(update)
