@@ -57,11 +57,11 @@ def _re(subject: str) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
-def answer_sender(ctx: Context, lines: list[str], *, reply_to: str, body: str = "") -> None:
+def answer_sender(ctx: Context, lines: list[str], *, reply_to: str) -> None:
     """Queue a short answer to the sender (instead of the usual acknowledgement)."""
     notices.queue_mail(
         ctx.session, ctx.settings, to=_sender(ctx), template="member/reply", now=ctx.now,
-        context={"lines": lines, "body": body}, subject=_re(ctx.parsed.subject or "your reply"),
+        context={"lines": lines}, subject=_re(ctx.parsed.subject or "your reply"),
         reply_to=reply_to, in_reply_to=ctx.parsed.message_id or None,
         auto_submitted="auto-replied",
     )  # fmt: skip
