@@ -24,6 +24,9 @@ from mailflow.config import WEEKDAYS, Settings
 from mailflow.members import active_members
 from mailflow.models import Comment, InboundMessage, Item, Mailing, Member
 
+# Every member's copy carries the files, so only small ones travel with the digest.
+ATTACH_LIMIT = 2 * 1024 * 1024
+
 
 def _posted_to_group(settings: Settings, inbound: InboundMessage) -> bool:
     """Whether a message came to the bare group address (and to no reply address)."""
@@ -57,9 +60,9 @@ class DigestReport:
 
 
 def _attachments(settings: Settings, posts: Sequence[Item]) -> list[compose.Part]:
-    """The posts' files, if together they are within the attachment limit."""
+    """The posts' files, if together they are within `ATTACH_LIMIT` (else only named)."""
     files = [a for p in posts for a in p.attachments]
-    if sum(a.size for a in files) > settings.storage.max_attachment_bytes:
+    if sum(a.size for a in files) > min(ATTACH_LIMIT, settings.storage.max_attachment_bytes):
         return []
     parts = []
     for a in files:
