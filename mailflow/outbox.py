@@ -14,9 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import queue
 import smtplib
+import socket
 import ssl
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -199,8 +201,11 @@ class Outcome:
 class Transport:
     """Something that delivers a batch of outbox rows and reports each outcome."""
 
-    def send_all(self, rows: Sequence[Delivery]) -> list[Outcome]:
-        """Deliver each message; never raises for one message's failure."""
+    def send_all(self, rows: Sequence[Delivery]) -> Iterator[Outcome]:
+        """Deliver each message, yielding each outcome as soon as it is known.
+
+        Never raises for one message's failure.
+        """
         raise NotImplementedError
 
 
@@ -210,11 +215,10 @@ class MaildirTransport(Transport):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send_all(self, rows: Sequence[Delivery]) -> list[Outcome]:
+    def send_all(self, rows: Sequence[Delivery]) -> Iterator[Outcome]:
         """Write every message to `<folder>/<id>.eml`."""
         tmp = self.folder / ".tmp"
         tmp.mkdir(parents=True, exist_ok=True)
-        outcomes = []
         for row in rows:
             outbox_id = row.outbox_id
             final = self.folder / f"{outbox_id:06d}.eml"
@@ -225,10 +229,9 @@ class MaildirTransport(Transport):
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(partial, final)
-                outcomes.append(Outcome(outbox_id, ok=True))
+                yield Outcome(outbox_id, ok=True)
             except OSError as exc:
-                outcomes.append(Outcome(outbox_id, ok=False, error=f"maildir: {exc}"))
-        return outcomes
+                yield Outcome(outbox_id, ok=False, error=f"maildir: {exc}")
 
 
 class SmtpTransport(Transport):
@@ -246,36 +249,52 @@ class SmtpTransport(Transport):
             smtp.login(self.cfg.username, self.cfg.password())
         return smtp
 
-    def _send_chunk(self, chunk: Sequence[Delivery]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
+    def _send_chunk(self, chunk: Sequence[Delivery], done: queue.Queue[Outcome | None]) -> None:
         smtp: smtplib.SMTP | None = None
-        for row in chunk:
-            outbox_id = row.outbox_id
-            try:
-                if smtp is None:
-                    smtp = self._connect()
-                smtp.sendmail(self.sender, [row.recipient], row.message())
-                outcomes.append(Outcome(outbox_id, ok=True))
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, reply = next(iter(exc.recipients.values()))
-                outcomes.append(_smtp_outcome(outbox_id, code, reply))
-            except smtplib.SMTPResponseException as exc:
-                outcomes.append(_smtp_outcome(outbox_id, exc.smtp_code, exc.smtp_error))
-                smtp = _reset(smtp)
-            except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-                outcomes.append(Outcome(outbox_id, ok=False, error=f"connection: {exc}"))
-                _close(smtp)
-                smtp = None
-        _close(smtp)
-        return outcomes
+        try:
+            for row in chunk:
+                outcome, smtp = self._send_one(smtp, row)
+                done.put(outcome)
+        finally:
+            _close(smtp)
+            done.put(None)  # always: the reader counts finished workers
 
-    def send_all(self, rows: Sequence[Delivery]) -> list[Outcome]:
-        """Split the batch over the connection pool; each worker reuses its session."""
+    def _send_one(
+        self, smtp: smtplib.SMTP | None, row: Delivery
+    ) -> tuple[Outcome, smtplib.SMTP | None]:
+        """Send one message on the session (opened if need be); returns the session to reuse."""
+        try:
+            if smtp is None:
+                smtp = self._connect()
+            smtp.sendmail(self.sender, [row.recipient], row.message())
+            return Outcome(row.outbox_id, ok=True), smtp
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()))
+            return _smtp_outcome(row.outbox_id, code, reply), smtp
+        except smtplib.SMTPResponseException as exc:
+            return _smtp_outcome(row.outbox_id, exc.smtp_code, exc.smtp_error), _reset(smtp)
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            _close(smtp)
+            return Outcome(row.outbox_id, ok=False, error=f"connection: {exc}"), None
+
+    def send_all(self, rows: Sequence[Delivery]) -> Iterator[Outcome]:
+        """Split the batch over the connection pool; each worker reuses its session.
+
+        Outcomes are yielded as each message is answered, so the caller can record
+        every one at once and a crash repeats at most one message per connection.
+        """
         workers = max(1, min(self.cfg.connections, len(rows)))
-        chunks = [rows[i::workers] for i in range(workers)]
+        done: queue.Queue[Outcome | None] = queue.Queue()
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(self._send_chunk, chunks)
-        return [outcome for chunk in results for outcome in chunk]
+            for i in range(workers):
+                pool.submit(self._send_chunk, rows[i::workers], done)
+            finished = 0
+            while finished < workers:
+                outcome = done.get()
+                if outcome is None:
+                    finished += 1
+                else:
+                    yield outcome
 
 
 def _smtp_outcome(outbox_id: int, code: int, reply: bytes | str) -> Outcome:
@@ -310,17 +329,51 @@ def make_transport(settings: Settings) -> Transport:
     return MaildirTransport(settings.maildir)
 
 
+def worker_id() -> str:
+    """Who claims outbox rows: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_local_workers(session: Session, now: datetime) -> list[str]:
+    """Claimers on this host whose process is gone (killed mid-delivery)."""
+    claimers = session.scalars(
+        select(OutboxMessage.claimed_by)
+        .where(OutboxMessage.status == "queued", OutboxMessage.claimed_until >= now)
+        .distinct()
+    ).all()
+    host = socket.gethostname()
+    dead = []
+    for claimer in claimers:
+        claim_host, _, pid = claimer.rpartition(":")
+        if claim_host != host or not pid.isdigit() or claimer == worker_id():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            dead.append(claimer)
+        except PermissionError:  # alive, someone else's
+            pass
+    return dead
+
+
 def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[OutboxMessage]:
     """Claim up to `limit` due rows for this worker and commit the claim.
 
     A row is claimed by setting its lease with a conditional UPDATE, so two workers
     never take the same row; on PostgreSQL the candidates are also locked with
-    ``FOR UPDATE SKIP LOCKED`` so workers do not even wait on each other.
+    ``FOR UPDATE SKIP LOCKED`` so workers do not even wait on each other. A lease runs
+    out after `LEASE`; rows claimed by a process on this host that no longer exists are
+    free at once.
     """
+    free = or_(
+        OutboxMessage.claimed_until.is_(None),
+        OutboxMessage.claimed_until < now,
+        OutboxMessage.claimed_by.in_(_dead_local_workers(session, now)),
+    )
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
-        .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+        .where(free)
         .order_by(OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -330,8 +383,8 @@ def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[Outbox
         result = session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "queued")
-            .where(or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
-            .values(claimed_until=now + LEASE)
+            .where(free)
+            .values(claimed_until=now + LEASE, claimed_by=worker_id())
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
             claimed.append(outbox_id)
@@ -383,9 +436,8 @@ def deliver(
     transport = transport or make_transport(settings)
     report = DeliveryReport()
     while rows := claim(session, now=now):
-        outcomes = transport.send_all(_deliveries(session, rows))
-        record(session, outcomes, settings=settings, now=now)
-        for outcome in outcomes:
+        for outcome in transport.send_all(_deliveries(session, rows)):
+            record(session, [outcome], settings=settings, now=now)
             row = session.get(OutboxMessage, outcome.outbox_id)
             if outcome.ok:
                 report.sent += 1
@@ -393,8 +445,8 @@ def deliver(
                 report.failed += 1
             else:
                 report.deferred += 1
-        if progress:
-            progress(len(rows))
+            if progress:
+                progress(1)
     return report
 
 
