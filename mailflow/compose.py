@@ -178,7 +178,8 @@ def build_message(
         _add_calendar(msg, calendar)
     for part in attachments:
         if part.blob:
-            msg.make_mixed()
+            if msg.get_content_type() != "multipart/mixed":
+                msg.make_mixed()
             msg.attach(_blob_part(part))
             continue
         maintype, _, subtype = part.content_type.partition("/")

@@ -29,6 +29,7 @@ from mailflow.app import App
 from mailflow.items import meeting_items
 from mailflow.models import InboundMessage, Meeting, OutboxMessage
 from mailflow.outbox import deliver
+from mailflow.sendminutes import send_minutes
 from mailflow.server import InboundServer
 
 Say = Callable[[str], None]
@@ -244,8 +245,12 @@ def _show_items(app: App, ref: str, say: Say) -> None:
 
 
 def _minutes(app: App, ref: str, say: Say) -> None:
-    """Send the minutes (placeholder until the minutes pipeline is wired in)."""
-    say(f"7. Minutes for {ref}: see `mailflow send-minutes`")
+    """The coordinator writes the minutes in Markdown and sends them to everyone."""
+    path = app.settings.base_dir / "minutes.md"
+    path.write_text(_demo_file("minutes.md"), encoding="utf-8")
+    report = send_minutes(app, ref, path, [])
+    say(f"7. Minutes from {path.name}: {report.queued} copies, absentees included, each with")
+    say("   the member's own actions first, the attendance, the questions and the shared files")
 
 
 def _tour(app: App, say: Say) -> None:

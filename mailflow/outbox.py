@@ -153,8 +153,11 @@ def fan_out(
     *,
     now: datetime,
     progress: Callable[[int], None] | None = None,
+    blobs: Sequence[str] = (),
 ) -> int:
     """Queue `build(recipient)` for every recipient not yet queued for `mailing`.
+
+    `blobs` names the shared parts (see `store_blob`) every message refers to.
 
     Each recipient's outbox row and its (mailing, recipient) row are written in the same
     transaction, committed every `BATCH` recipients, so a crash loses nothing and a
@@ -168,7 +171,7 @@ def fan_out(
         batch = 0
         try:
             for recipient in pending_recipients(session, mailing, recipients):
-                row = enqueue(session, build(recipient), now=now, mailing=mailing)
+                row = enqueue(session, build(recipient), now=now, mailing=mailing, blobs=blobs)
                 session.add(MailingRecipient(mailing_id=mailing.id, recipient=recipient.lower(),
                                              outbox_id=row.id))  # fmt: skip
                 batch += 1

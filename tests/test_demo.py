@@ -29,3 +29,5 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     ]
     assert sum(s.startswith("Call for items") for s in subjects) == 6
     assert sum(s.startswith("Invitation") for s in subjects) == 6
+    assert sum(s.startswith("Minutes:") for s in subjects) == 6
+    assert "7. Minutes from minutes.md: 6 copies" in text

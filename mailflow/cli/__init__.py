@@ -14,6 +14,7 @@ from mailflow.cli import (  # noqa: F401 (registers commands)
     loops,
     meetings,
     members,
+    minutes,
     outbox,
     planning,
     polls,

@@ -1,0 +1,265 @@
+"""`send-minutes`: the minutes, attendance, actions, answers and files to every member.
+
+What every copy shares (the rendered minutes, attendance, questions, resources, the
+next meeting, and the attachments, stored once as shared blobs) is worked out once per
+run; only the "Your actions" block differs per member. The fan-out is a keyed mailing
+(``minutes:<meeting>:<n>``), so a re-run sends nothing new, a crash resumes where it
+stopped, and `--resend` starts the next numbered mailing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailflow import compose, outbox, schedule
+from mailflow.app import App
+from mailflow.config import Settings
+from mailflow.errors import UserError
+from mailflow.ingest import blob_path, next_meeting
+from mailflow.items import meeting_items
+from mailflow.meetings import attendance, find_meeting
+from mailflow.members import active_members
+from mailflow.minutes import Minutes, actions_by_owner, render_minutes
+from mailflow.models import Item, Mailing, MailingRecipient, Meeting, Member, OutboxMessage
+from mailflow.planning import signed, to_address
+
+OUTCOMES = {
+    "scheduled": "discussed at the meeting",
+    "deferred": "deferred to the next meeting",
+    "written-answer": "awaiting a written answer",
+    "proposed": "not reached",
+}
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    """A file that goes with the minutes: attached, or linked when too large."""
+
+    filename: str
+    content_type: str
+    path: Path
+    size: int
+    sha256: str
+    link: str = ""
+
+
+@dataclass
+class Shared:
+    """Everything every member's copy has in common."""
+
+    meeting: Meeting
+    subject: str
+    minutes: Minutes
+    context: dict[str, Any]
+    files: list[SharedFile]
+    content_hash: str
+
+
+@dataclass
+class Report:
+    """What a `send_minutes` run did."""
+
+    recipients: int = 0
+    queued: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    dry_run: list[tuple[str, int, int]] = field(default_factory=list)  # to, bytes, files
+    dry_run_dir: Path | None = None
+    already_sent: bool = False
+
+
+def _file(path: Path, filename: str, settings: Settings, content_type: str = "") -> SharedFile:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    sha = hashlib.sha256(data).hexdigest()
+    kind = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    link = ""
+    limit = settings.storage.max_attachment_bytes
+    if len(data) > limit:
+        if not settings.archive.base_url:
+            raise UserError(
+                f"{filename} is {len(data)} bytes, over the {limit}-byte attachment limit "
+                "(set [archive] base_url to link large files instead); nothing was sent"
+            )
+        link = f"{settings.archive.base_url.rstrip('/')}/{sha}/{filename}"
+    return SharedFile(filename, kind, path, len(data), sha, link)
+
+
+def _files(
+    settings: Settings, resources: Sequence[Item], attach: Sequence[Path]
+) -> list[SharedFile]:
+    files = [
+        _file(blob_path(settings.data_dir, a.sha256), a.filename, settings, a.content_type)
+        for item in resources
+        for a in item.attachments
+    ]
+    files += [_file(p, p.name, settings) for p in attach]
+    return files
+
+
+def _questions(items: Sequence[Item]) -> list[dict[str, str]]:
+    return [
+        {"title": i.title, "asker": i.member.name if i.member else i.author,
+         "outcome": "answered in writing" if i.answer else OUTCOMES.get(i.status, i.status),
+         "answer": i.answer}
+        for i in items
+        if i.kind == "question" and i.status != "withdrawn"
+    ]  # fmt: skip
+
+
+def gather(
+    session: Session, settings: Settings, meeting: Meeting, markdown: str,
+    attach: Sequence[Path], *, now: datetime,
+) -> Shared:  # fmt: skip
+    """Work out everything the copies share; `UserError` for unreadable or oversized files."""
+    tz = settings.group.tz
+    names = {m.name.lower(): m.email for m in session.scalars(select(Member))}
+    minutes = render_minutes(markdown, names, today=schedule.to_local(now, tz).date())
+    items = meeting_items(session, meeting)
+    resources = [i for i in items if i.kind == "resource" and i.attachments]
+    files = _files(settings, resources, attach)
+    people = attendance(session, meeting)
+    later = next_meeting(session, meeting.start + timedelta(minutes=1))
+    when = schedule.human_local(meeting.start, tz)
+    context = {
+        "group": settings.group.name, "title": meeting.title, "when": when,
+        "location": meeting.location, "minutes_html": minutes.html, "minutes_text": minutes.text,
+        "attended": [m.name for m, s in people if s == "accepted"],
+        "apologies": [m.name for m, s in people if s in ("apologies", "declined")],
+        "actions": actions_by_owner(minutes.actions), "questions": _questions(items),
+        "resources": [{"title": i.title, "who": i.member.name if i.member else i.author,
+                       "files": [a.filename for a in i.attachments]} for i in resources],
+        "links": [f for f in files if f.link],
+        "next": f"{later.title}, {schedule.human_local(later.start, tz)}" if later else "",
+    }  # fmt: skip
+    digest = hashlib.sha256(markdown.encode())
+    for f in files:
+        digest.update(f.sha256.encode())
+    return Shared(meeting, f"Minutes: {meeting.title} ({when})", minutes, context, files,
+                  digest.hexdigest())  # fmt: skip
+
+
+def compose_copy(
+    settings: Settings, shared: Shared, member: Member, *, now: datetime, shared_blobs: bool
+) -> EmailMessage:
+    """One member's copy: their own actions first, then what everyone gets."""
+    mine = shared.minutes.actions_for(member.email)
+    context = shared.context | {"name": member.name, "your_actions": mine}
+    text, html = compose.render("member/minutes", context)
+    parts = [
+        compose.Part(b"" if shared_blobs else f.path.read_bytes(), f.content_type, f.filename,
+                     blob=f.sha256 if shared_blobs else None)
+        for f in shared.files
+        if not f.link
+    ]  # fmt: skip
+    return compose.build_message(
+        settings, to=to_address(member), subject=shared.subject, text=text, html=html, now=now,
+        reply_to=signed(settings, "m", shared.meeting.id, member), attachments=parts,
+    )  # fmt: skip
+
+
+def _mailing(
+    session: Session, meeting: Meeting, shared: Shared, *, resend: bool, now: datetime
+) -> Mailing:
+    sent = session.scalars(
+        select(Mailing)
+        .where(Mailing.kind == "minutes", Mailing.meeting_id == meeting.id)
+        .order_by(Mailing.id)
+    ).all()
+    latest = sent[-1] if sent else None
+    if latest is not None and not resend:
+        if not _started(session, latest):
+            latest.content_hash = shared.content_hash  # nothing went out yet: take the new text
+        if latest.content_hash != shared.content_hash:
+            day = latest.created_at.date().isoformat()
+            raise UserError(f"the minutes changed since they were sent on {day}; "
+                            "use --resend to send the new version")  # fmt: skip
+        return latest
+    return outbox.get_mailing(session, key=f"minutes:{meeting.id}:{len(sent) + 1}",
+                              kind="minutes", meeting_id=meeting.id, now=now,
+                              content_hash=shared.content_hash)  # fmt: skip
+
+
+def _started(session: Session, mailing: Mailing) -> bool:
+    """True once any recipient of the mailing has been queued."""
+    query = select(MailingRecipient.id).where(MailingRecipient.mailing_id == mailing.id)
+    return session.scalar(query.limit(1)) is not None
+
+
+def dry_run(settings: Settings, shared: Shared, members: Sequence[Member], folder: Path, *,
+            now: datetime) -> Report:  # fmt: skip
+    """Write the copy each member would get as .eml files; send and store nothing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    report = Report(recipients=len(members), dry_run_dir=folder)
+    for member in members:
+        raw = compose.to_bytes(compose_copy(settings, shared, member, now=now, shared_blobs=False))
+        (folder / f"{member.email.lower()}.eml").write_bytes(raw)
+        report.dry_run.append(
+            (member.email, len(raw), len([f for f in shared.files if not f.link]))
+        )
+    return report
+
+
+def send_minutes(
+    app: App, meeting_ref: str, minutes_path: Path, attach: Sequence[Path], *,
+    dry: bool = False, resend: bool = False, dry_run_dir: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Report:  # fmt: skip
+    """Queue and deliver the minutes to every active member (see the module docstring)."""
+    try:
+        markdown = minutes_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {minutes_path}: {exc}") from None
+    now, settings = app.now(), app.settings
+    with app.session() as session:
+        meeting = find_meeting(session, meeting_ref)
+        shared = gather(session, settings, meeting, markdown, attach, now=now)
+        members = list(active_members(session))
+        if dry:
+            folder = dry_run_dir or settings.data_dir / "dry-run" / meeting.ref
+            return dry_run(settings, shared, members, folder, now=now)
+        mailing = _mailing(session, meeting, shared, resend=resend, now=now)
+        blobs = [
+            outbox.store_blob(session, f.path.read_bytes()) for f in shared.files if not f.link
+        ]
+        session.commit()
+        report = Report(recipients=len(members), already_sent=mailing.completed_at is not None)
+        by_email = {m.email.lower(): m for m in members}
+        tick = (lambda n: progress("composing", n, len(members))) if progress else None
+        report.queued = outbox.fan_out(
+            session, mailing, list(by_email),
+            lambda e: compose_copy(settings, shared, by_email[e], now=now, shared_blobs=True),
+            now=now, progress=tick, blobs=blobs,
+        )  # fmt: skip
+        mailing_id = mailing.id
+    _deliver(app, report, mailing_id, progress)
+    return report
+
+
+def _deliver(
+    app: App, report: Report, mailing_id: int, progress: Callable[[str, int, int], None] | None
+) -> None:
+    with app.session() as session:
+        due = session.query(OutboxMessage).filter(OutboxMessage.status == "queued").count()
+        tick = (lambda n: progress("delivering", n, due)) if progress else None
+        result = outbox.deliver(session, app.settings, now=app.now(), progress=tick)
+        report.sent, report.deferred = result.sent, result.deferred
+        failed = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.mailing_id == mailing_id, OutboxMessage.status == "failed"
+            )
+        )
+        report.failed = [(r.recipient, r.last_error) for r in failed]
