@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailflow import due, meetings, outbox, planning
@@ -25,13 +26,17 @@ def _sent(session: Session, key: str) -> bool:
 def plan_terms(session: Session, settings: Settings, now: datetime) -> list[str]:
     """Create the meetings of every term that has not ended yet."""
     done = []
-    for term in settings.terms:
-        if term.end < now.date():
-            continue
-        for meeting, created in meetings.plan_term(session, settings, term.name, now=now):
-            if created:
-                done.append(f"planned {meeting.ref}")
-    session.commit()
+    try:
+        for term in settings.terms:
+            if term.end < now.date():
+                continue
+            for meeting, created in meetings.plan_term(session, settings, term.name, now=now):
+                if created:
+                    done.append(f"planned {meeting.ref}")
+        session.commit()
+    except IntegrityError:  # an overlapping tick planned the same meetings first
+        session.rollback()
+        return []
     return done
 
 
