@@ -32,21 +32,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def reset_postgres(url: str) -> None:
-    """Drop and recreate the public schema so every test starts empty."""
+def reset_postgres(url: str, schema: str) -> None:
+    """Drop and recreate this run's schema so every test starts empty."""
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
 
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
-    """A fresh, empty database: PostgreSQL if configured, else SQLite in tmp_path."""
+    """A fresh, empty database: PostgreSQL if configured, else SQLite in tmp_path.
+
+    On PostgreSQL each test run works in a schema of its own (named after the process),
+    so two runs on one server do not disturb each other.
+    """
     if PG_URL:
-        reset_postgres(PG_URL)
-        return PG_URL
+        schema = f"mailflow_test_{os.getpid()}"
+        reset_postgres(PG_URL, schema)
+        separator = "&" if "?" in PG_URL else "?"
+        return f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
     return f"sqlite:///{tmp_path / 'mailflow.db'}"
 
 
