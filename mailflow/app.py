@@ -6,6 +6,7 @@ config. There are no module-level singletons: the app is passed to whoever needs
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ class App:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime] = field(default=utc_now)
+    # SQLite lets one writer in at a time and makes the others sleep and retry; threads
+    # of one process take turns on this lock instead (PostgreSQL needs no such lock).
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> App:
@@ -55,6 +59,16 @@ class App:
     def session(self) -> Iterator[Session]:
         """A session that commits when the block ends without error."""
         with db.session_scope(self.sessions) as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session for a write, serialised within this process on SQLite."""
+        if self.engine.dialect.name != "sqlite":
+            with self.session() as session:
+                yield session
+            return
+        with self.write_lock, self.session() as session:
             yield session
 
     def now(self) -> datetime:

@@ -29,6 +29,20 @@ from mailflow.models import Attachment, Held, InboundMessage, Item, Meeting, Mem
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A message parsed and its reply read: the slow, pure part of processing."""
+
+    mail: mime.ParsedMail
+    reply: replies.ParsedReply
+
+
+def read(raw: bytes, mail_from: str) -> Reading:
+    """Parse a stored message and read its reply (no database: safe outside a lock)."""
+    mail = mime.parse_mail(raw, envelope_from=mail_from.strip("<>"))
+    return Reading(mail, replies.read_reply(mail))
+
+
 @dataclass
 class Context:
     """Everything the steps learn about one message."""
@@ -38,6 +52,7 @@ class Context:
     row: InboundMessage
     now: datetime
     trusted: bool = False  # released by the coordinator: skip the identity checks
+    reading: Reading | None = None  # parsed beforehand, outside the write lock
     mail: mime.ParsedMail | None = None
     recipient: Recipient | None = None
     member: Member | None = None
@@ -61,9 +76,10 @@ class Context:
 
 
 def parse(ctx: Context) -> None:
-    """Parse the raw bytes; never fails, whatever the MIME."""
-    envelope_from = ctx.row.mail_from.strip("<>")
-    ctx.mail = mime.parse_mail(ctx.row.raw, envelope_from=envelope_from)
+    """Parse the raw bytes (unless done beforehand); never fails, whatever the MIME."""
+    if ctx.reading is None:
+        ctx.reading = read(ctx.row.raw, ctx.row.mail_from)
+    ctx.mail = ctx.reading.mail
     ctx.row.subject = ctx.mail.subject[:500]
 
 
@@ -208,7 +224,11 @@ def record_items(ctx: Context) -> None:
         raise Hold(f"attachment {too_big[0].filename} is over the size limit")
     if ctx.meeting is None:
         ctx.meeting = next_meeting(ctx.session, ctx.now)
-    parsed = replies.read_reply(mail)  # the same reading as `mailflow inbox parse`
+    # The same reading as `mailflow inbox parse`, unless a step took commands out of the text.
+    unchanged = ctx.reading is not None and ctx.reading.mail is mail
+    parsed = (
+        ctx.reading.reply if ctx.reading is not None and unchanged else replies.read_reply(mail)
+    )
     found = list(parsed.items)
     if ctx.recipient is not None and ctx.recipient.bare:
         found = [_as_news(ctx, parsed)]
@@ -368,16 +388,19 @@ def describe(ctx: Context) -> str:
 
 
 def process(
-    session: Session, settings: Settings, inbound_id: int, *, now: datetime, trusted: bool = False
-) -> str:
+    session: Session, settings: Settings, inbound_id: int, *, now: datetime,
+    trusted: bool = False, reading: Reading | None = None,
+) -> str:  # fmt: skip
     """Run the pipeline over one stored message and commit its outcome.
 
+    `reading` is the message already parsed (see `read`), if the caller did that first.
     Returns the message's new status: processed, held, ignored or failed.
     """
     row = session.get(InboundMessage, inbound_id)
     if row is None:
         raise ValueError(f"no inbound message {inbound_id}")
-    ctx = Context(session=session, settings=settings, row=row, now=now, trusted=trusted)
+    ctx = Context(session=session, settings=settings, row=row, now=now, trusted=trusted,
+                  reading=reading)  # fmt: skip
     try:
         for _name, step in PIPELINE:
             step(ctx)

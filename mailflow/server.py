@@ -23,6 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailflow import addresses, ingest
 from mailflow.app import App
+from mailflow.models import InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,27 @@ class Processor:
     def _run(self) -> None:
         while (inbound_id := self.queue.get()) is not None:
             try:
-                with self.app.session() as session:
-                    ingest.process(session, self.app.settings, inbound_id, now=self.app.now())
+                reading = self._read(inbound_id)
+                with self.app.writing() as session:
+                    ingest.process(session, self.app.settings, inbound_id, now=self.app.now(),
+                                   reading=reading)  # fmt: skip
             except Exception:  # the message stays 'new' and is retried at the next start
                 log.exception("could not process inbound message %s", inbound_id)
             finally:
                 with self.lock:
                     self.busy -= 1
+
+    def _read(self, inbound_id: int) -> ingest.Reading | None:
+        """Parse the message before taking the write lock, so stores are not kept waiting."""
+        with self.app.session() as session:
+            row = session.get(InboundMessage, inbound_id)
+            raw, mail_from = (row.raw, row.mail_from) if row else (b"", "")
+        if row is None:
+            return None
+        try:
+            return ingest.read(raw, mail_from)
+        except Exception:  # the pipeline will meet the same problem and record it
+            return None
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every queued message has been processed; False on timeout."""
@@ -137,7 +152,7 @@ class InboundHandler:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        with self.app.session() as session:
+        with self.app.writing() as session:
             return ingest.store(
                 session, mail_from=envelope.mail_from or "", rcpt_tos=list(envelope.rcpt_tos),
                 raw=raw, now=self.app.now(),

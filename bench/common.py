@@ -1,0 +1,76 @@
+"""Shared set-up for the benchmarks: a temporary mailflow installation and SMTP helpers."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+from mailflow.app import App
+from mailflow.cli.setup import example_config
+
+SHORT = bool(os.environ.get("MAILFLOW_BENCH_SHORT"))
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def installation(*, transport: str = "maildir", smtp_port: int = 25) -> App:
+    """A fresh mailflow on SQLite in a temporary folder (rate limiting off)."""
+    folder = Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
+    text = example_config("bench-secret")
+    text = text.replace('transport = "maildir"', f'transport = "{transport}"')
+    text = text.replace('host = "localhost"\nport = 25', f'host = "127.0.0.1"\nport = {smtp_port}')
+    text = text.replace("rate_limit_per_minute = 20", "rate_limit_per_minute = 0")
+    text = text.replace("max_attachment_bytes = 10485760", "max_attachment_bytes = 5000000")
+    (folder / "mailflow.toml").write_text(text, encoding="utf-8")
+    return App.open(folder / "mailflow.toml")
+
+
+class CountingHandler:
+    """The bare baseline: an aiosmtpd handler that only counts messages."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        with self.lock:
+            self.count += 1
+        return "250 OK"
+
+
+def counting_sink() -> tuple[Controller, CountingHandler]:
+    """A started aiosmtpd server that counts what it receives."""
+    handler = CountingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(),
+                            data_size_limit=0)  # fmt: skip
+    controller.start()
+    return controller, handler
+
+
+def send_parallel(port: int, messages: Sequence[tuple[str, str, bytes]], clients: int) -> None:
+    """Send (from, to, bytes) over `clients` connections, each reused for its share."""
+
+    def client(share: Sequence[tuple[str, str, bytes]]) -> None:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            for mail_from, to, data in share:
+                smtp.sendmail(mail_from, [to], data)
+
+    threads = [
+        threading.Thread(target=client, args=(messages[i::clients],)) for i in range(clients)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
