@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHORT, counting_sink, installation  # noqa: E402
+from common import SHORT, counting_sink, installation
 
-from mailflow import meetings, members  # noqa: E402
-from mailflow.models import OutboxMessage  # noqa: E402
-from mailflow.sendminutes import send_minutes  # noqa: E402
+from mailflow import meetings, members
+from mailflow.models import OutboxMessage
+from mailflow.sendminutes import send_minutes
 
 MEMBERS = int(os.environ.get("MAILFLOW_BENCH_MEMBERS", "100" if SHORT else "1000"))
 MINUTES = "## Notes\n\nWe met.\n\n- ACTION Member 1: write the report by 2026-12-10\n"

@@ -31,8 +31,8 @@ def installation(*, transport: str = "maildir", smtp_port: int = 25) -> App:
     folder = Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
     text = example_config("bench-secret")
     text = text.replace('transport = "maildir"', f'transport = "{transport}"')
-    text = re.sub(r'host = "localhost"(.*)\nport = 25', rf'host = "127.0.0.1"\1\nport = {smtp_port}',
-                  text)  # fmt: skip
+    relay = rf'host = "127.0.0.1"\1\nport = {smtp_port}'
+    text = re.sub(r'host = "localhost"(.*)\nport = 25', relay, text)
     text = text.replace("rate_limit_per_minute = 20", "rate_limit_per_minute = 0")
     text = text.replace("max_attachment_bytes = 10485760", "max_attachment_bytes = 5000000")
     (folder / "mailflow.toml").write_text(text, encoding="utf-8")
