@@ -3,7 +3,8 @@
 Each ``tests/messages/**/NAME.eml`` has ``NAME.json`` beside it with the expected
 ``automatic``, ``items`` and attachment names/types (plus, when present, ``withdraw``,
 ``apologies`` and ``rsvp``). Run ``python bench/corpus_score.py [FOLDER...]``; with no
-folder it scores the main corpus and the hold-out set separately.
+folder it scores the main corpus and each hold-out set (``holdout/``, ``holdout2/``)
+separately.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mailflow.replies import parse_reply
 
 MESSAGES = Path(__file__).resolve().parent.parent / "tests" / "messages"
 OPTIONAL_KEYS = ("withdraw", "apologies", "rsvp")
+HOLDOUTS = ("holdout", "holdout2")
 
 
 def expected_of(eml: Path) -> dict[str, object]:
@@ -69,14 +71,15 @@ def score(folder: Path, label: str) -> tuple[int, int]:
 
 
 def main(argv: list[str]) -> int:
-    """Score the given folders, or the main corpus and the hold-out set."""
+    """Score the given folders, or the main corpus and each hold-out set."""
     if argv:
         for name in argv:
             score(Path(name), name)
         return 0
     score(MESSAGES, "corpus")
-    if (MESSAGES / "holdout").is_dir():
-        score(MESSAGES / "holdout", "holdout")
+    for held in HOLDOUTS:
+        if (MESSAGES / held).is_dir():
+            score(MESSAGES / held, held)
     return 0
 
 
