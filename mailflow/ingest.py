@@ -9,6 +9,7 @@ status) is committed in one transaction, so reprocessing never doubles anything.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable
@@ -39,8 +40,31 @@ class Reading:
 
 def read(raw: bytes, mail_from: str) -> Reading:
     """Parse a stored message and read its reply (no database: safe outside a lock)."""
-    mail = mime.parse_mail(raw, envelope_from=mail_from.strip("<>"))
+    mail = defuse(mime.parse_mail(raw, envelope_from=mail_from.strip("<>")))
     return Reading(mail, replies.read_reply(mail))
+
+
+_MSG_ID = re.compile(r"<[^\s<>]{1,900}>")
+
+
+def defuse(mail: mime.ParsedMail) -> mime.ParsedMail:
+    """The parsed message made safe to store and to answer.
+
+    NUL characters are dropped from the text (PostgreSQL text cannot hold them). In the
+    subject, encoded-word syntax (``=?``) is broken up: `email` decodes encoded words
+    again when a value is put into a header, so a subject that decodes to
+    ``=?utf-8?q?...=0D=0ABcc:...?=`` would inject headers into our answer's Subject.
+    For the same reason a Message-ID that is not one plain msg-id is not echoed in
+    In-Reply-To.
+    """
+    message_id = mail.message_id
+    if not _MSG_ID.fullmatch(message_id) or "=?" in message_id:
+        message_id = ""
+    calendars = tuple(c.replace("\x00", "") for c in mail.calendars)
+    return dataclasses.replace(
+        mail, subject=mail.subject.replace("=?", "= ?"), message_id=message_id,
+        text=mail.text.replace("\x00", ""), calendars=calendars,
+    )  # fmt: skip
 
 
 @dataclass
