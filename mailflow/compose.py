@@ -8,6 +8,7 @@ Headers are set through `EmailMessage`, never by joining strings of member input
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,10 +117,24 @@ def _blob_part(part: Part) -> EmailMessage:
     return mime
 
 
+_MSG_ID = re.compile(r"<[^\s<>]{1,900}>")
+
+
 def one_line(text: str, limit: int = 200) -> str:
-    """Collapse whitespace (CR and LF included) so member text is safe in a header."""
-    flat = " ".join(text.split())
+    """Member text made safe for a header: one line, and no encoded words.
+
+    `email` decodes ``=?...?=`` again when a value is put into a header, so text that
+    decodes to an encoded word holding CR LF would otherwise inject headers.
+    """
+    flat = " ".join(text.replace("=?", "= ?").split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def plain_msg_id(value: str | None) -> str | None:
+    """`value` if it is one plain ``<msg-id>``, else None (never echo anything else)."""
+    if value and _MSG_ID.fullmatch(value) and "=?" not in value:
+        return value
+    return None
 
 
 def group_from(settings: Settings) -> Address:
@@ -169,9 +184,9 @@ def build_message(
         msg["Reply-To"] = reply_to
     msg["List-Id"] = list_id(settings)
     msg["Auto-Submitted"] = auto_submitted
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
-        msg["References"] = in_reply_to
+    if reference := plain_msg_id(in_reply_to):
+        msg["In-Reply-To"] = reference
+        msg["References"] = reference
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(html, subtype="html", cte="quoted-printable")
     if calendar is not None:

@@ -44,27 +44,13 @@ def read(raw: bytes, mail_from: str) -> Reading:
     return Reading(mail, replies.read_reply(mail))
 
 
-_MSG_ID = re.compile(r"<[^\s<>]{1,900}>")
-
-
 def defuse(mail: mime.ParsedMail) -> mime.ParsedMail:
-    """The parsed message made safe to store and to answer.
-
-    NUL characters are dropped from the text (PostgreSQL text cannot hold them). In the
-    subject, encoded-word syntax (``=?``) is broken up: `email` decodes encoded words
-    again when a value is put into a header, so a subject that decodes to
-    ``=?utf-8?q?...=0D=0ABcc:...?=`` would inject headers into our answer's Subject.
-    For the same reason a Message-ID that is not one plain msg-id is not echoed in
-    In-Reply-To.
+    """The parsed message made safe to store: NUL characters dropped from the text
+    (PostgreSQL text cannot hold them). What we echo into headers is made safe where
+    headers are built (`compose.one_line`, `compose.plain_msg_id`).
     """
-    message_id = mail.message_id
-    if not _MSG_ID.fullmatch(message_id) or "=?" in message_id:
-        message_id = ""
     calendars = tuple(c.replace("\x00", "") for c in mail.calendars)
-    return dataclasses.replace(
-        mail, subject=mail.subject.replace("=?", "= ?"), message_id=message_id,
-        text=mail.text.replace("\x00", ""), calendars=calendars,
-    )  # fmt: skip
+    return dataclasses.replace(mail, text=mail.text.replace("\x00", ""), calendars=calendars)
 
 
 @dataclass
