@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailflow import addresses, compose, itip, meetings, mime, outbox, replies, rsvp, schedule
@@ -397,15 +397,33 @@ def describe(ctx: Context) -> str:
     return "; ".join(parts) or "nothing recorded"
 
 
+def claim_new(session: Session, inbound_id: int) -> bool:
+    """Start a transaction that owns the stored message if it is still new.
+
+    The conditional UPDATE takes the row's write lock (PostgreSQL) or the database's
+    (SQLite) until the caller commits, so of two processors that reach the same message
+    one waits and then finds it processed: it is never processed twice.
+    """
+    result = session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id == inbound_id, InboundMessage.status == "new")
+        .values(status="new")
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def process(
     session: Session, settings: Settings, inbound_id: int, *, now: datetime,
-    trusted: bool = False, reading: Reading | None = None,
+    trusted: bool = False, reading: Reading | None = None, only_new: bool = False,
 ) -> str:  # fmt: skip
     """Run the pipeline over one stored message and commit its outcome.
 
     `reading` is the message already parsed (see `read`), if the caller did that first.
-    Returns the message's new status: processed, held, ignored or failed.
+    With `only_new`, a message another processor has dealt with meanwhile is left alone
+    (see `claim_new`). Returns the message's status: processed, held, ignored or failed.
     """
+    if only_new and not claim_new(session, inbound_id):
+        return _left_alone(session, inbound_id)
     row = session.get(InboundMessage, inbound_id)
     if row is None:
         raise ValueError(f"no inbound message {inbound_id}")
@@ -427,10 +445,21 @@ def process(
     except Exception as exc:  # ours, not the sender's: keep it for `inbox reprocess`
         session.rollback()
         log.exception("processing inbound message %s failed", inbound_id)
+        if only_new and not claim_new(session, inbound_id):
+            return _left_alone(session, inbound_id)
         row = session.get(InboundMessage, inbound_id) or row
         _finish(row, "failed", "", now)
         row.error = f"{type(exc).__name__}: {exc}"[:2000]
     session.commit()
+    return row.status
+
+
+def _left_alone(session: Session, inbound_id: int) -> str:
+    """The status of a message another processor has dealt with (or that is gone)."""
+    session.rollback()
+    row = session.get(InboundMessage, inbound_id)
+    if row is None:
+        raise ValueError(f"no inbound message {inbound_id}")
     return row.status
 
 
