@@ -60,7 +60,7 @@ class Processor:
                 reading = self._read(inbound_id)
                 with self.app.writing() as session:
                     ingest.process(session, self.app.settings, inbound_id, now=self.app.now(),
-                                   reading=reading)  # fmt: skip
+                                   reading=reading, only_new=True)  # fmt: skip
             except Exception:  # the message stays 'new' and is retried at the next start
                 log.exception("could not process inbound message %s", inbound_id)
             finally:
@@ -99,9 +99,9 @@ class Processor:
 class InboundHandler:
     """aiosmtpd handler: RCPT checks, store-then-250, and safe exception answers."""
 
-    def __init__(self, app: App, processor: Processor, *, lmtp: bool = False) -> None:
+    def __init__(self, app: App, processor: Processor | None, *, lmtp: bool = False) -> None:
         self.app = app
-        self.processor = processor
+        self.processor = processor  # None: store only (`mailflow serve --no-process`)
         self.lmtp = lmtp
         self.closing = False
         self.in_flight = 0
@@ -139,7 +139,8 @@ class InboundHandler:
             return self._per_recipient(envelope, TEMPFAIL)
         finally:
             self.in_flight -= 1
-        self.processor.submit(inbound_id)
+        if self.processor is not None:
+            self.processor.submit(inbound_id)
         return self._per_recipient(envelope, f"250 2.0.0 Stored as message {inbound_id}")
 
     def _per_recipient(self, envelope: Envelope, status: str) -> str:
@@ -176,19 +177,24 @@ class _Controller(Controller):
 
 
 class InboundServer:
-    """The running inbound server: listener, handler and ingest worker together."""
+    """The running inbound server: listener, handler and ingest worker together.
+
+    With ``process=False`` the server only stores (the scale path: several storing front
+    ends, and one `mailflow inbox process` that processes what they stored).
+    """
 
     def __init__(
         self, app: App, *, host: str | None = None, port: int | None = None,
-        lmtp: bool | None = None,
+        lmtp: bool | None = None, process: bool = True,
     ) -> None:  # fmt: skip
         cfg = app.settings.inbound
         self.app = app
         self.host = host or cfg.host
         self.port = cfg.port if port is None else port
         self.lmtp = cfg.protocol == "lmtp" if lmtp is None else lmtp
+        self.process = process
         self.processor = Processor(app)
-        self.handler = InboundHandler(app, self.processor, lmtp=self.lmtp)
+        self.handler = InboundHandler(app, self.processor if process else None, lmtp=self.lmtp)
         self.controller = _Controller(
             self.handler, lmtp=self.lmtp, hostname=self.host, port=self.port,
             data_size_limit=cfg.max_message_bytes, enable_SMTPUTF8=True,
@@ -197,8 +203,9 @@ class InboundServer:
         )  # fmt: skip
 
     def start(self) -> None:
-        """Start processing leftovers, then listen."""
-        self.processor.start()
+        """Start processing leftovers (unless only storing), then listen."""
+        if self.process:
+            self.processor.start()
         self.controller.start()
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -20,12 +20,15 @@ def serve(
     host: str | None = typer.Option(None, "--host", help="Address to listen on."),
     port: int | None = typer.Option(None, "--port", help="Port to listen on."),
     lmtp: bool = typer.Option(False, "--lmtp", help="Speak LMTP (behind Postfix/Exim)."),
+    no_process: bool = typer.Option(
+        False, "--no-process", help="Only store what arrives; `mailflow inbox process` runs it."
+    ),
 ) -> None:
     """Run the inbound mail server until Ctrl-C / SIGTERM."""
     app_ = open_app(ctx)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("mailflow").setLevel(logging.INFO)
-    server = InboundServer(app_, host=host, port=port, lmtp=lmtp or None)
+    server = InboundServer(app_, host=host, port=port, lmtp=lmtp or None, process=not no_process)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -38,7 +41,8 @@ def serve(
     except (OSError, RuntimeError) as exc:
         raise UserError(f"cannot listen on {server.host}:{server.port}: {exc}") from None
     protocol = "LMTP" if server.lmtp else "SMTP"
-    console.print(f"mailflow {protocol} server listening on {server.host}:{server.port}")
+    mode = " (store only)" if no_process else ""
+    console.print(f"mailflow {protocol} server listening on {server.host}:{server.port}{mode}")
     while not stop.wait(0.5):
         pass
     console.print("stopping: finishing messages in flight")
