@@ -1,0 +1,250 @@
+"""Crash safety: kill -9 the real console script at the worst moment, run again, count.
+
+* Inbound: `mailflow serve --no-process` answers 250 only once the message is committed
+  and never processes it, so killing it right after the 250 is exactly the window
+  between storing and processing. A restart (`serve` or `inbox process`) must record
+  the message's items exactly once.
+* Outbound: `mailflow outbox flush` killed while it delivers to a slow relay. A re-run
+  must deliver every message; the only repeats allowed are messages the relay took
+  (250) before the killed worker could mark them sent: at most one per connection, and
+  a repeat is the same message (same Message-ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, select
+
+from mailflow import addresses, compose, meetings, members, outbox
+from mailflow.app import App
+from mailflow.models import InboundMessage, Item, OutboxMessage
+from mailflow.server import InboundServer
+from tests.conftest import CliResult, ConfigFactory, free_port
+
+MAILFLOW = str(Path(sys.executable).parent / "mailflow")
+JANE = "jane.smith@hamble.hants.sch.uk"
+REPLY = (
+    "From: Jane Smith <{sender}>\r\nTo: {to}\r\nSubject: Re: Call for items\r\n"
+    "Message-ID: <crash-{n}@hamble.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    "Q: How do other schools report attendance ({n})?\r\nItem: Moderation of writing ({n})\r\n"
+)
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited"
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def mailflow(config: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start the real console script."""
+    command = [MAILFLOW, "--config", str(config), *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen[bytes]) -> str:
+    """Wait for a console script to end well; its output."""
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def reply_address(app: App, member_id: int, meeting_id: int) -> str:
+    token = addresses.ReplyToken("c", meeting_id, member_id)
+    return addresses.reply_address(app.settings.mail.address, app.settings.mail.secret, token)
+
+
+@pytest.fixture
+def people(app: App) -> list[tuple[str, str]]:
+    """Ten members and the next meeting: (email, signed reply address) of each."""
+    with app.session() as session:
+        meeting = meetings.add_meeting(session, app.settings, title="Autumn meeting",
+                                       start="2027-11-18 16:00", now=app.now())  # fmt: skip
+        found = [members.add_member(session, email=JANE, name="Jane Smith", now=app.now())]
+        found += [
+            members.add_member(session, email=f"m{n}@s{n}.example", name=f"M {n}", now=app.now())
+            for n in range(1, 10)
+        ]
+        return [(m.email, reply_address(app, m.id, meeting.id)) for m in found]
+
+
+def counts(app: App) -> tuple[int, int, int]:
+    """(stored messages still new, items, queued acknowledgements)."""
+    with app.session() as session:
+        new = session.scalar(select(func.count()).where(InboundMessage.status == "new"))
+        items = session.scalar(select(func.count()).select_from(Item))
+        acks = session.scalar(select(func.count()).select_from(OutboxMessage))
+        return new or 0, items or 0, acks or 0
+
+
+def send_reply(port: int, sender: str, to: str, n: int) -> str:
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.ehlo()
+        smtp.mail(sender)
+        smtp.rcpt(to)
+        code, reply = smtp.data(REPLY.format(sender=sender, to=to, n=n).encode())
+    assert code == 250, reply
+    return reply.decode()
+
+
+# --------------------------------------------------------------------------- inbound
+
+
+@pytest.mark.parametrize("restart", ["serve", "inbox process"])
+def test_kill_after_250_before_processing_then_restart_records_once(
+    app: App, config_file: Path, people: list[tuple[str, str]], restart: str
+) -> None:
+    sender, to = people[0]
+    port = free_port()
+    front = mailflow(config_file, "serve", "--no-process", "--port", str(port))
+    try:
+        wait_for_port(port, front)
+        assert send_reply(port, sender, to, 1) == "2.0.0 Stored as message 1"
+    finally:
+        kill(front)  # after the 250, before anything processed it
+    assert counts(app) == (1, 0, 0)
+
+    if restart == "serve":
+        again = mailflow(config_file, "serve", "--port", str(free_port()))
+        deadline = time.monotonic() + 30
+        while counts(app)[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        again.send_signal(signal.SIGTERM)
+        finish(again)
+    else:
+        assert finish(mailflow(config_file, "inbox", "process")) == (
+            "1 new message(s): 1 processed\n"
+        )
+    assert counts(app) == (0, 2, 1)  # two items, one acknowledgement
+
+    assert finish(mailflow(config_file, "inbox", "process")) == "nothing new to process\n"
+    srv = InboundServer(app, port=free_port())  # a later restart finds nothing to do either
+    srv.start()
+    srv.stop()
+    assert counts(app) == (0, 2, 1)
+    with app.session() as session:
+        titles = [i.title for i in session.scalars(select(Item).order_by(Item.id))]
+    assert titles == ["How do other schools report attendance (1)?", "Moderation of writing (1)"]
+
+
+def test_two_processors_over_the_same_stored_mail_record_each_once(
+    app: App, config_file: Path, people: list[tuple[str, str]]
+) -> None:
+    front = InboundServer(app, port=free_port(), process=False)
+    front.start()
+    try:
+        for n in range(40):
+            sender, to = people[n % len(people)]
+            send_reply(front.port, sender, to, n)
+    finally:
+        front.stop()
+    assert counts(app) == (40, 0, 0)
+    runs = [mailflow(config_file, "inbox", "process") for _ in range(2)]
+    outputs = [finish(run) for run in runs]
+    assert counts(app) == (0, 80, 40), outputs
+    with app.session() as session:
+        statuses = session.scalars(select(InboundMessage.status)).all()
+    assert set(statuses) == {"processed"}
+
+
+# --------------------------------------------------------------------------- outbound
+
+
+@dataclass
+class SlowRelay:
+    """An aiosmtpd relay that takes `delay` seconds over each message, then answers 250."""
+
+    delay: float
+    received: list[tuple[str, str]] = field(default_factory=list)  # (recipient, Message-ID)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.delay)
+        msg = email.message_from_bytes(envelope.content, policy=policy.default)
+        with self.lock:
+            self.received.append((envelope.rcpt_tos[0], str(msg["Message-ID"])))
+        return "250 2.0.0 OK"
+
+
+@pytest.fixture
+def slow_relay() -> Iterator[tuple[SlowRelay, int]]:
+    relay = SlowRelay(delay=0.03)
+    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield relay, controller.port
+    finally:
+        controller.stop()
+
+
+def queue_mail(config: Path, total: int) -> dict[str, str]:
+    """Queue `total` small messages, one per recipient; recipient -> Message-ID."""
+    app = App.open(config)
+    queued = {}
+    with app.session() as session:
+        for n in range(total):
+            msg = compose.build_message(
+                app.settings, to=f"r{n}@members.example", subject=f"Notice {n}",
+                text=f"Notice {n}", html=f"<p>Notice {n}</p>", now=app.now(),
+            )  # fmt: skip
+            outbox.enqueue(session, msg, now=app.now())
+            queued[f"r{n}@members.example"] = str(msg["Message-ID"])
+    app.close()
+    return queued
+
+
+def test_kill_outbox_flush_mid_delivery_then_rerun_delivers_all(
+    configs: ConfigFactory, slow_relay: tuple[SlowRelay, int], cli: Callable[..., CliResult]
+) -> None:
+    relay, port = slow_relay
+    config = configs.write(transport="smtp", smtp_port=port)  # two connections
+    queued = queue_mail(config, 80)
+    flush = mailflow(config, "outbox", "flush")
+    deadline = time.monotonic() + 60
+    while len(relay.received) < 10 and time.monotonic() < deadline and flush.poll() is None:
+        time.sleep(0.005)
+    kill(flush)
+    at_kill = len(relay.received)
+    assert 0 < at_kill < len(queued), f"not killed mid-delivery ({at_kill} delivered)"
+
+    app = App.open(config)
+    with app.session() as session:
+        left = session.scalar(select(func.count()).where(OutboxMessage.status == "queued"))
+    assert f"sent {left}, deferred 0, failed 0" in finish(mailflow(config, "outbox", "flush"))
+    copies = Counter(recipient for recipient, _ in relay.received)
+    assert set(copies) == set(queued)
+    repeated = [r for r, n in copies.items() if n > 1]
+    assert max(copies.values()) <= 2 and len(repeated) <= 2, repeated  # one per connection
+    for recipient, message_id in relay.received:
+        assert message_id == queued[recipient]
+    with app.session() as session:
+        assert set(session.scalars(select(OutboxMessage.status))) == {"sent"}
+    app.close()
