@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailflow import addresses, compose, itip, meetings, mime, outbox, replies, rsvp, schedule
@@ -421,7 +422,30 @@ def process(
     `reading` is the message already parsed (see `read`), if the caller did that first.
     With `only_new`, a message another processor has dealt with meanwhile is left alone
     (see `claim_new`). Returns the message's status: processed, held, ignored or failed.
+
+    Everything is one transaction, so when a concurrent processor (another server on
+    the same PostgreSQL database) inserts the same unique row first (a member's
+    attendance, a vote), the whole run is rolled back and made again on the new state.
     """
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return _process(session, settings, inbound_id, now=now, trusted=trusted,
+                            reading=reading, only_new=only_new,
+                            last=attempt == CONFLICT_ATTEMPTS)  # fmt: skip
+        except IntegrityError:  # another processor wrote the same row first: run again
+            session.rollback()
+            log.info("inbound message %s met a concurrent write; processing it again", inbound_id)
+    raise AssertionError("unreachable")  # pragma: no cover - the last attempt never raises
+
+
+CONFLICT_ATTEMPTS = 3
+
+
+def _process(
+    session: Session, settings: Settings, inbound_id: int, *, now: datetime, trusted: bool,
+    reading: Reading | None, only_new: bool, last: bool,
+) -> str:  # fmt: skip
+    """One run of the pipeline; a unique-key conflict is raised unless this is the `last`."""
     if only_new and not claim_new(session, inbound_id):
         return _left_alone(session, inbound_id)
     row = session.get(InboundMessage, inbound_id)
@@ -443,6 +467,8 @@ def process(
     except Discard as discard:
         _finish(row, "ignored", discard.reason, now)
     except Exception as exc:  # ours, not the sender's: keep it for `inbox reprocess`
+        if isinstance(exc, IntegrityError) and not last:
+            raise
         session.rollback()
         log.exception("processing inbound message %s failed", inbound_id)
         if only_new and not claim_new(session, inbound_id):
