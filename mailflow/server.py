@@ -111,6 +111,8 @@ class InboundHandler:
     ) -> str:
         if self.closing:
             return SHUTTING_DOWN
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in address):  # NUL, CR, ESC...
+            return "501 5.1.7 Bad sender address syntax"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
