@@ -381,7 +381,7 @@ def test_huge_header_and_ten_thousand_headers(mta: Mta, app: App) -> None:
 
 def nested_multipart(depth: int, *, top_text: bool) -> bytes:
     """multipart/mixed nested `depth` deep; text at the bottom (and at the top if asked)."""
-    head = f"From: Jane Smith <{JANE}>\r\nSubject: Nested\r\nMIME-Version: 1.0\r\n"
+    head = f"From: Jane Smith <{JANE}>\r\nMIME-Version: 1.0\r\n"  # no subject to fall back on
     lines = [head + 'Content-Type: multipart/mixed; boundary="b0"\r\n']
     for level in range(depth):
         lines.append(f"--b{level}")
@@ -398,7 +398,7 @@ def nested_messages(depth: int) -> bytes:
     raw = b"Content-Type: text/plain\r\n\r\nItem: Text in the innermost message\r\n"
     for _ in range(depth):
         raw = b"Content-Type: message/rfc822\r\n\r\n" + raw
-    return f"From: Jane Smith <{JANE}>\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\n".encode() + raw
+    return f"From: Jane Smith <{JANE}>\r\nMIME-Version: 1.0\r\n".encode() + raw
 
 
 @pytest.mark.parametrize(
@@ -782,3 +782,16 @@ def test_fifty_replies_in_a_minute_are_rate_limited_never_lost(
     assert [o.status for o in outcomes[:RATE_LIMIT]] == ["processed"] * RATE_LIMIT
     assert outcomes[RATE_LIMIT:] == [limited] * (50 - RATE_LIMIT)
     assert len(acks(app)) == RATE_LIMIT
+
+
+@pytest.mark.parametrize("sender", [b"ja\x00ne@hamble.example", b"ja\x1bne@hamble.example"])
+def test_control_characters_in_the_envelope_sender_are_refused(mta: Mta, sender: bytes) -> None:
+    wire = Wire(mta.server.port)
+    try:
+        assert wire.command(b"EHLO client.example\r\n")[0] == 250
+        code, reply = wire.command(b"MAIL FROM:<" + sender + b">\r\n")
+        assert (code, reply) == (501, "5.1.7 Bad sender address syntax")
+        assert wire.command(f"MAIL FROM:<{JANE}>\r\n".encode())[0] == 250  # the session goes on
+        assert wire.command(b"QUIT\r\n")[0] == 221
+    finally:
+        wire.close()
