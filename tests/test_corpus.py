@@ -1,4 +1,4 @@
-"""Every message in tests/messages (and the hold-out set) parses to its expected result.
+"""Every message in tests/messages (and the hold-out sets) parses to its expected result.
 
 Each NAME.eml has NAME.json beside it, written as a coordinator would want the message
 recorded: ``automatic``, ``items`` (compared exactly) and the attachments' filenames and
@@ -15,7 +15,10 @@ import pytest
 from mailflow.replies import parse_reply
 
 MESSAGES = Path(__file__).parent / "messages"
-CORPUS = sorted(MESSAGES.glob("*.eml")) + sorted((MESSAGES / "holdout").glob("*.eml"))
+HOLDOUTS = ("holdout", "holdout2")
+CORPUS = sorted(MESSAGES.glob("*.eml")) + [
+    eml for held in HOLDOUTS for eml in sorted((MESSAGES / held).glob("*.eml"))
+]
 OPTIONAL_KEYS = ("withdraw", "apologies", "rsvp")
 
 
@@ -38,6 +41,7 @@ def comparable(result: dict[str, object], expected: dict[str, object]) -> dict[s
 
 def test_corpus_is_large_enough() -> None:
     assert len(list(MESSAGES.glob("*.eml"))) >= 70
+    assert len(list((MESSAGES / "holdout2").glob("*.eml"))) >= 40
     for eml in CORPUS:
         assert eml.with_suffix(".json").exists(), f"{eml.name} has no expected .json"
 
