@@ -44,6 +44,7 @@ __all__ = [
     "automatic_reason",
     "decode_bytes",
     "html_to_text",
+    "out_of_office",
     "parse_mail",
     "sanitize_filename",
 ]
@@ -264,6 +265,9 @@ _AUTO_SUBJECTS = [
     ("automatic reply", r"r[ée]ponse automatique|absence du bureau|respuesta autom[áa]tica"),
     ("automatic reply", r"risposta automatica|ateb awtomatig|allan o'?r swyddfa"),
     ("automatic reply", r"fuera de la oficina|afwezigheidsbericht|ik ben afwezig"),
+    ("automatic reply", r"odpowied[źz] automatyczna|automatyczna odpowied[źz]"),
+    ("automatic reply", r"resposta autom[áa]tica|automatiskt svar|automatisk svar|autosvar"),
+    ("automatic reply", r"automaattinen vastaus|automatick[áa] odpov[ěe][ďd]|otomatik yan[ıi]t"),
     ("undeliverable", r"undeliverable|undelivered mail|delivery status notification"),
     ("undeliverable", r"mail delivery (failed|failure|system)|delivery (failure|has failed)"),
     ("undeliverable", r"returned mail|failure notice|non[- ]?remis|unzustellbar"),
@@ -348,6 +352,56 @@ def _subject_reason(msg: Message, headers: list[tuple[str, str]]) -> str | None:
             return f"subject: {reason}"
     if _BOUNCE_ANYWHERE.search(subject):
         return "subject: undeliverable"
+    return None
+
+
+# Out-of-office text sent without any header or subject saying so (school servers'
+# own autoresponders). Both a first-person absence and an "urgent matters / no access
+# to email / on my return" line are needed, so a member's "Apologies, I am on leave
+# that week" is never taken for one.
+_OOO_ABSENT = re.compile(
+    r"\b(i am|i'm|i will be|i'll be)( currently)? (out of (the )?office|away from (the|my) "
+    r"(office|desk)|on (annual |maternity |paternity |sick |study )?leave|absent|away until|"
+    r"out until)|je (suis|serai) (actuellement )?(absente?|en cong[ée])|"
+    r"ich bin (bis [^\n]{0,30}?)?(nicht im b[üu]ro|abwesend|im urlaub|au(ß|ss)er haus)|"
+    r"estoy (fuera de la oficina|ausente|de vacaciones)|estar[ée] (fuera|ausente)|"
+    r"estou (ausente|de f[ée]rias|fora do escrit[óo]rio)|estarei ausente|"
+    r"sono (fuori (sede|ufficio)|assente|in ferie)|sar[òo] assente|"
+    r"ik ben (afwezig|niet aanwezig|met vakantie|niet op kantoor)|"
+    r"jestem (poza biurem|nieobecn[ay]|na urlopie)|"
+    r"(rydw i|rwyf i?|dwi) (allan o'?r swyddfa|i ffwrdd)",
+    re.IGNORECASE,
+)
+_OOO_HANDLING = re.compile(
+    r"(no|limited|intermittent|without) access to (my )?e-?mails?|"
+    r"(respond|reply|get back to you)[^.]{0,40}\b(on|upon|when i|after) (my )?return|"
+    r"(for|with) (any )?urgent (matters|enquiries|queries|issues)|if (it is|your [a-z]+ is) "
+    r"urgent|"
+    r"pour toute urgence|en cas d'urgence|acc[èe]s [àa] (ma|mes) (messagerie|e-?mails?)|"
+    r"[àa] mon retour|in dringenden f[äa]llen|keinen zugriff auf|nach meiner r[üu]ckkehr|"
+    r"asuntos urgentes|en caso de urgencia|a mi regreso|sin acceso al correo|"
+    r"assuntos urgentes|sem acesso ao (correio|e-?mail)|no meu regresso|"
+    r"questioni urgenti|per urgenze|accesso limitato alla posta|al mio rientro|"
+    r"dringende zaken|dringende gevallen|na mijn terugkomst|geen toegang tot|"
+    r"w pilnych sprawach|bez dost[ęe]pu do poczty|po moim powrocie|"
+    r"mewn achos brys|heb fynediad i e-?bost",
+    re.IGNORECASE,
+)
+# What a person answering our mail writes, and an autoresponder does not.
+_OOO_HUMAN = re.compile(
+    r"\?|apolog|\b(the|this|our|next|that) meeting\b|^\s*(q|question|item|agenda)\s*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def out_of_office(text: str) -> str | None:
+    """The reason "body: out of office" if `text` starts as an out-of-office notice."""
+    head = text.replace("\u2019", "'").strip()[:1200]
+    head = re.split(r"^\s*>|^-{2,}\s*\w", head, maxsplit=1, flags=re.MULTILINE)[0]
+    if not head or _OOO_HUMAN.search(head):
+        return None
+    if _OOO_ABSENT.search(head) and _OOO_HANDLING.search(head):
+        return "body: out of office"
     return None
 
 
@@ -690,6 +744,9 @@ _PLUMBING = {
     "message/disposition-notification",
     "message/feedback-report",
     "text/rfc822-headers",
+    "text/vcard",  # a contact card (Thunderbird's "attach my vCard"): not a resource
+    "text/x-vcard",
+    "text/directory",
     "text/x-amp-html",
 }
 
@@ -698,7 +755,7 @@ def _kind(part: Message) -> str:
     """Classify a leaf: text, html, calendar, attachment or skip."""
     ctype = _content_type(part)
     name = _filename(part)
-    if ctype in _PLUMBING or name.lower().endswith((".p7s", ".asc", ".sig")):
+    if ctype in _PLUMBING or name.lower().endswith((".p7s", ".asc", ".sig", ".vcf")):
         return "skip"
     if ctype in {"text/calendar", "application/ics"} or name.lower().endswith(".ics"):
         return "calendar"
@@ -836,14 +893,35 @@ def _attachment(part: Message) -> Attachment:
         has_cid = bool(part.get("content-id"))
     except Exception:
         has_cid = False
+    data = _payload(part)
+    name = _filename(part)
     inline = ctype.startswith("image/") and disposition != "attachment"
-    inline = inline and (has_cid or disposition == "inline")
+    inline = inline and (has_cid or disposition == "inline") and not _photo(name, len(data))
     return Attachment(
-        filename=sanitize_filename(_filename(part), ctype),
+        filename=sanitize_filename(name, ctype),
         content_type=ctype,
-        data=_payload(part),
+        data=data,
         inline=inline,
     )
+
+
+PHOTO_BYTES = 100_000  # inline images this large with a real name are photos, not logos
+# Names mail clients give embedded images, and what signature images are called.
+_DECORATION = re.compile(
+    r"^(image\d{0,3}|att\d+|pastedgraphic-?\d*|pasted ?image( \d+)?|outlook-[\w-]{0,12}|"
+    r"~wrd\d+|graycol|ecblank)\.\w+$|"
+    r"logo|signature|banner|icon|badge|facebook|twitter|linkedin|instagram|youtube|tiktok",
+    re.IGNORECASE,
+)
+
+
+def _photo(name: str, size: int) -> bool:
+    """True for an inline image that is content: large and named like a file the
+    member chose (Apple Mail sends attached photos inline, ``IMG_4821.jpeg``)."""
+    name = name.strip()
+    if size < PHOTO_BYTES or not name:
+        return False
+    return not _DECORATION.search(name)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -876,7 +954,7 @@ def _parse(msg: EmailMessage, envelope_from: str | None) -> ParsedMail:
         subject=decode_header_value(_first(headers, "subject")),
         from_address=address,
         from_name=name,
-        automatic=_safe_reason(msg, envelope_from),
+        automatic=_safe_reason(msg, envelope_from) or out_of_office(text),
         text=text.strip("\n"),
         attachments=tuple(got.attachments),
         calendars=tuple(got.calendars),

@@ -16,6 +16,7 @@ from mailflow.mime import (
     automatic_reason,
     decode_bytes,
     html_to_text,
+    out_of_office,
     parse_from,
     parse_mail,
     sanitize_filename,
@@ -200,6 +201,35 @@ class TestAttachments:
         assert len(mail.calendars) == 2
         assert mail.calendars[0].startswith("BEGIN:VCALENDAR")
 
+    def test_vcard_is_not_a_resource(self) -> None:
+        msg = message("Q: How?")
+        msg.add_attachment(b"BEGIN:VCARD\r\nEND:VCARD\r\n", maintype="text", subtype="vcard",
+                           filename="owen_hughes.vcf")  # fmt: skip
+        msg.add_attachment(b"BEGIN:VCARD", maintype="text", subtype="x-vcard", filename="me.vcf")
+        assert parse_mail(msg.as_bytes()).attachments == ()
+
+    @pytest.mark.parametrize(
+        ("filename", "size", "inline"),
+        [
+            ("IMG_4821.jpeg", 180_000, False),  # Apple Mail sends attached photos inline
+            ("Sensory room.png", 150_000, False),
+            ("IMG_4821.jpeg", 20_000, True),  # small: could be anything, keep as before
+            ("image001.png", 250_000, True),  # Outlook's name for embedded images
+            ("image.png", 250_000, True),
+            ("Outlook-k2j4h5.png", 250_000, True),
+            ("school-logo.png", 250_000, True),
+            ("Twitter.png", 250_000, True),
+        ],
+    )
+    def test_large_named_inline_image_is_a_photo(
+        self, filename: str, size: int, inline: bool
+    ) -> None:
+        msg = message("Photos of our sensory room")
+        msg.add_related(b"\xff\xd8\xff" + b"x" * size, maintype="image", subtype="jpeg",
+                        cid="<p1@home>", filename=filename, disposition="inline")  # fmt: skip
+        (att,) = parse_mail(msg.as_bytes()).attachments
+        assert att.inline is inline
+
     def test_signature_and_key_parts_are_dropped(self) -> None:
         msg = message("Signed")
         msg.add_attachment(
@@ -280,6 +310,9 @@ class TestAutomatic:
             ({"Subject": "AUTO: Jane Smith is out of the office"}, "subject: automatic reply"),
             ({"Subject": "Recall: Call for items"}, "subject: message recall"),
             ({"Subject": "Read: Call for items"}, "subject: read receipt"),
+            ({"Subject": "Odpowiedź automatyczna: Call"}, "subject: automatic reply"),
+            ({"Subject": "Resposta Automática: Call"}, "subject: automatic reply"),
+            ({"Subject": "Automatiskt svar: Call"}, "subject: automatic reply"),
         ],
     )
     def test_signals(self, headers: dict[str, str], reason: str) -> None:
@@ -330,6 +363,49 @@ class TestAutomatic:
         for subject in ("Auto-enrolment pensions", "Re: Readiness for Ofsted", "Automatic doors"):
             msg.replace_header("Subject", subject)
             assert automatic_reason(msg, None) is None
+
+
+class TestOutOfOffice:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "Thank you for your email. I am out of the office until Monday 9 November with no "
+            "access to email.",
+            "I'm on annual leave until the 23rd. For urgent matters please contact the office.",
+            "Bonjour,\n\nJe suis absente jusqu'au 9 novembre. Pour toute urgence, merci de "
+            "contacter le secrétariat.",
+            "Ich bin bis 9. November nicht im Büro. In dringenden Fällen wenden Sie sich an ...",
+            "Rydw i allan o'r swyddfa tan ddydd Llun. Mewn achos brys, cysylltwch â'r ysgol.",
+            "Jestem poza biurem do 9 listopada. W pilnych sprawach proszę dzwonić do szkoły.",
+        ],
+    )
+    def test_notices(self, text: str) -> None:
+        assert out_of_office(text) == "body: out of office"
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "Apologies - I am on annual leave that week, so no access to email either.",
+            "I'm on maternity leave from December. I will reply on my return. Who covers?",
+            "I am out of the office on the 19th and will have no access to email, so will miss "
+            "the meeting.",
+            "Item: Cover while I am on leave\nFor urgent matters we use the office.",
+            "I am out of the office next week.",  # no "urgent / no access / on my return"
+            "Could we discuss cover for staff on maternity leave?",
+        ],
+    )
+    def test_members_words_are_not_notices(self, text: str) -> None:
+        assert out_of_office(text) is None
+
+    def test_parse_mail_marks_a_notice_automatic(self) -> None:
+        body = "I am out of the office until Monday. For urgent matters contact the office."
+        assert parse_mail(message(body).as_bytes()).automatic == "body: out of office"
+        headers = message(body, Auto_Submitted="auto-replied")
+        assert parse_mail(headers.as_bytes()).automatic == "auto-submitted: auto-replied"
+
+    def test_only_the_members_text_counts_not_the_quote(self) -> None:
+        body = "Q: How?\n\n> I am out of the office. For urgent matters contact the office."
+        assert parse_mail(message(body).as_bytes()).automatic is None
 
 
 class TestHtmlToText:
