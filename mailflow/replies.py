@@ -36,6 +36,7 @@ Rule decisions (the reply syntax itself is in DESIGN.md):
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -80,19 +81,26 @@ _QUOTE = re.compile(r"^\s*>(\s|>|$)")  # ">50% of pupils" is not a quote
 _ORIGINAL = re.compile(
     r"^\s*-{2,}\s*(original message|ursprüngliche nachricht|original-nachricht|"
     r"message d'origine|mensaje original|oorspronkelijk bericht|messaggio originale|"
-    r"neges wreiddiol|mensagem original)\s*-{2,}\s*$",
+    r"neges wreiddiol|mensagem original|oryginalna wiadomo[śs][ćc]|wiadomo[śs][ćc] oryginalna|"
+    r"originalnachricht|oorspronkelijke bericht|ursprungligt meddelande|original meddelelse)"
+    r"\s*-{2,}\s*$",
     _I,
 )
 _FORWARD = re.compile(
     r"^\s*(-{2,}\s*(forwarded message|weitergeleitete nachricht|message transf[ée]r[ée]|"
     r"mensaje reenviado|doorgestuurd bericht|messaggio inoltrato|neges wedi'i anfon ymlaen|"
-    r"mensagem encaminhada)\s*-*|begin forwarded message\s*:|"
+    r"mensagem encaminhada|wiadomo[śs][ćc] przekazana dalej|przekazana wiadomo[śs][ćc]|"
+    r"videresendt melding|vidarebefordrat meddelande)\s*-*|begin forwarded message\s*:|"
     r"d[ée]but du message r[ée]exp[ée]di[ée]\s*:|anfang der weitergeleiteten nachricht\s*:|"
     r"inicio del mensaje reenviado\s*:|begin doorgestuurd bericht\s*:|"
     r"inizio messaggio inoltrato\s*:)\s*$",
     _I,
 )
 _UNDERSCORES = re.compile(r"^\s*_{8,}\s*$")
+# "-------- Original message --------" in a language we do not list; only taken as the
+# start of the original when header lines ("Od: ...", "Data: ...") follow it.
+_DASHED = re.compile(r"^\s*-{2,}\s*[^\W\d_][^-]{1,48}?\s*-{2,}\s*$")
+_HEADERISH = re.compile(r"^\s*\*?[^\W\d_][\w'’.-]*(?:\s[\w'’.-]+)?\*?\s*:\*?\s*\S")
 _HEADER_FROM = re.compile(
     r"^\s*\*?(from|de|von|van|da|oddi wrth|fra|från|od|lähettäjä)\s*:\*?\s*\S", _I
 )
@@ -118,7 +126,12 @@ _DEVICE = re.compile(
     r"envoy[ée] (de|depuis) mon [\w -]{2,30}|von meinem [\w -]{2,30} gesendet|"
     r"gesendet von meinem [\w -]{2,30}|enviado desde mi [\w -]{2,30}|"
     r"anfonwyd o fy [\w -]{2,30}|verzonden (vanaf|met) mijn [\w -]{2,30}|"
-    r"verstuurd vanaf mijn [\w -]{2,30}|inviato da(l mio)? [\w -]{2,30})"
+    r"verstuurd vanaf mijn [\w -]{2,30}|inviato da(l mio)? [\w -]{2,30}|"
+    r"wys[łl]ane z (mojego |aplikacji )?[\w -]{2,30}|wys[łl]ano z [\w -]{2,30}|"
+    r"enviado (do|a partir do) (meu )?[\w -]{2,30}|"
+    r"(get|obtenir|obtener|obter|baixe|scarica|ottieni|pobierz|download|hol dir|cael)\b"
+    r"[\w -]{0,12}\boutlook\b[\w -]{0,30}\b(ios|android)[\w -]{0,20}|"
+    r"outlook (f[üu]r|voor) (ios|android) (beziehen|herunterladen|downloaden))"
     r"\s*[.!]?\s*(<[^>\s]*>|\(?https?://\S+\)?)?\s*$",
     _I,
 )
@@ -154,11 +167,29 @@ _SIGNOFF_WORDS = (
     r"muchas gracias|met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|"
     r"vriendelijke groeten|groetjes|groeten|hartelijke groet|bedankt|alvast bedankt|"
     r"cordiali saluti|saluti|distinti saluti|grazie|grazie mille|a presto|"
+    r"un saluto|un caro saluto|cari saluti|saluti cordiali|buona giornata|grazie ancora|"
+    r"grazie in anticipo|buon lavoro|"
+    r"obrigad[oa]|muito obrigad[oa]|cumprimentos|melhores cumprimentos|"
+    r"com os melhores cumprimentos|atenciosamente|abra[çc]os|um abra[çc]o|beijinhos|"
+    r"sauda[çc][õo]es|"
+    r"pozdrawiam|pozdrawiam serdecznie|serdecznie pozdrawiam|z powa[żz]aniem|"
+    r"z wyrazami szacunku|dzi[ęe]kuj[ęe]|dzi[ęe]kuj[ęe] bardzo|dzi[ęe]ki|serdeczno[śs]ci|"
+    r"[łl][ąa]cz[ęe] pozdrowienia|pozdrowienia|"
+    r"mvg|groet|hartelijke groeten|met hartelijke groet|dank je wel|dank u wel|dank je|"
+    r"dank u|"
+    r"cordialmente|un saludo cordial|un fuerte abrazo|abrazos|gracias de antemano|"
+    r"merci d'avance|merci par avance|salutations|sinc[èe]res salutations|"
+    r"meilleures salutations|bonne soir[ée]e|belle journ[ée]e|[àa] bient[ôo]t|bises|"
+    r"amiti[ée]s|tr[èe]s cordialement|"
+    r"liebe gr[üu]sse|viele gr[üu]sse|beste gr[üu]sse|herzliche gr[üu]sse|besten dank|"
+    r"danke sch[öo]n|danke sehr|herzlichen dank|mit besten gr[üu](ß|ss)en|gruss|"
+    r"diolch yn fawr iawn|diolch eto|hwyl|hwyl fawr|pob hwyl|"
     r"よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します"
 )
 _SIGNOFF = re.compile(
     rf"^\s*(?i:{_SIGNOFF_WORDS})(\s*[,.!-]*\s*(?i:and)?\s*(?i:{_SIGNOFF_WORDS}))?"
-    r"(\s*[,.!-]*\s*([A-Z][\w.'’-]*|x+)){0,3}\s*[,.!:)x。]*\s*$"
+    r"(\s*[,.!-]*\s*([A-Z][\w.'’-]*|x+|(?i:all|everyone|again|both|team|folks))){0,3}"
+    r"\s*[,.!:)x。]*\s*$"
 )
 _LONE_NAME = re.compile(r"^\s*(?:[A-Z][\w'’&-]*\.?\s+){0,3}[A-Z][\w'’&-]*\s*$")
 _PS = re.compile(r"^\s*p\.?\s?s\.?\b", _I)
@@ -192,13 +223,20 @@ _GREETING_WORDS = (
     r"sehr geehrter|sehr geehrtes|moin|servus|hola|buenos días|buenas tardes|buenas|"
     r"estimado|estimada|estimados|estimadas|querido|querida|queridos|shwmae|helo|"
     r"bore da|prynhawn da|noswaith dda|annwyl|s'mae|beste|hoi|goedemorgen|goedemiddag|"
-    r"ciao|salve|buongiorno|gentile|gentili|caro|cara|cari|olá|bom dia|hej"
+    r"ciao|salve|buongiorno|gentile|gentili|caro|cara|cari|olá|bom dia|hej|"
+    r"buonasera|carissim[oa]|oi|ol[áa] a todos|prezad[oa]s?|boa tarde|boa noite|"
+    r"dzie[ńn] dobry|witam|witaj|cze[śs][ćc]|szanown[iya] pa[ńn]stwo|szanown[ay] pani|"
+    r"szanowny panie|drog[aiy]|drodzy|goedenavond|geachte|hallo allemaal|coucou|madame|"
+    r"monsieur|gr[üu](ß|ss) gott|gr[üu]ezi|hallo zusammen|buenas noches|saludos"
 )
 _GREETING = re.compile(rf"^\s*(?:{_GREETING_WORDS})\b[^.?!\n]{{0,40}}[,.!:]?\s*$", _I)
 _GREETING_PREFIX = re.compile(
     rf"^\s*(?:{_GREETING_WORDS})\b(?:[ \t]+[\w'’-]+){{0,3}}\s*[,!–—-]\s+(?P<rest>\S.*)$", _I
 )
 _NAME_COMMA = re.compile(r"^\s*[A-Z][\w'’-]+(\s+[A-Z][\w'’-]+)?\s*,\s*$")
+# Any language: a first line of one to four words ending in a comma is a salutation
+# ("Dzień dobry,", "Hej alla,", "Bonjour à tous,").
+_SALUTATION = re.compile(r"^\s*[^\W\d_][^\s\d?:;]*(?:\s+[^\s\d?:;]+){0,3}\s*,\s*$")
 _HOPE = re.compile(
     r"^\s*(i )?(hope|trust) (you|this|all|everyone|that)\b[^?]{0,70}?[.!]*\s*$|"
     r"^\s*(thanks|thank you) (for|so much for) (the|your|this|sending|organising|"
@@ -325,6 +363,10 @@ def _hard_boundary(lines: list[str], i: int) -> str:
         return "forward"
     if _ORIGINAL.match(line):
         return "original"
+    if _DASHED.match(line):
+        window = [ln for ln in lines[i + 1 : i + 7] if ln.strip()][:4]
+        if len(window) >= 2 and all(_HEADERISH.match(ln) for ln in window[:2]):
+            return "original"
     if _UNDERSCORES.match(line):
         following = [ln for ln in lines[i + 1 : i + 4] if ln.strip()]
         return "original" if following and _HEADER_FROM.match(following[0]) else ""
@@ -343,7 +385,7 @@ def _attribution_end(lines: list[str], i: int) -> int | None:
     if _ATTRIB_END.search(first) and (_quote_follows(lines, i + 1) or _starts_attrib(first)):
         return i + 1
     if not _ATTRIB_START.match(first):
-        return None
+        return _wrapped_attribution_end(lines, i)
     joined = first
     for k in range(1, 3):
         nxt = lines[i + k].strip() if i + k < len(lines) else ""
@@ -351,6 +393,26 @@ def _attribution_end(lines: list[str], i: int) -> int | None:
             return None
         joined += " " + nxt
         if _ATTRIB_END.search(joined) and _starts_attrib(joined):
+            return i + k + 1
+    return None
+
+
+def _wrapped_attribution_end(lines: list[str], i: int) -> int | None:
+    """An attribution in an order we do not know ("czw., 29 paź 2026 o 08:00 Name
+    <addr>" / "napisał(a):"), wrapped over two or three lines: accepted when it has a
+    digit and an address, ends with a "wrote" word and a quote follows it."""
+    joined = lines[i].strip()
+    for k in range(1, 3):
+        nxt = lines[i + k].strip() if i + k < len(lines) else ""
+        if not nxt or _QUOTE.match(nxt):
+            return None
+        joined += " " + nxt
+        if (
+            _ATTRIB_END.search(joined)
+            and re.search(r"\d", joined)
+            and "@" in joined
+            and _quote_follows(lines, i + k + 1)
+        ):
             return i + k + 1
     return None
 
@@ -426,13 +488,29 @@ def _drop_disclaimers(lines: list[str]) -> list[str]:
 def _drop_signoff(lines: list[str]) -> list[str]:
     """Cut a sign-off line and the signature block below it (up to a P.S.)."""
     for k in range(max(0, len(lines) - 25), len(lines)):
-        if not _SIGNOFF.match(lines[k]):
+        if not _is_signoff(lines[k]):
             continue
         rest = lines[k + 1 :]
         ps = next((n for n, ln in enumerate(rest) if _PS.match(ln)), len(rest))
         if all(_signature_like(ln) for ln in rest[:ps]):
             return lines[:k] + rest[ps:]
     return lines
+
+
+def _is_signoff(line: str) -> bool:
+    """A sign-off line ("Kind regards,", "Thanks! 😊", "Pozdrawiam serdecznie")."""
+    return bool(_SIGNOFF.match(_without_symbols(line)))
+
+
+def _without_symbols(text: str) -> str:
+    """`text` without emoji and other pictographs (and their joiners/selectors)."""
+    if text.isascii():
+        return text
+    return "".join(
+        ch
+        for ch in text
+        if unicodedata.category(ch) not in {"So", "Sk", "Cf", "Mn"} or ch.isalnum()
+    )
 
 
 def _signature_like(line: str) -> bool:
@@ -570,7 +648,26 @@ def extract_items(
         items.append(_free_item(pre, "resource" if has_attachments else ""))
     elif has_attachments:
         items.append(ParsedItem("resource", _resource_title(subject, names), "", None))
+    if not items and not withdraw:
+        items = _subject_items(subject, blank=not "".join(lines).strip())
     return ParsedReply(text, tuple(items), reason is not None, tuple(withdraw))
+
+
+def _subject_items(subject: str, *, blank: bool) -> list[ParsedItem]:
+    """Items from the subject of a reply whose body gave none.
+
+    A subject with a marker ("Q: ...", "Re: Item: ... [10m]") always counts; a fresh
+    subject (not "Re:"/"Fwd:") is the text of a message with an empty body.
+    """
+    text = " ".join(subject.split())
+    fresh = bool(text) and not _REPLY_PREFIX.match(text)
+    text = _REPLY_PREFIX.sub("", text).strip()
+    _, blocks = _split_markers([text])
+    if blocks:
+        return [_marker_item(block) for block in blocks]
+    if blank and fresh and text and not _pleasantry([text]) and not _APOLOGY.match(text):
+        return [_free_item([text], "")]
+    return []
 
 
 def _take_withdrawals(lines: list[str]) -> tuple[list[int], list[str]]:
@@ -652,7 +749,13 @@ def _opening(lines: list[str]) -> list[str]:
     while lines:
         first = lines[0].strip()
         probe = _plain(first)
-        if _GREETING.match(probe) or _NAME_COMMA.match(probe) or _HOPE.match(probe):
+        if (
+            _GREETING.match(probe)
+            or _HOPE.match(probe)
+            or (
+                (_NAME_COMMA.match(probe) or _SALUTATION.match(probe)) and not _APOLOGY.match(probe)
+            )
+        ):
             lines = _trim_blank(lines[1:])
             continue
         prefix = _GREETING_PREFIX.match(probe)

@@ -158,6 +158,12 @@ class TestNoMarkers:
             "Sam,",
             "Morning all",
             "Hiya",
+            "Dzień dobry,",
+            "Olá Sam,",
+            "Szanowni Państwo,",
+            "Buonasera,",
+            "Hej alla,",  # any language: a short first line ending in a comma
+            "Bonjour à tous,",
         ],
     )
     def test_greetings_are_not_titles(self, greeting: str) -> None:
@@ -184,6 +190,14 @@ class TestNoMarkers:
             "Mit freundlichen Grüßen\nLukas Becker",
             "Saludos,\nSofía",
             "Met vriendelijke groet,\nPieter",
+            "Obrigada,\nAna",
+            "Cumprimentos,\nBeatriz Santos",
+            "Z poważaniem\nKatarzyna Nowak\nZastępca dyrektora",
+            "Pozdrawiam serdecznie,\nTomasz",
+            "Un caro saluto\nMarco",
+            "Thanks! 😊\nHelen",
+            "Thanks all,\nJo",
+            "Merci d'avance,\nÉlodie",
         ],
     )
     def test_signoffs_are_not_body(self, signoff: str) -> None:
@@ -194,6 +208,15 @@ class TestNoMarkers:
     def test_hope_you_are_well_is_not_a_title(self) -> None:
         assert items_of("Dear all,\nI hope you are all well.\nStaff wellbeing survey") == [
             ("agenda", "Staff wellbeing survey", "", None)
+        ]
+
+    def test_apologies_with_a_comma_is_not_a_salutation(self) -> None:
+        assert items_of("Apologies,\nI am on a course.")[0][:2] == ("apology", "Apologies")
+
+    def test_short_comma_line_later_is_kept(self) -> None:
+        # only an opening line is a salutation; a later one is the member's words
+        assert items_of("Could we discuss X?\nFor instance,\nY.") == [
+            ("question", "Could we discuss X?", "For instance,\nY.", None)
         ]
 
     def test_lead_in_with_colon(self) -> None:
@@ -286,6 +309,34 @@ class TestApologies:
 
 
 class TestCommandsAndResources:
+    @pytest.mark.parametrize(
+        ("subject", "body", "expected"),
+        [
+            ("Q: Has anyone a policy on AI?", "", [("question", "Has anyone a policy on AI?")]),
+            ("Re: Item: Staff survey [10m]", "", [("agenda", "Staff survey")]),
+            ("Staff wellbeing survey", "", [("agenda", "Staff wellbeing survey")]),
+            ("Who uses Arbor?", "", [("question", "Who uses Arbor?")]),
+            ("Q: Who uses Arbor?", "Hi Sam, thanks!", [("question", "Who uses Arbor?")]),
+            ("Re: Call for items: Autumn meeting", "", []),
+            ("Re: Staff wellbeing survey", "", []),
+            ("Thanks", "", []),
+            (
+                "Staff wellbeing survey",
+                "Could we discuss X?",
+                [("question", "Could we discuss X?")],
+            ),
+        ],
+    )
+    def test_subject_when_the_body_gives_nothing(
+        self, subject: str, body: str, expected: list[tuple[str, str]]
+    ) -> None:
+        got = [(i.kind, i.title) for i in extract_items(body, subject=subject).items]
+        assert got == expected
+
+    def test_subject_time_request(self) -> None:
+        (item,) = extract_items("", subject="Item: Staff survey [10m]").items
+        assert item.minutes == 10
+
     def test_withdraw_only(self) -> None:
         reply = extract_items("withdraw 3\nWithdraw #4\n\nSorted it out.")
         assert reply.items == () and reply.withdraw == (3, 4)
@@ -367,6 +418,13 @@ class TestQuotes:
             "-----Original Message-----\nFrom: Eastleigh DHT Group",
             "________________________________\nFrom: Eastleigh DHT Group <dht@example.org>",
             "-----Ursprüngliche Nachricht-----\nVon: Eastleigh DHT Group",
+            "Od: Eastleigh DHT Group <dht@example.org>\nWysłano: czwartek, 29 października 2026"
+            "\nDo: Katarzyna",
+            "Da: Eastleigh DHT Group\nInviato: giovedì 29 ottobre 2026 08:00\nA: Marco",
+            "De: Eastleigh DHT Group\nEnviado: quinta-feira, 29 de outubro\nPara: Ana",
+            "-------- Oryginalna wiadomość --------\nOd: Eastleigh DHT Group",
+            # a separator in a language we do not list, followed by header lines
+            "-------- Původní zpráva --------\nOd: Eastleigh DHT Group\nDatum: 29.10.2026",
         ],
     )
     def test_outlook_header_blocks(self, header: str) -> None:
@@ -386,11 +444,29 @@ class TestQuotes:
             "Anfonwyd o fy iPhone",
             "Sent with Proton Mail secure email.",
             "Sent from my Galaxy",
+            "Wysłane z mojego Galaxy",
+            "Enviado do meu iPhone",
+            "Obtenir Outlook pour iOS<https://aka.ms/o0ukef>",
+            "Pobierz aplikację Outlook dla systemu Android",
+            "Outlook für iOS beziehen",
         ],
     )
     def test_device_signatures(self, device: str) -> None:
         assert clean_body(f"Mine.\n\n{device}\n\n> quoted") == "Mine."
         assert clean_body(f"Mine.\n{device}") == "Mine."
+
+    def test_dashed_line_without_headers_is_the_members(self) -> None:
+        text = "Item: Budget\n-------- Figures --------\nWe are 3% down."
+        assert items_of(text) == [
+            ("agenda", "Budget", "-------- Figures --------\nWe are 3% down.", None)
+        ]
+
+    def test_wrapped_attribution_in_an_unknown_order(self) -> None:
+        # Gmail in Polish: date first, "napisał(a):" wrapped onto its own line
+        attribution = "czw., 29 paź 2026 o 08:00 Eastleigh DHT Group <dht@example.org>\nnapisał(a):"
+        assert clean_body(f"Mine.\n\n{attribution}\n\n{QUOTED}") == "Mine."
+        # without an address and a date it is the member's text
+        assert clean_body(f"Mine.\nAs Sam\nwrote:\n\n{QUOTED}") == "Mine.\nAs Sam"
 
     @pytest.mark.parametrize("separator", ["-- ", "--"])
     def test_signature_separator(self, separator: str) -> None:
