@@ -123,12 +123,12 @@ _DEVICE = re.compile(
     r"sent from outlook( for \w+)?|sent from yahoo mail( for \w+| on \w+)?|"
     r"sent from (my )?(samsung|huawei|galaxy|blackberry)[\w ,.-]{0,30}|"
     r"sent with proton ?mail[\w ]{0,30}|sent via [\w ]{2,20} (app|mobile)|"
-    r"envoy[ée] (de|depuis) mon [\w -]{2,30}|von meinem [\w -]{2,30} gesendet|"
-    r"gesendet von meinem [\w -]{2,30}|enviado desde mi [\w -]{2,30}|"
-    r"anfonwyd o fy [\w -]{2,30}|verzonden (vanaf|met) mijn [\w -]{2,30}|"
-    r"verstuurd vanaf mijn [\w -]{2,30}|inviato da(l mio)? [\w -]{2,30}|"
-    r"wys[łl]ane z (mojego |aplikacji )?[\w -]{2,30}|wys[łl]ano z [\w -]{2,30}|"
-    r"enviado (do|a partir do) (meu )?[\w -]{2,30}|"
+    r"envoy[ée] (de|depuis) mon [\w '’-]{2,30}|von meinem [\w '’-]{2,30} gesendet|"
+    r"gesendet von meinem [\w '’-]{2,30}|enviado desde mi [\w '’-]{2,30}|"
+    r"anfonwyd o fy [\w '’-]{2,30}|verzonden (vanaf|met) mijn [\w '’-]{2,30}|"
+    r"verstuurd vanaf mijn [\w '’-]{2,30}|inviato da(l mio)? [\w '’-]{2,30}|"
+    r"wys[łl]ane z (mojego |aplikacji )?[\w '’-]{2,30}|wys[łl]ano z [\w '’-]{2,30}|"
+    r"enviado (do|a partir do) (meu )?[\w '’-]{2,30}|"
     r"(get|obtenir|obtener|obter|baixe|scarica|ottieni|pobierz|download|hol dir|cael)\b"
     r"[\w -]{0,12}\boutlook\b[\w -]{0,30}\b(ios|android)[\w -]{0,20}|"
     r"outlook (f[üu]r|voor) (ios|android) (beziehen|herunterladen|downloaden))"
@@ -184,6 +184,9 @@ _SIGNOFF_WORDS = (
     r"liebe gr[üu]sse|viele gr[üu]sse|beste gr[üu]sse|herzliche gr[üu]sse|besten dank|"
     r"danke sch[öo]n|danke sehr|herzlichen dank|mit besten gr[üu](ß|ss)en|gruss|"
     r"diolch yn fawr iawn|diolch eto|hwyl|hwyl fawr|pob hwyl|"
+    r"med v[äa]nliga h[äa]lsningar|v[äa]nliga h[äa]lsningar|h[äa]lsningar|mvh|"
+    r"med venlig hilsen|venlig hilsen|med vennlig hilsen|vennlig hilsen|hilsen|"
+    r"yst[äa]v[äa]llisin terveisin|terveisin|s pozdravem|pozdrav|"
     r"よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します"
 )
 _SIGNOFF = re.compile(
@@ -200,8 +203,12 @@ _MARKER = re.compile(
     _I,
 )
 _MARKER_DASH = re.compile(  # "Q - ..." / "Item – ...": a dash where the colon should be
-    r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>q|item)\s*(?:\d{1,2})?\s+[-–—]\s+(?P<rest>\S.*)$",
+    r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>q|question|item|agenda(?:\s+item)?)\s*"
+    r"(?:\d{1,2})?\s+[-–—]\s+(?P<rest>\S.*)$",
     _I,
+)
+_MARKER_Q = re.compile(  # "Q. ..." / "Q) ...": a capital Q and a full stop or bracket
+    r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>Q)\d{0,2}[.)]\s+(?P<rest>\S.*)$"
 )
 _PLACEHOLDER = re.compile(r"^\s*\[(cid|image):[^\]]*\]\s*$", _I)  # inline images in plain text
 _NO_ITEM = re.compile(
@@ -210,11 +217,30 @@ _NO_ITEM = re.compile(
     r"^\s*(count me in|see you (there|then|on)|looking forward|happy to attend)\b",
     _I,
 )
-_TIME = re.compile(
-    r"\s*[\[(]\s*(?P<n>\d{1,3}(?:[.,]\d{1,2})?)\s*(?P<unit>m|mins?|minutes?|h|hrs?|hours?)"
-    r"\.?\s*[\])]\s*[.!]?\s*$",
+_NUMBER = r"\d{1,3}(?:[.,]\d{1,2})?"
+_UNIT = r"m|mins?|minutes?|h|hrs?|hours?"
+_TIME = re.compile(  # "[10m]", "(15 mins)", "[approx 10m]", "[10-15 mins please]"
+    r"\s*[\[(]\s*(?:(?:approx(?:imately)?|about|around|roughly|c|ca|up to|max(?:imum)?)\.?"
+    rf"\s*|~\s*)?(?P<n>{_NUMBER})(?:\s*(?:-|–|to)\s*(?P<upto>{_NUMBER}))?\s*(?P<unit>{_UNIT})"
+    r"\.?(?:\s*(?:please|pls|max(?:imum)?|tops|or so|ish))?\s*[!.]?\s*[\])]\s*[.!]?\s*$",
     _I,
 )
+_TIME_WORDS = re.compile(  # "[half an hour]", "(an hour)", "[quarter of an hour]"
+    r"\s*[\[(]\s*(?:about |around |approx\.? )?(?P<words>half an hour|an hour|a quarter of an "
+    r"hour|quarter of an hour|one hour)(?:\s*(?:please|pls|max))?\s*[\])]\s*[.!]?\s*$",
+    _I,
+)
+_TIME_DASH = re.compile(  # "Budget - 10 mins": unbracketed, after a dash, a unit in words
+    rf"\s+[-–—]\s*(?P<n>{_NUMBER})\s*(?P<unit>mins?|minutes?|hrs?|hours?)\.?\s*$",
+    _I,
+)
+_WORD_MINUTES = {
+    "half an hour": 30,
+    "an hour": 60,
+    "one hour": 60,
+    "a quarter of an hour": 15,
+    "quarter of an hour": 15,
+}
 _WITHDRAW = re.compile(r"^\s*withdraw\s+(?:item\s+)?#?\s*(\d{1,6})\s*[.!]?\s*$", _I)
 _GREETING_WORDS = (
     r"hi|hello|hey|hiya|dear|morning|afternoon|evening|good morning|good afternoon|"
@@ -515,7 +541,7 @@ def _without_symbols(text: str) -> str:
 
 def _signature_like(line: str) -> bool:
     text = line.strip()
-    if _MARKER.match(text) or _WITHDRAW.match(text):
+    if _marker(text) or _WITHDRAW.match(text):
         return False
     return len(text) <= 100 or _is_disclaimer(text)
 
@@ -686,7 +712,7 @@ def _split_markers(lines: list[str]) -> tuple[list[str], list[_Block]]:
     pre: list[str] = []
     blocks: list[_Block] = []
     for line in lines:
-        match = _MARKER.match(line) or _MARKER_DASH.match(line)
+        match = _marker(line)
         if match:
             kind = "question" if match.group("kind").lower().startswith("q") else "agenda"
             blocks.append(_Block(kind, match.group("rest").strip(), [], len(line.strip())))
@@ -697,14 +723,20 @@ def _split_markers(lines: list[str]) -> tuple[list[str], list[_Block]]:
     return pre, blocks
 
 
+def _marker(line: str) -> re.Match[str] | None:
+    """The marker at the start of `line` ("Q:", "Item -", "Q.", ...), if any."""
+    return _MARKER.match(line) or _MARKER_DASH.match(line) or _MARKER_Q.match(line)
+
+
 def _marker_item(block: _Block) -> ParsedItem:
     lines = _trim_blank(block.lines)
-    title, width = block.title, block.width
+    title, minutes = _time_request(block.title)  # "Item: [10m]" with the title below
+    width = block.width
     if not title and lines:
         title, width, lines = lines[0].strip(), len(lines[0].strip()), lines[1:]
     title, lines = _unwrap_title(title, width, lines)
-    title, minutes = _time_request(title)
-    return ParsedItem(block.kind, title, _tidy_body(lines), minutes)
+    title, later = _time_request(title)
+    return ParsedItem(block.kind, title, _tidy_body(lines), later or minutes)
 
 
 def _unwrap_title(title: str, width: int, lines: list[str]) -> tuple[str, list[str]]:
@@ -720,17 +752,24 @@ def _unwrap_title(title: str, width: int, lines: list[str]) -> tuple[str, list[s
 
 def _continues(title: str, following: str) -> bool:
     text = following.strip()
-    if not text or not text[0].islower() or _MARKER.match(following):
+    if not text or not text[0].islower() or _marker(following):
         return False
     return not title.rstrip().endswith((".", "?", "!", ":", ";", "]", ")"))
 
 
 def _time_request(title: str) -> tuple[str, int | None]:
     """Split a trailing "[10m]" / "[1h]" request off a title."""
+    words = _TIME_WORDS.search(title)
+    if words:
+        return title[: words.start()].strip(), _WORD_MINUTES[words.group("words").lower()]
     match = _TIME.search(title)
+    dash = None if match else _TIME_DASH.search(title)
+    if dash and title[: dash.start()].strip():
+        match = dash
     if not match:
         return title.strip(), None
-    number = float(match.group("n").replace(",", "."))
+    upto = match.groupdict().get("upto")
+    number = float((upto or match.group("n")).replace(",", "."))  # a range asks for the most
     scale = 60 if match.group("unit").lower().startswith("h") else 1
     minutes = round(number * scale)
     return title[: match.start()].strip(), (minutes or None)

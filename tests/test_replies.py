@@ -77,6 +77,28 @@ class TestMarkers:
     def test_marker_forms(self, line: str, kind: str, title: str) -> None:
         assert items_of(line) == [(kind, title, "", None)]
 
+    @pytest.mark.parametrize(
+        ("line", "kind", "title"),
+        [
+            (
+                "Q. How are schools funding swimming?",
+                "question",
+                "How are schools funding swimming?",
+            ),
+            ("Q) How?", "question", "How?"),
+            ("Question - How?", "question", "How?"),
+            ("Agenda item – Budget", "agenda", "Budget"),
+        ],
+    )
+    def test_loose_marker_forms(self, line: str, kind: str, title: str) -> None:
+        assert items_of(line) == [(kind, title, "", None)]
+
+    def test_q_dot_needs_a_capital_and_a_space(self) -> None:
+        assert items_of("Q.E.D. is not a marker") == [
+            ("agenda", "Q.E.D. is not a marker", "", None)
+        ]
+        assert items_of("q. lower case") == [("agenda", "q. lower case", "", None)]
+
     def test_title_on_next_line(self) -> None:
         assert items_of("Q:\nHow do you do it?\nDetails") == [
             ("question", "How do you do it?", "Details", None)
@@ -118,6 +140,17 @@ class TestTimeRequests:
             ("[1.5h]", 90),
             ("[2 hours]", 120),
             ("[ 5m ]", 5),
+            ("[10 mins please]", 10),
+            ("(10 minutes please)", 10),
+            ("[approx 10m]", 10),
+            ("[c. 15 mins]", 15),
+            ("[~10m]", 10),
+            ("(about 20 mins).", 20),
+            ("[10-15 mins]", 15),  # a range asks for the most
+            ("[half an hour]", 30),
+            ("(an hour)", 60),
+            ("- 10 mins", 10),  # unbracketed after a dash, with the unit in words
+            ("– 15 minutes", 15),
         ],
     )
     def test_forms(self, suffix: str, minutes: int) -> None:
@@ -125,6 +158,15 @@ class TestTimeRequests:
 
     def test_only_at_the_end_of_the_title(self) -> None:
         assert items_of("Item: [10m] budget") == [("agenda", "[10m] budget", "", None)]
+
+    def test_dash_needs_a_unit_at_the_very_end(self) -> None:
+        assert items_of("Item: Year 6 - 10 minutes of reading") == [
+            ("agenda", "Year 6 - 10 minutes of reading", "", None)
+        ]
+        assert items_of("Item: Budget - 10m") == [("agenda", "Budget - 10m", "", None)]
+
+    def test_request_before_the_title_line(self) -> None:
+        assert items_of("Item: [10m]\nBudget\nDetails") == [("agenda", "Budget", "Details", 10)]
 
     def test_zero_is_no_request(self) -> None:
         assert items_of("Item: Budget [0m]") == [("agenda", "Budget", "", None)]
@@ -198,6 +240,7 @@ class TestNoMarkers:
             "Thanks! 😊\nHelen",
             "Thanks all,\nJo",
             "Merci d'avance,\nÉlodie",
+            "Med vänliga hälsningar\nAnna",
         ],
     )
     def test_signoffs_are_not_body(self, signoff: str) -> None:
@@ -445,6 +488,7 @@ class TestQuotes:
             "Sent with Proton Mail secure email.",
             "Sent from my Galaxy",
             "Wysłane z mojego Galaxy",
+            "Wysłane z iPhone'a",
             "Enviado do meu iPhone",
             "Obtenir Outlook pour iOS<https://aka.ms/o0ukef>",
             "Pobierz aplikację Outlook dla systemu Android",
