@@ -105,12 +105,15 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
     """Decode `data` declared as `charset`, falling back instead of failing.
 
     Order: the declared charset (Latin labels read as windows-1252; Latin-declared text
-    that is valid UTF-8 read as UTF-8), then utf-8, windows-1252 and latin-1.
+    that is valid UTF-8 read as UTF-8; a UTF-16/32 label is believed only with a byte
+    order mark or NUL bytes, as real wide text has), then utf-8, windows-1252 and latin-1.
     """
     label = (charset or "").strip().strip("\"'").lower()
     candidates: list[str] = []
     if label in _LATIN_LABELS:
         candidates = ["utf-8", "windows-1252"] if _has_high_bytes(data) else ["ascii"]
+    elif label.startswith(("utf-16", "utf16", "utf-32", "utf32")) and not _looks_wide(data):
+        candidates = []
     elif label:
         candidates = [label]
     candidates += ["utf-8", "windows-1252", "latin-1"]
@@ -124,6 +127,12 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
 
 def _has_high_bytes(data: bytes) -> bool:
     return any(b > 0x7F for b in data)
+
+
+def _looks_wide(data: bytes) -> bool:
+    """Whether `data` can be UTF-16/32 text: a byte order mark, or the NULs that wide
+    text of any Latin script is full of."""
+    return data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data
 
 
 def _fix_surrogates(text: str) -> str:

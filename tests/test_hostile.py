@@ -322,9 +322,7 @@ def test_non_ascii_envelope_sender_with_smtputf8(mta: Mta) -> None:
         ("charset_lying_utf8.eml", "Café budget for the spring term"),
         ("charset_non_text_codec.eml", "Cafe budget for the spring term"),
         ("charset_lying_utf16.eml", "Cafe budget for the spring term"),
-        pytest.param("charset_lying_utf16_even.eml", "Cafe budget for the summer terms",
-                     marks=pytest.mark.xfail(reason="mime.decode_bytes believes a declared "
-                                             "UTF-16 when ASCII text has an even length")),
+        ("charset_lying_utf16_even.eml", "Cafe budget for the summer terms"),
         ("missing_boundary.eml", "Multipart mail whose boundary parameter went missing"),
     ],
     ids=["base64", "qp", "unknown-charset", "lying-utf8", "non-text-codec", "lying-utf16",

@@ -84,6 +84,12 @@ class TestCharsets:
         assert decode_bytes(b"\xff\xfe\x81", "utf-8") == "ÿþ\x81"
         assert decode_bytes(b"abc", None) == "abc"
 
+    def test_a_utf16_label_is_believed_only_for_wide_text(self) -> None:
+        text = "Caf\u00e9 budget"
+        assert decode_bytes(text.encode("utf-16"), "utf-16") == text  # with a BOM
+        assert decode_bytes(text.encode("utf-16-le"), "UTF-16LE") == text  # NULs, no BOM
+        assert decode_bytes(b"Cafe budget!", "utf-16") == "Cafe budget!"  # ASCII, a lie
+
 
 class TestFrom:
     @pytest.mark.parametrize(
