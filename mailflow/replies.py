@@ -35,11 +35,13 @@ Rule decisions (the reply syntax itself is in DESIGN.md):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailflow.commands import member_commands
 from mailflow.mime import ParsedMail, parse_mail
 
 __all__ = [
@@ -408,7 +410,7 @@ def _attribution_end(lines: list[str], i: int) -> int | None:
     first = lines[i].strip()
     if not first or len(first) > 300:
         return None
-    if _ATTRIB_END.search(first) and (_quote_follows(lines, i + 1) or _starts_attrib(first)):
+    if _ends_attrib(first) and (_quote_follows(lines, i + 1) or _starts_attrib(first)):
         return i + 1
     if not _ATTRIB_START.match(first):
         return _wrapped_attribution_end(lines, i)
@@ -418,7 +420,7 @@ def _attribution_end(lines: list[str], i: int) -> int | None:
         if not nxt or _QUOTE.match(nxt):
             return None
         joined += " " + nxt
-        if _ATTRIB_END.search(joined) and _starts_attrib(joined):
+        if _ends_attrib(joined) and _starts_attrib(joined):
             return i + k + 1
     return None
 
@@ -434,13 +436,19 @@ def _wrapped_attribution_end(lines: list[str], i: int) -> int | None:
             return None
         joined += " " + nxt
         if (
-            _ATTRIB_END.search(joined)
+            _ends_attrib(joined)
             and re.search(r"\d", joined)
             and "@" in joined
             and _quote_follows(lines, i + k + 1)
         ):
             return i + k + 1
     return None
+
+
+def _ends_attrib(text: str) -> bool:
+    """Whether `text` ends like an attribution ("... wrote:"). Only text ending in a
+    colon can match, and checking that first spares a regex search of nearly every line."""
+    return text.rstrip().endswith(":") and bool(_ATTRIB_END.search(text))
 
 
 def _starts_attrib(text: str) -> bool:
@@ -917,7 +925,9 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
     """What a reply would record: the DESIGN.md `inbox parse` JSON shape. Never raises.
 
     Keys: automatic (reason or None), body (cleaned text), items, attachments
-    (non-inline only), plus apologies, withdraw and rsvp (True for a calendar REPLY).
+    (non-inline only), plus apologies, withdraw, rsvp (True for a calendar REPLY), and
+    the member commands a reply to a call for items would carry out: votes
+    (``[{item, value}]``) and volunteers (question ids). Command lines are not items.
     Automatic mail and calendar replies never yield items.
     """
     mail = parse_mail(raw, envelope_from=envelope_from)
@@ -934,9 +944,19 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
         "apologies": False,
         "withdraw": [],
         "rsvp": is_rsvp(mail),
+        "votes": [],
+        "volunteers": [],
     }  # fmt: skip
     try:
         reply = read_reply(mail)
+        if mail.automatic is None and not result["rsvp"]:
+            names = _sender_names(mail.from_name, mail.from_address)
+            found = member_commands(member_text(mail.text, names=names))
+            if found.found:
+                result["votes"] = [{"item": v.item_id, "value": v.value} for v in found.votes]
+                result["volunteers"] = list(found.volunteers)
+                rest = read_reply(dataclasses.replace(mail, text=found.rest))
+                reply = dataclasses.replace(rest, body=reply.body)
     except Exception as exc:  # a parser bug must not lose the message: report it
         result["error"] = f"reply parsing failed: {type(exc).__name__}"
         return result

@@ -146,8 +146,11 @@ class CliResult:
     stderr: str
 
 
+Cli = Callable[..., CliResult]
+
+
 @pytest.fixture
-def cli(config_file: Path) -> Callable[..., CliResult]:
+def cli(config_file: Path) -> Cli:
     """Run `mailflow --config <test config> ARGS...` in-process."""
 
     from mailflow.cli import app as cli_app

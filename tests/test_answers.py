@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from mailflow.app import App
-from tests.conftest import CliResult
+from tests.conftest import Cli
 from tests.loops import (
     JANE,
     RUTH,
@@ -22,7 +21,6 @@ from tests.loops import (
     text_of,
 )
 
-Cli = Callable[..., CliResult]
 ANSWER = """\
 We moved to the new codes in September: the LA's guidance note (Sept 2026) covers it.
 Happy to share our letter to parents.

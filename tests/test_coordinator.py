@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from mailflow.app import App
 from mailflow.server import InboundServer
-from tests.conftest import CliResult, ConfigFactory, free_port
+from tests.conftest import Cli, ConfigFactory, free_port
 from tests.loops import (
     JANE,
     MARY,
@@ -28,7 +28,6 @@ from tests.loops import (
     text_of,
 )
 
-Cli = Callable[..., CliResult]
 COORDINATOR = "coordinator@example.org"  # [group] coordinator in the test config, not a member
 
 

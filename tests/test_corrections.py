@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from mailflow import planner
 from mailflow.app import App
-from tests.conftest import CliResult
+from tests.conftest import Cli
 from tests.loops import JANE, SAM, address, make_group, outgoing, send, text_of
 
-Cli = Callable[..., CliResult]
 CORRECTION = """\
 Item 4 should say the moderation cluster meets in March, not May.
 

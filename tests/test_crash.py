@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
 from pathlib import Path
@@ -36,7 +36,7 @@ from mailflow import addresses, compose, meetings, members, outbox
 from mailflow.app import App
 from mailflow.models import InboundMessage, Item, OutboxMessage
 from mailflow.server import InboundServer
-from tests.conftest import CliResult, ConfigFactory, free_port
+from tests.conftest import Cli, ConfigFactory, free_port
 
 MAILFLOW = str(Path(sys.executable).parent / "mailflow")
 JANE = "jane.smith@hamble.hants.sch.uk"
@@ -222,7 +222,7 @@ def queue_mail(config: Path, total: int) -> dict[str, str]:
 
 
 def test_kill_outbox_flush_mid_delivery_then_rerun_delivers_all(
-    configs: ConfigFactory, slow_relay: tuple[SlowRelay, int], cli: Callable[..., CliResult]
+    configs: ConfigFactory, slow_relay: tuple[SlowRelay, int], cli: Cli
 ) -> None:
     relay, port = slow_relay
     config = configs.write(transport="smtp", smtp_port=port)  # two connections

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from mailflow import tick
 from mailflow.app import App
 from mailflow.models import Comment
-from tests.conftest import CliResult
+from tests.conftest import Cli
 from tests.loops import (
     JANE,
     RUTH,
@@ -27,7 +26,6 @@ from tests.loops import (
     text_of,
 )
 
-Cli = Callable[..., CliResult]
 FRIDAY = datetime(2026, 10, 2, 16, 0, tzinfo=UTC)
 NEXT_FRIDAY = datetime(2026, 10, 9, 16, 0, tzinfo=UTC)
 GROUP = "dht@example.org"

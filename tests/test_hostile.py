@@ -33,7 +33,7 @@ from mailflow import addresses, meetings, members
 from mailflow.app import App
 from mailflow.models import Attachment, Held, InboundMessage, Item, OutboxMessage
 from mailflow.server import InboundServer
-from tests.conftest import CliResult, ConfigFactory
+from tests.conftest import Cli, ConfigFactory
 
 HOSTILE = Path(__file__).parent / "hostile"
 GROUP = "dht@example.org"
@@ -113,7 +113,7 @@ class Mta:
 
     app: App
     server: InboundServer
-    cli: Callable[..., CliResult]
+    cli: Cli
     stored: list[int] = field(default_factory=list)
 
     def send(
@@ -183,9 +183,7 @@ class Mta:
 
 
 @pytest.fixture
-def mta(
-    app: App, server: InboundServer, group: Group, cli: Callable[..., CliResult]
-) -> Iterator[Mta]:
+def mta(app: App, server: InboundServer, group: Group, cli: Cli) -> Iterator[Mta]:
     sender = Mta(app, server, cli)
     yield sender
     sender.check_accounted()

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import CliResult
-
-Cli = Callable[..., CliResult]
+from tests.conftest import Cli
 
 
 def members(cli: Cli) -> list[dict[str, object]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -17,9 +16,8 @@ import recurring_ical_events
 from mailflow import tick
 from mailflow.app import App
 from mailflow.models import Item
-from tests.conftest import CliResult
+from tests.conftest import Cli, CliResult
 
-Cli = Callable[..., CliResult]
 MEMBERS = [
     ("jane.smith@hamble.hants.sch.uk", "Jane Smith"),
     ("sam.patel@westend.hants.sch.uk", "Sam Patel"),

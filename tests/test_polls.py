@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import pytest
 from mailflow import meetings, planning, polls, tick
 from mailflow.app import App
 from mailflow.models import Meeting, Poll
-from tests.conftest import CliResult, ConfigFactory
+from tests.conftest import Cli, ConfigFactory
 from tests.loops import (
     JANE,
     MARY,
@@ -30,7 +30,6 @@ from tests.loops import (
     text_of,
 )
 
-Cli = Callable[..., CliResult]
 THEMES = ["Workload", "Accountability without conflict", "The changing curriculum"]
 WEEKLY = """
 [[terms]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,9 @@ import pytest
 from mailflow import coordinator, planning, rsvp, tick
 from mailflow.app import App
 from mailflow.models import Meeting
-from tests.conftest import CliResult, ConfigFactory, load_mail
+from tests.conftest import Cli, ConfigFactory, load_mail
 from tests.loops import JANE, MARY, RUTH, SAM, Group, address, make_group, outgoing, send, text_of
 
-Cli = Callable[..., CliResult]
 COORDINATOR = "coordinator@example.org"
 
 

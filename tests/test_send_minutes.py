@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,9 +19,8 @@ from sqlalchemy import func, select
 
 from mailflow.app import App
 from mailflow.models import Attachment, Item, OutboxMessage
-from tests.conftest import CliResult, ConfigFactory, SmtpSink
+from tests.conftest import Cli, CliResult, ConfigFactory, SmtpSink
 
-Cli = Callable[..., CliResult]
 MINUTES = """## Attendance codes
 
 Most schools follow the LA guidance. <script>alert('x')</script>

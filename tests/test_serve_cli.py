@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,8 @@ from sqlalchemy import select
 from mailflow.app import App
 from mailflow.models import InboundMessage, Item
 from mailflow.server import InboundServer
-from tests.conftest import CliResult, free_port, load_mail
+from tests.conftest import Cli, free_port, load_mail
 
-Cli = Callable[..., CliResult]
 MAILFLOW = str(Path(sys.executable).parent / "mailflow")
 
 

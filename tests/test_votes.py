@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from mailflow import tick
 from mailflow.app import App
-from tests.conftest import CliResult
+from tests.conftest import Cli
 from tests.loops import (
     JANE,
     NOW,
@@ -24,8 +23,6 @@ from tests.loops import (
     send,
     text_of,
 )
-
-Cli = Callable[..., CliResult]
 
 
 def agenda_order(cli: Cli) -> list[int]:

@@ -42,6 +42,12 @@ def parse(
         console.print(f"{n}. {item['kind']}: {item['title']}{minutes}")
         if item.get("body"):
             console.print("   " + str(item["body"]).replace("\n", "\n   "))
+    votes, volunteers = result["votes"], result["volunteers"]
+    assert isinstance(votes, list) and isinstance(volunteers, list)
+    for vote in votes:
+        console.print(f"vote: {vote['value']:+d} on #{vote['item']}")
+    for number in volunteers:
+        console.print(f"volunteers to answer #{number}")
     attachments = result["attachments"]
     assert isinstance(attachments, list)
     for att in attachments:
