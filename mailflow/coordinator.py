@@ -19,18 +19,15 @@ in it): the invites are the one thing that cannot be taken back.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email import policy
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import compose, items, notices, planner, planning, rsvp, schedule
+from mailflow import authresults, compose, items, notices, planner, planning, rsvp, schedule
 from mailflow.commands import Command, CoordinatorReply
 from mailflow.config import Settings
 from mailflow.corrections import next_meeting_after
@@ -125,40 +122,6 @@ def due_draft(session: Session, settings: Settings, meeting: Meeting, now: datet
 
 # --- who may command ---------------------------------------------------------------------
 
-_COMMENTS = re.compile(r"\([^()]*\)")
-
-
-def _aligned(domain: str, sender_domain: str) -> bool:
-    domain = domain.strip().lstrip("@").lower().rstrip(".")
-    return sender_domain == domain or sender_domain.endswith("." + domain)
-
-
-def _passes(result: str, sender_domain: str) -> bool:
-    """Whether one ``method=result props`` clause is a dkim or spf pass for the domain."""
-    match = re.match(r"\s*(dkim|spf)\s*=\s*pass\b(.*)$", result, re.IGNORECASE | re.DOTALL)
-    if match is None:
-        return False
-    props = dict(re.findall(r"([\w.-]+)\s*=\s*(\S+)", match.group(2)))
-    key = {k.lower(): v for k, v in props.items()}
-    if match.group(1).lower() == "dkim":
-        domain = key.get("header.d") or key.get("header.i", "").rpartition("@")[2]
-    else:
-        domain = key.get("smtp.mailfrom", "").rpartition("@")[2] or key.get("smtp.helo", "")
-    return not domain or _aligned(domain, sender_domain)
-
-
-def authenticated(raw: bytes, authserv_id: str, sender: str) -> bool:
-    """Whether the message has Authentication-Results from `authserv_id` with a dkim or
-    spf pass for the sender's domain."""
-    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
-    sender_domain = sender.rpartition("@")[2].lower()
-    for value in headers.get_all("Authentication-Results") or []:
-        parts = _COMMENTS.sub("", " ".join(str(value).split())).split(";")
-        server = parts[0].split()[0].lower() if parts[0].split() else ""
-        if server == authserv_id.lower() and any(_passes(p, sender_domain) for p in parts[1:]):
-            return True
-    return False
-
 
 def verify(settings: Settings, *, raw: bytes, sender: str, member: Member | None) -> None:
     """Hold a command reply unless it comes from a coordinator, authenticated if required."""
@@ -167,7 +130,7 @@ def verify(settings: Settings, *, raw: bytes, sender: str, member: Member | None
             f"agenda commands from {sender or 'an unknown sender'}, who is not a coordinator"
         )
     authserv = settings.inbound.trusted_authserv_id.strip()
-    if authserv and not authenticated(raw, authserv, sender):
+    if authserv and not authresults.authenticated(raw, authserv, sender):
         raise Hold(f"agenda commands without a dkim or spf pass from {authserv} for {sender}")
 
 

@@ -21,7 +21,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailflow import addresses, compose, itip, meetings, mime, outbox, replies, rsvp, schedule
+from mailflow import (
+    addresses,
+    authresults,
+    compose,
+    itip,
+    meetings,
+    mime,
+    outbox,
+    replies,
+    rsvp,
+    schedule,
+)
 from mailflow.addresses import Recipient, ReplyToken
 from mailflow.config import Settings
 from mailflow.errors import Discard, Hold
@@ -157,12 +168,7 @@ def _token_meeting(ctx: Context) -> Meeting | None:
 
 
 def _check_dmarc(ctx: Context) -> None:
-    trusted = ctx.settings.inbound.trusted_authserv_id
-    results = ctx.parsed.headers.get("authentication-results", "")
-    if not trusted or not results:
-        return
-    authserv = results.split(";", 1)[0].strip().lower()
-    if authserv == trusted.lower() and re.search(r"\bdmarc=fail\b", results, re.I):
+    if authresults.dmarc_failed(ctx.row.raw, ctx.settings.inbound.trusted_authserv_id):
         raise Hold("DMARC check failed for the sender's domain")
 
 
