@@ -1,5 +1,7 @@
 """Score parse_reply on the message corpus: the share of messages parsed exactly right.
 
+`tests/test_corpus.py` runs the same check on every message.
+
 Each ``tests/messages/**/NAME.eml`` has ``NAME.json`` beside it with the expected
 ``automatic``, ``items`` and attachment names/types (plus, when present, ``withdraw``,
 ``apologies`` and ``rsvp``). Run ``python bench/corpus_score.py [FOLDER...]``; with no
