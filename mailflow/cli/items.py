@@ -8,7 +8,7 @@ from rich.table import Table
 from mailflow import compose, coordinator, planner
 from mailflow import items as items_
 from mailflow.cli.base import app, console, open_app, print_json
-from mailflow.cli.outbox import deliver_now
+from mailflow.cli.outbox import announce_and_deliver
 from mailflow.errors import UserError
 from mailflow.meetings import find_meeting
 
@@ -88,9 +88,8 @@ def agenda(
         with app_.session() as session:
             m = find_meeting(session, meeting)
             queued = coordinator.send_draft(session, app_.settings, m, now=app_.now())
-        console.print(f"agenda draft: {queued} message(s) queued"
-                      + ("" if queued else " (this draft was already mailed)"))  # fmt: skip
-        deliver_now(app_)
+        announce_and_deliver(app_, "agenda draft", queued,
+                             why_none="this draft was already mailed")  # fmt: skip
         return
     with app_.session() as session:
         m = find_meeting(session, meeting)

@@ -7,7 +7,7 @@ import typer
 from mailflow import answers, digest, votes
 from mailflow.cli.base import app, console, open_app
 from mailflow.cli.items import group as items_group
-from mailflow.cli.outbox import deliver_now
+from mailflow.cli.outbox import announce_and_deliver, deliver_now
 from mailflow.meetings import find_meeting
 
 
@@ -20,9 +20,8 @@ def send_digest(ctx: typer.Context) -> None:
     if not report.posts:
         console.print("no new posts since the last digest; nothing sent")
         return
-    console.print(f"digest of {len(report.posts)} post(s): {report.queued} message(s) queued"
-                  + ("" if report.queued else " (already sent today)"))  # fmt: skip
-    deliver_now(app_)
+    announce_and_deliver(app_, f"digest of {len(report.posts)} post(s)", report.queued,
+                         why_none="already sent today")  # fmt: skip
 
 
 @items_group.command("digest")
@@ -34,9 +33,8 @@ def items_digest(
     with app_.session() as session:
         m = find_meeting(session, meeting)
         queued = votes.send_proposed(session, app_.settings, m, now=app_.now())
-    console.print(f"proposed items: {queued} message(s) queued"
-                  + ("" if queued else " (nothing proposed yet, or already sent)"))  # fmt: skip
-    deliver_now(app_)
+    announce_and_deliver(app_, "proposed items", queued,
+                         why_none="nothing proposed yet, or already sent")  # fmt: skip
 
 
 @items_group.command("assign")

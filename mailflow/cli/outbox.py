@@ -61,6 +61,12 @@ def deliver_now(app_: App) -> outbox_.DeliveryReport:
     return report
 
 
+def announce_and_deliver(app_: App, what: str, queued: int, *, why_none: str) -> None:
+    """Say how many messages `what` queued (or why none were), then deliver what is due."""
+    console.print(f"{what}: {queued} message(s) queued" + ("" if queued else f" ({why_none})"))
+    deliver_now(app_)
+
+
 @group.command("flush")
 def flush(ctx: typer.Context) -> None:
     """Deliver every queued message that is due now."""

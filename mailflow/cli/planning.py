@@ -9,7 +9,7 @@ import typer
 from mailflow import planning
 from mailflow import tick as tick_
 from mailflow.cli.base import app, console, open_app
-from mailflow.cli.outbox import deliver_now
+from mailflow.cli.outbox import announce_and_deliver, deliver_now
 from mailflow.errors import UserError
 from mailflow.meetings import find_meeting
 
@@ -23,9 +23,7 @@ def call_for_items(
     with app_.session() as session:
         m = find_meeting(session, meeting)
         queued = planning.call_for_items(session, app_.settings, m, now=app_.now())
-    console.print(f"call for items: {queued} message(s) queued"
-                  + ("" if queued else " (already sent to everyone)"))  # fmt: skip
-    deliver_now(app_)
+    announce_and_deliver(app_, "call for items", queued, why_none="already sent to everyone")
 
 
 @app.command("send-invites")
