@@ -33,10 +33,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email import policy
 from email.header import decode_header
+from email.headerregistry import BaseHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
+from functools import lru_cache
 from html.parser import HTMLParser
 from types import MappingProxyType
+from typing import Any
 
 __all__ = [
     "Attachment",
@@ -93,6 +96,31 @@ class ParsedMail:
     attachments: tuple[Attachment, ...]
     calendars: tuple[str, ...]
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+# --------------------------------------------------------------------------- policy
+
+MAX_CACHED_HEADER = 1000  # longer header values are parsed each time, not kept
+
+
+class _ParseOncePolicy(policy.EmailPolicy):
+    """`policy.default`, except that a header value is parsed once, not at every access:
+    `email` reads Content-Type a dozen times per part (type, charset, format, filename)
+    and its header parser is most of the cost of parsing a message."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        """The parsed header, from a small cache of header objects (they are immutable)."""
+        if isinstance(value, BaseHeader) or len(value) > MAX_CACHED_HEADER:
+            return super().header_fetch_parse(name, value)
+        return _parsed_header(name, value)
+
+
+@lru_cache(maxsize=512)
+def _parsed_header(name: str, value: str) -> Any:
+    return policy.default.header_fetch_parse(name, value)
+
+
+POLICY = _ParseOncePolicy(header_factory=policy.default.header_factory)
 
 
 # --------------------------------------------------------------------------- charsets
@@ -879,7 +907,7 @@ def _reparse_without_boundary(part: Message, ctype: str) -> list[Message]:
     if match:
         boundary = match.group(1).decode("ascii", "replace").replace('"', "")
         head = f'Content-Type: {ctype}; boundary="{boundary}"\n\n'.encode()
-        reparsed = BytesParser(policy=policy.default).parsebytes(head + body)
+        reparsed = BytesParser(policy=POLICY).parsebytes(head + body)
         children = _children(reparsed)
         if children:
             return children
@@ -943,7 +971,7 @@ def parse_mail(raw: bytes, *, envelope_from: str | None = None) -> ParsedMail:
     reverse-path ``<>`` (a bounce).
     """
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(bytes(raw))
+        msg = BytesParser(policy=POLICY).parsebytes(bytes(raw))
         assert isinstance(msg, EmailMessage)
         return _parse(msg, envelope_from)
     except Exception:
@@ -981,7 +1009,7 @@ def _safe_reason(msg: EmailMessage, envelope_from: str | None) -> str | None:
 def _fallback(raw: bytes, envelope_from: str | None) -> ParsedMail:
     """Headers only plus the undecoded body, for messages the full parser gives up on."""
     try:
-        msg = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+        msg = BytesHeaderParser(policy=POLICY).parsebytes(raw)
         headers = _raw_headers(msg)
     except Exception:
         headers = []
