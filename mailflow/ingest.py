@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -415,6 +415,7 @@ def claim_new(session: Session, inbound_id: int) -> bool:
         update(InboundMessage)
         .where(InboundMessage.id == inbound_id, InboundMessage.status == "new")
         .values(status="new")
+        .execution_options(synchronize_session=False)  # nothing changes: nothing to sync
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -454,9 +455,36 @@ def _process(
     """One run of the pipeline; a unique-key conflict is raised unless this is the `last`."""
     if only_new and not claim_new(session, inbound_id):
         return _left_alone(session, inbound_id)
+    row = _stored(session, inbound_id)
+    try:
+        _run_pipeline(session, settings, row, now=now, trusted=trusted, reading=reading)
+    except Exception as exc:  # ours, not the sender's: keep it for `inbox reprocess`
+        if isinstance(exc, IntegrityError) and not last:
+            raise
+        session.rollback()
+        log.exception("processing inbound message %s failed", inbound_id)
+        if only_new and not claim_new(session, inbound_id):
+            return _left_alone(session, inbound_id)
+        row = session.get(InboundMessage, inbound_id) or row
+        _finish(row, "failed", "", now)
+        row.error = f"{type(exc).__name__}: {exc}"[:2000]
+    session.commit()
+    return row.status
+
+
+def _stored(session: Session, inbound_id: int) -> InboundMessage:
     row = session.get(InboundMessage, inbound_id)
     if row is None:
         raise ValueError(f"no inbound message {inbound_id}")
+    return row
+
+
+def _run_pipeline(
+    session: Session, settings: Settings, row: InboundMessage, *, now: datetime, trusted: bool,
+    reading: Reading | None,
+) -> None:  # fmt: skip
+    """Run the steps over `row` and record its outcome (processed, held or ignored) in
+    the session, uncommitted; an exception of ours is raised."""
     ctx = Context(session=session, settings=settings, row=row, now=now, trusted=trusted,
                   reading=reading)  # fmt: skip
     try:
@@ -472,18 +500,36 @@ def _process(
             held.reason, held.status = hold.reason, "held"
     except Discard as discard:
         _finish(row, "ignored", discard.reason, now)
-    except Exception as exc:  # ours, not the sender's: keep it for `inbox reprocess`
-        if isinstance(exc, IntegrityError) and not last:
-            raise
+
+
+def process_batch(
+    session: Session, settings: Settings, batch: Sequence[tuple[int, Reading | None]], *,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Process several new stored messages, each with its reading (see `read`), in one
+    transaction: one commit instead of one each, and the members and meetings they share
+    are loaded once. Messages another processor has dealt with are left alone.
+
+    If any message raises (a fault of ours, or a concurrent processor's write), the whole
+    batch is rolled back and each message is processed on its own with `process`, so the
+    failing one ends up `failed` with its error and the others are recorded as usual.
+    """
+    try:
+        for inbound_id, reading in sorted(batch, key=lambda job: job[0]):
+            if claim_new(session, inbound_id):
+                _run_pipeline(session, settings, _stored(session, inbound_id), now=now,
+                              trusted=False, reading=reading)  # fmt: skip
+        session.commit()
+        return
+    except Exception:
         session.rollback()
-        log.exception("processing inbound message %s failed", inbound_id)
-        if only_new and not claim_new(session, inbound_id):
-            return _left_alone(session, inbound_id)
-        row = session.get(InboundMessage, inbound_id) or row
-        _finish(row, "failed", "", now)
-        row.error = f"{type(exc).__name__}: {exc}"[:2000]
-    session.commit()
-    return row.status
+        log.info("a batch of %d inbound messages met an error; one at a time", len(batch))
+    for inbound_id, reading in batch:
+        try:
+            process(session, settings, inbound_id, now=now, reading=reading, only_new=True)
+        except Exception:  # the message stays 'new' and is retried at the next start
+            session.rollback()
+            log.exception("could not process inbound message %s", inbound_id)
 
 
 def _left_alone(session: Session, inbound_id: int) -> str:

@@ -15,6 +15,7 @@ import queue
 import ssl
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -31,12 +32,28 @@ TEMPFAIL = "451 4.3.0 Temporary error; please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down; please try again later"
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A stored message waiting to be processed; `raw` is None when it must be read back
+    from the database (messages left over from before a restart)."""
+
+    inbound_id: int
+    raw: bytes | None = None
+    mail_from: str = ""
+
+
 class Processor:
-    """A worker thread that runs the ingest pipeline over stored messages in order."""
+    """A worker thread that runs the ingest pipeline over stored messages in order.
+
+    Whatever has queued up while it worked is processed together, up to `BATCH`
+    messages in one transaction (see `ingest.process_batch`).
+    """
+
+    BATCH = 20
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.queue: queue.Queue[int | None] = queue.Queue()
+        self.queue: queue.Queue[Stored | None] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="mailflow-ingest", daemon=True)
         self.busy = 0
         self.lock = threading.Lock()
@@ -45,35 +62,55 @@ class Processor:
         """Start the worker and queue whatever was stored but never processed."""
         with self.app.session() as session:
             for inbound_id in ingest.unprocessed(session):
-                self.submit(inbound_id)
+                self.submit(Stored(inbound_id))
         self.thread.start()
 
-    def submit(self, inbound_id: int) -> None:
+    def submit(self, stored: Stored) -> None:
         """Queue a stored message for processing."""
         with self.lock:
             self.busy += 1
-        self.queue.put(inbound_id)
+        self.queue.put(stored)
 
     def _run(self) -> None:
-        while (inbound_id := self.queue.get()) is not None:
+        while batch := self._next_batch():
             try:
-                reading = self._read(inbound_id)
+                readings = [(stored.inbound_id, self._read(stored)) for stored in batch]
                 with self.app.writing() as session:
-                    ingest.process(session, self.app.settings, inbound_id, now=self.app.now(),
-                                   reading=reading, only_new=True)  # fmt: skip
-            except Exception:  # the message stays 'new' and is retried at the next start
-                log.exception("could not process inbound message %s", inbound_id)
+                    ingest.process_batch(session, self.app.settings, readings,
+                                         now=self.app.now())  # fmt: skip
+            except Exception:  # the messages stay 'new' and are retried at the next start
+                log.exception("could not process inbound messages %s",
+                              [stored.inbound_id for stored in batch])  # fmt: skip
             finally:
                 with self.lock:
-                    self.busy -= 1
+                    self.busy -= len(batch)
 
-    def _read(self, inbound_id: int) -> ingest.Reading | None:
+    def _next_batch(self) -> list[Stored]:
+        """Wait for a message, then take whatever else is queued (up to BATCH); [] once
+        the worker is told to stop."""
+        batch: list[Stored] = []
+        stored = self.queue.get()
+        while stored is not None:
+            batch.append(stored)
+            if len(batch) == self.BATCH:
+                break
+            try:
+                stored = self.queue.get_nowait()
+            except queue.Empty:
+                break
+        if stored is None:
+            self.queue.put(None)  # stop after this batch
+        return batch
+
+    def _read(self, stored: Stored) -> ingest.Reading | None:
         """Parse the message before taking the write lock, so stores are not kept waiting."""
-        with self.app.session() as session:
-            row = session.get(InboundMessage, inbound_id)
-            raw, mail_from = (row.raw, row.mail_from) if row else (b"", "")
-        if row is None:
-            return None
+        raw, mail_from = stored.raw, stored.mail_from
+        if raw is None:
+            with self.app.session() as session:
+                row = session.get(InboundMessage, stored.inbound_id)
+                if row is None:
+                    return None
+                raw, mail_from = row.raw, row.mail_from
         try:
             return ingest.read(raw, mail_from)
         except Exception:  # the pipeline will meet the same problem and record it
@@ -132,17 +169,21 @@ class InboundHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        mail_from, rcpt_tos = envelope.mail_from or "", list(envelope.rcpt_tos)
         self.in_flight += 1
         try:
             loop = asyncio.get_running_loop()
-            inbound_id = await loop.run_in_executor(None, self._store, envelope)
+            inbound_id = await loop.run_in_executor(None, self._store, mail_from, rcpt_tos, raw)
         except Exception:
             log.exception("could not store an inbound message")
             return self._per_recipient(envelope, TEMPFAIL)
         finally:
             self.in_flight -= 1
         if self.processor is not None:
-            self.processor.submit(inbound_id)
+            self.processor.submit(Stored(inbound_id, raw, mail_from))
         return self._per_recipient(envelope, f"250 2.0.0 Stored as message {inbound_id}")
 
     def _per_recipient(self, envelope: Envelope, status: str) -> str:
@@ -151,15 +192,10 @@ class InboundHandler:
             return "\r\n".join([status] * len(envelope.rcpt_tos))
         return status
 
-    def _store(self, envelope: Envelope) -> int:
-        raw = envelope.original_content or envelope.content or b""
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8", "surrogateescape")
+    def _store(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> int:
         with self.app.writing() as session:
-            return ingest.store(
-                session, mail_from=envelope.mail_from or "", rcpt_tos=list(envelope.rcpt_tos),
-                raw=raw, now=self.app.now(),
-            )  # fmt: skip
+            return ingest.store(session, mail_from=mail_from, rcpt_tos=rcpt_tos, raw=raw,
+                                now=self.app.now())  # fmt: skip
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error: %r", error)

@@ -230,3 +230,50 @@ def test_concurrent_connections_all_stored(app: App, server: Any, group: dict[st
     rows = processed(app, server)
     assert len(rows) == 200
     assert len({r.subject for r in rows}) == 200
+
+
+def test_a_failing_message_in_a_batch_fails_alone(
+    app: App, group: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose middle message raises is rolled back and run one at a time: that
+    message is `failed` with its error, the others get their items and one ack each."""
+    from mailflow import ingest
+
+    to = reply_to(app, group["jane"], group["meeting"])
+    with app.writing() as session:
+        ids = [ingest.store(session, mail_from=JANE, rcpt_tos=[to], now=app.now(),
+                            raw=load_mail("gmail_question.eml", reply_to=to))
+               for _ in range(3)]  # fmt: skip
+    real = ingest.record_items
+
+    def record_items(ctx: ingest.Context) -> None:
+        if ctx.row.id == ids[1]:
+            raise RuntimeError("a bug of ours")
+        real(ctx)
+
+    monkeypatch.setattr(ingest, "PIPELINE", tuple(
+        (name, record_items if step is real else step) for name, step in ingest.PIPELINE
+    ))  # fmt: skip
+    with app.writing() as session:
+        ingest.process_batch(session, app.settings, [(i, None) for i in ids], now=app.now())
+    with app.session() as session:
+        rows = [session.get(InboundMessage, i) for i in ids]
+        assert [r.status for r in rows if r] == ["processed", "failed", "processed"]
+        assert rows[1] is not None and rows[1].error == "RuntimeError: a bug of ours"
+    assert sorted({i.message_id for i in items(app)}) == [ids[0], ids[2]]
+    assert len(outbox(app)) == 2
+
+
+def test_a_batch_leaves_alone_what_another_processor_did(app: App, group: Any) -> None:
+    from mailflow import ingest
+
+    to = reply_to(app, group["jane"], group["meeting"])
+    with app.writing() as session:
+        ids = [ingest.store(session, mail_from=JANE, rcpt_tos=[to], now=app.now(),
+                            raw=load_mail("gmail_question.eml", reply_to=to))
+               for _ in range(2)]  # fmt: skip
+        ingest.process(session, app.settings, ids[0], now=app.now(), only_new=True)
+    with app.writing() as session:
+        ingest.process_batch(session, app.settings, [(i, None) for i in ids], now=app.now())
+    assert len(outbox(app)) == 2
+    assert sorted({i.message_id for i in items(app)}) == ids
