@@ -271,7 +271,7 @@ def _add_item(ctx: Context, p: replies.ParsedItem) -> Item:
         member_id=ctx.member.id if ctx.member else None,
         message_id=ctx.row.id, kind=p.kind, title=p.title[:1000], body=p.body,
         status="proposed", minutes=p.minutes, created_at=ctx.now,
-        author=ctx.parsed.from_address,
+        author=ctx.parsed.from_address, attachments=[],  # none yet: the ack need not load them
     )  # fmt: skip
     ctx.session.add(item)
     ctx.session.flush()
@@ -482,7 +482,7 @@ def _stored(session: Session, inbound_id: int) -> InboundMessage:
 def _run_pipeline(
     session: Session, settings: Settings, row: InboundMessage, *, now: datetime, trusted: bool,
     reading: Reading | None,
-) -> None:  # fmt: skip
+) -> Context:  # fmt: skip
     """Run the steps over `row` and record its outcome (processed, held or ignored) in
     the session, uncommitted; an exception of ours is raised."""
     ctx = Context(session=session, settings=settings, row=row, now=now, trusted=trusted,
@@ -500,6 +500,7 @@ def _run_pipeline(
             held.reason, held.status = hold.reason, "held"
     except Discard as discard:
         _finish(row, "ignored", discard.reason, now)
+    return ctx
 
 
 def process_batch(
@@ -514,11 +515,14 @@ def process_batch(
     batch is rolled back and each message is processed on its own with `process`, so the
     failing one ends up `failed` with its error and the others are recorded as usual.
     """
+    # The session holds what it loaded only while something refers to it: keeping each
+    # message's context keeps its member and meeting at hand for the next messages.
+    done: list[Context] = []
     try:
         for inbound_id, reading in sorted(batch, key=lambda job: job[0]):
             if claim_new(session, inbound_id):
-                _run_pipeline(session, settings, _stored(session, inbound_id), now=now,
-                              trusted=False, reading=reading)  # fmt: skip
+                done.append(_run_pipeline(session, settings, _stored(session, inbound_id),
+                                          now=now, trusted=False, reading=reading))  # fmt: skip
         session.commit()
         return
     except Exception:
