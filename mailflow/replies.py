@@ -99,6 +99,7 @@ _FORWARD = re.compile(
     _I,
 )
 _UNDERSCORES = re.compile(r"^\s*_{8,}\s*$")
+_DASHED_ATTRIB = re.compile(r"^\s*-{2,}\s*(?P<inner>\S.{8,300}?)\s*-{2,}\s*$")  # Zoho
 # "-------- Original message --------" in a language we do not list; only taken as the
 # start of the original when header lines ("Od: ...", "Data: ...") follow it.
 _DASHED = re.compile(r"^\s*-{2,}\s*[^\W\d_][^-]{1,48}?\s*-{2,}\s*$")
@@ -116,7 +117,8 @@ _HEADER_OTHER = re.compile(
 _ATTRIB_START = re.compile(r"^\s*(on|le|am|el|ar|op|il|em|den|w dniu)\b", _I)
 _ATTRIB_END = re.compile(
     r"(wrote|a [ée]crit|schrieb|escribi[óo]|ysgrifennodd|schreef|het volgende geschreven|"
-    r"ha scritto|escreveu|skrev|napisa[łl])\b[^:]{0,200}:\s*$",
+    r"ha scritto|escreveu|skrev|napisa[łl]|scr[íi]obh|пише|пишет|написа[вл][аои]?|napsal|"
+    r"kirjoitti|írta|έγραψε)\b[^:]{0,200}:\s*$",
     _I,
 )
 _SIG_SEP = re.compile(r"^--\s*$")
@@ -133,7 +135,13 @@ _DEVICE = re.compile(
     r"enviado (do|a partir do) (meu )?[\w '’-]{2,30}|"
     r"(get|obtenir|obtener|obter|baixe|scarica|ottieni|pobierz|download|hol dir|cael)\b"
     r"[\w -]{0,12}\boutlook\b[\w -]{0,30}\b(ios|android)[\w -]{0,20}|"
-    r"outlook (f[üu]r|voor) (ios|android) (beziehen|herunterladen|downloaden))"
+    r"outlook (f[üu]r|voor) (ios|android) (beziehen|herunterladen|downloaden)|"
+    r"sent from the [\w '’-]{2,40}|"
+    r"(get|download|try) [\w-]{2,20}( mail| app)? for (ios|android|iphone|ipad|mac|windows)"
+    r"[\w -]{0,20}|"
+    r"надіслано з [\w '’-]{2,30}|отправлено (с|из) [\w '’-]{2,30}|odesl[áa]no z [\w '’-]{2,30}|"
+    r"skickat fr[åa]n min [\w '’-]{2,30}|sendt fra min [\w '’-]{2,30}|"
+    r"l[äa]hetetty [\w '’-]{2,30})"
     r"\s*[.!]?\s*(<[^>\s]*>|\(?https?://\S+\)?)?\s*$",
     _I,
 )
@@ -189,10 +197,14 @@ _SIGNOFF_WORDS = (
     r"med v[äa]nliga h[äa]lsningar|v[äa]nliga h[äa]lsningar|h[äa]lsningar|mvh|"
     r"med venlig hilsen|venlig hilsen|med vennlig hilsen|vennlig hilsen|hilsen|"
     r"yst[äa]v[äa]llisin terveisin|terveisin|s pozdravem|pozdrav|"
+    r"go raibh (m[íi]le )?maith agat|go raibh maith agaibh|le meas|le dea-mh[ée]in|sl[áa]n|"
+    r"beannachta[íi]|"
+    r"з повагою|щиро дякую|дякую|з найкращими побажаннями|с уважением|спасибо|"
+    r"всего доброго|всього найкращого|"
     r"よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します"
 )
 _SIGNOFF = re.compile(
-    rf"^\s*(?i:{_SIGNOFF_WORDS})(\s*[,.!-]*\s*(?i:and)?\s*(?i:{_SIGNOFF_WORDS}))?"
+    rf"^\s*(?i:{_SIGNOFF_WORDS})(\s*[,.!/-]*\s*(?i:and)?\s*(?i:{_SIGNOFF_WORDS}))?"
     r"(\s*[,.!-]*\s*([A-Z][\w.'’-]*|x+|(?i:all|everyone|again|both|team|folks))){0,3}"
     r"\s*[,.!:)x。]*\s*$"
 )
@@ -243,7 +255,11 @@ _WORD_MINUTES = {
     "a quarter of an hour": 15,
     "quarter of an hour": 15,
 }
-_WITHDRAW = re.compile(r"^\s*withdraw\s+(?:item\s+)?#?\s*(\d{1,6})\s*[.!]?\s*$", _I)
+_WITHDRAW = re.compile(
+    r"^\s*withdraw\s+(?:items?\s+)?(#?\s*\d{1,6}(?:\s*(?:,|&|and)?\s*#?\s*\d{1,6})*)"
+    r"\s*[.!]?\s*$",
+    _I,
+)
 _GREETING_WORDS = (
     r"hi|hello|hey|hiya|dear|morning|afternoon|evening|good morning|good afternoon|"
     r"good evening|greetings|hi there|hello there|bonjour|bonsoir|salut|cher|chère|chers|"
@@ -255,7 +271,9 @@ _GREETING_WORDS = (
     r"buonasera|carissim[oa]|oi|ol[áa] a todos|prezad[oa]s?|boa tarde|boa noite|"
     r"dzie[ńn] dobry|witam|witaj|cze[śs][ćc]|szanown[iya] pa[ńn]stwo|szanown[ay] pani|"
     r"szanowny panie|drog[aiy]|drodzy|goedenavond|geachte|hallo allemaal|coucou|madame|"
-    r"monsieur|gr[üu](ß|ss) gott|gr[üu]ezi|hallo zusammen|buenas noches|saludos"
+    r"monsieur|gr[üu](ß|ss) gott|gr[üu]ezi|hallo zusammen|buenas noches|saludos|"
+    r"доброго ранку|добрий день|доброго дня|добрий вечір|вітаю|привіт|шановн\w*|"
+    r"доброе утро|добрый день|здравствуйте|привет|уважаем\w*|dia dhuit|dia daoibh|a chara"
 )
 _GREETING = re.compile(rf"^\s*(?:{_GREETING_WORDS})\b[^.?!\n]{{0,40}}[,.!:]?\s*$", _I)
 _GREETING_PREFIX = re.compile(
@@ -279,11 +297,19 @@ _HOPE_SENTENCE = re.compile(
 )
 _PLEASANTRY = re.compile(
     r"^\s*(thanks|thank you|many thanks|cheers|great|perfect|lovely|brilliant|noted|ok|"
-    r"okay|got it|will do|received|see you|looking forward|sounds good|excellent)\b",
+    r"okay|got it|will do|received|see you|looking forward|sounds good|excellent|merci|"
+    r"danke|vielen dank|gracias|muchas gracias|grazie|diolch|obrigad[oa]|dzi[ęe]kuj[ęe]|"
+    r"bedankt|dank (je|u)|tack|takk|kiitos|go raibh maith agat|дякую|спасибі|спасибо)\b",
     _I,
 )
 _PLEASANTRY_LONG = re.compile(
-    r"see you|look(ing)? forward|speak soon|have a (good|great|lovely)", _I
+    r"see you|look(ing)? forward|speak soon|have a (good|great|lovely)|[àa] (bient[ôo]t|"
+    r"jeudi|lundi|mardi|mercredi|vendredi|demain|la prochaine|tout [àa] l'heure)|"
+    r"bis (bald|dann|morgen|donnerstag|montag|dienstag|mittwoch|freitag)|hasta (pronto|"
+    r"luego|ma[ñn]ana|el (lunes|martes|mi[ée]rcoles|jueves|viernes))|nos vemos|a presto|"
+    r"ci vediamo|a gioved[ìi]|tot (ziens|dan|straks|donderdag)|welwch chi|wela i chi|"
+    r"at[ée] (breve|logo|quinta)|do zobaczenia|vi ses|до зустрічі|до встречи",
+    _I,
 )
 _ABSENCE = re.compile(
     r"can'?t|cannot|can not|won'?t|will not|unable|not be able|not able|not make|"
@@ -300,6 +326,27 @@ _CANT_ATTEND = re.compile(
     r"(sorry|afraid|unfortunately|regret|apologies)\b.{0,60}?\b(can'?t|cannot|can not|"
     r"won'?t|will not|unable to|not be able to|not able to|couldn'?t)\s+(be able to\s+)?"
     r"(make|attend|come|join|be there|be with you|be at)",
+    _I,
+)
+_CANT_ATTEND_OTHER = re.compile(
+    r"je ne (pourrai|peux|serai) pas (être|venir|assister|participer|pr[ée]sente?|l[àa])|"
+    r"(muss|m[öo]chte) mich\b.{0,60}\bentschuldigen|(kann|werde|k[öo]nnen)\b.{0,40}\bnicht "
+    r"(teilnehmen|kommen|dabei sein|da sein)|bin\b.{0,30}\bverhindert|"
+    r"no (podr[ée]|puedo|podremos|voy a poder) (asistir|ir|estar|acudir|participar)|"
+    r"non (potr[òo]|posso|riesco a|riuscir[òo] a) (partecipare|esserci|venire|essere present)|"
+    r"(kan|zal|kunnen)\b.{0,20}\bniet\b.{0,20}\b(aanwezig|komen|deelnemen)|"
+    r"\bben\b.{0,20}\bverhinderd|"
+    r"n[ãa]o (poderei|posso|vou poder|conseguirei) (comparecer|ir|estar|participar)|"
+    r"nie (b[ęe]d[ęe]|dam rady|mog[ęe])\b.{0,20}\b(by[ćc]|przyj[śs][ćc]|uczestniczy[ćc]|"
+    r"dotrze[ćc])|"
+    r"(methu|ni fydda i|ni fyddaf|fydda i ddim|dw i ddim yn gallu)\b.{0,20}\b(dod|bod yna|"
+    r"mynychu|bod yn bresennol)|n[íi] bheidh m[ée] in ann|не зможу|не смогу",
+    _I,
+)
+# "Apologies" alone on the first line, in the group's other languages
+_APOLOGY_ALONE = re.compile(
+    r"^\s*(ymddiheuriadau|excuses|entschuldigung|disculpas|scuse|desculpas|przeprosiny|"
+    r"afmelding|leithscéal|вибачте)\s*[.!]?\s*$",
     _I,
 )
 _APOLOGY = re.compile(
@@ -390,6 +437,9 @@ def _hard_boundary(lines: list[str], i: int) -> str:
     if _FORWARD.match(line):
         return "forward"
     if _ORIGINAL.match(line):
+        return "original"
+    dashed = _DASHED_ATTRIB.match(line)
+    if dashed and _starts_attrib(dashed["inner"]) and _ends_attrib(dashed["inner"] + ":"):
         return "original"
     if _DASHED.match(line):
         window = [ln for ln in lines[i + 1 : i + 7] if ln.strip()][:4]
@@ -526,9 +576,28 @@ def _drop_signoff(lines: list[str]) -> list[str]:
             continue
         rest = lines[k + 1 :]
         ps = next((n for n, ln in enumerate(rest) if _PS.match(ln)), len(rest))
-        if all(_signature_like(ln) for ln in rest[:ps]):
+        if _signature_block(rest[:ps]):
             return lines[:k] + rest[ps:]
     return lines
+
+
+def _signature_block(lines: list[str]) -> bool:
+    """Whether the lines below a sign-off are a signature: short lines, or short lines
+    then paragraphs of which one is a disclaimer (legal text in several languages)."""
+    if all(_signature_like(ln) for ln in lines):
+        return True
+    spans = _paragraphs(lines)
+    if len(spans) < 2 or not all(_signature_like(ln) for ln in lines[: spans[0][1]]):
+        return False
+    return any(_is_disclaimer(" ".join(lines[a:b])) for a, b in spans[1:])
+
+
+def _without_trailing_signoff(title: str) -> str:
+    """A title without a sign-off written after its last sentence ("...? Cheers, Dave")."""
+    for end in re.finditer(r"[?.!]\s+", title):
+        if _is_signoff(title[end.end() :]):
+            return title[: end.end()].rstrip()
+    return title
 
 
 def _is_signoff(line: str) -> bool:
@@ -710,7 +779,7 @@ def _take_withdrawals(lines: list[str]) -> tuple[list[int], list[str]]:
     for line in lines:
         match = _WITHDRAW.match(line)
         if match:
-            numbers.append(int(match.group(1)))
+            numbers += [int(n) for n in re.findall(r"\d+", match.group(1))]
         else:
             rest.append(line)
     return numbers, rest
@@ -743,7 +812,7 @@ def _marker_item(block: _Block) -> ParsedItem:
     if not title and lines:
         title, width, lines = lines[0].strip(), len(lines[0].strip()), lines[1:]
     title, lines = _unwrap_title(title, width, lines)
-    title, later = _time_request(title)
+    title, later = _time_request(_without_trailing_signoff(title))
     return ParsedItem(block.kind, title, _tidy_body(lines), later or minutes)
 
 
@@ -826,7 +895,9 @@ def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str]]:
             rest = _apology_rest(first[match.start("tail") :])
             if rest is not None:
                 return _tidy_body([rest, *lines[1:]]), []
-        if _CANT_ATTEND.search(_plain(first)):
+        if _APOLOGY_ALONE.match(first):
+            return _tidy_body(lines[1:]), []
+        if _CANT_ATTEND.search(_plain(first)) or _CANT_ATTEND_OTHER.search(first):
             return _tidy_body(lines), []
     if _subject_apology(subject):
         return _tidy_body(lines), []
@@ -878,9 +949,9 @@ def _free_item(lines: list[str], kind: str) -> ParsedItem:
     if title.endswith(":") and following and not re.match(r"^\s*([-*•]|\d+[.)])\s", following[0]):
         rest = _trim_blank(rest)
         title, rest = _unwrap_title(rest[0].strip(), len(rest[0].strip()), rest[1:])
-    title, minutes = _time_request(title)
+    title, minutes = _time_request(_without_trailing_signoff(title))
     if not kind:
-        kind = "question" if re.search(r"\?[\s\"'”’)\]]*$", title) else "agenda"
+        kind = "question" if re.search(r"\?[\s\"'”’)\]]*$", _without_symbols(title)) else "agenda"
     return ParsedItem(kind, title, _tidy_body(rest), minutes)
 
 

@@ -672,3 +672,83 @@ class TestProperties:
             assert words(item.body) <= allowed
             assert item.kind in {"question", "agenda", "apology", "resource"}
             assert item.minutes is None or item.minutes > 0
+
+
+class TestOtherLanguagesAndClients:
+    """General rules found with the third hold-out set: each case is one rule."""
+
+    @pytest.mark.parametrize(
+        ("text", "reason"),
+        [
+            ("Ymddiheuriadau\nMae gen i gyfarfod.", "Mae gen i gyfarfod."),
+            ("Excuses !", ""),
+            ("Lo siento, no podré asistir.", "Lo siento, no podré asistir."),
+            ("Ich muss mich leider entschuldigen.", "Ich muss mich leider entschuldigen."),
+            ("Je ne pourrai pas être là jeudi.", "Je ne pourrai pas être là jeudi."),
+            ("Ik ben helaas verhinderd.", "Ik ben helaas verhinderd."),
+            ("Non potrò partecipare, mi dispiace.", "Non potrò partecipare, mi dispiace."),
+        ],
+    )  # fmt: skip
+    def test_apologies_in_other_languages(self, text: str, reason: str) -> None:
+        reply = extract_items(text)
+        assert reply.apologies
+        assert reply.items == (ParsedItem("apology", "Apologies", reason, None),)
+
+    def test_entschuldigung_with_text_after_it_is_not_an_apology(self) -> None:
+        assert not extract_items("Entschuldigung, eine Frage zum Budget?").apologies
+
+    def test_several_withdrawals_on_one_line(self) -> None:
+        reply = extract_items("Withdraw 4, 6\n\nBoth were covered on Monday.")
+        assert reply.withdraw == (4, 6) and reply.items == ()
+        assert extract_items("withdraw items #3 and #5").withdraw == (3, 5)
+
+    def test_a_question_mark_before_an_emoji_is_a_question(self) -> None:
+        assert items_of("Could someone share a SEF template? 🙂")[0][0] == "question"
+
+    def test_a_signoff_after_the_last_sentence_is_cut(self) -> None:
+        assert items_of("Q: Who has tried a nine-day fortnight? Cheers, Dave") == [
+            ("question", "Who has tried a nine-day fortnight?", "", None)
+        ]
+        assert items_of("Q: Is 5 p.m. too late? Best practice please")[0][1] == (
+            "Is 5 p.m. too late? Best practice please"
+        )
+
+    def test_thanks_only_replies_in_other_languages(self) -> None:
+        for text in ("Merci beaucoup Sam, à jeudi prochain !", "Vielen Dank, bis Donnerstag!",
+                     "Diolch yn fawr!", "Muchas gracias, hasta el jueves."):  # fmt: skip
+            assert items_of(text) == [], text
+
+    @pytest.mark.parametrize(
+        "tagline",
+        ["Sent from the all new AOL app for iOS", "Get BlueMail for Android",
+         "Надіслано з iPhone", "Skickat från min iPhone"],
+    )  # fmt: skip
+    def test_app_taglines_are_signatures(self, tagline: str) -> None:
+        assert (
+            clean_body(f"Q: Any news on the budget?\n\n{tagline}") == "Q: Any news on the budget?"
+        )
+
+    @pytest.mark.parametrize(
+        "attribution",
+        [
+            "---- On Thu, 25 Feb 2027 08:00:00 +0000 DHT Group <dht@example.org> wrote ----",
+            "Ar Déar 25 Feabh 2027 ag 08:00, scríobh Eastleigh DHT Group <dht@example.org>:",
+            "чт, 25 лют. 2027 р. о 08:00 Eastleigh DHT Group <dht@example.org> пише:",
+        ],
+    )  # fmt: skip
+    def test_more_attribution_lines(self, attribution: str) -> None:
+        assert clean_body(f"Q: Mine?\n\n{attribution}\n\n{QUOTED}") == "Q: Mine?"
+
+    def test_a_signature_ending_in_a_disclaimer_in_two_languages(self) -> None:
+        text = (
+            "Item: Welsh at parents' evenings\nHow do others do it?\n\nCofion / Regards\nRhian\n\n"
+            "Rhian Evans\nDirprwy Bennaeth / Deputy Headteacher\n\n"
+            "Mae'r e-bost hwn ac unrhyw atodiadau yn gyfrinachol ac wedi'u bwriadu ar gyfer y "
+            "derbynnydd yn unig. Os ydych wedi derbyn y neges hon trwy gamgymeriad.\n\n"
+            "This email is confidential and intended for the addressee only. If you have "
+            "received this message in error, please tell the sender and delete it.\n\n"
+            "We welcome correspondence in Welsh."
+        )
+        assert items_of(text) == [
+            ("agenda", "Welsh at parents' evenings", "How do others do it?", None)
+        ]
