@@ -134,20 +134,24 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
 
     Order: the declared charset (Latin labels read as windows-1252; Latin-declared text
     that is valid UTF-8 read as UTF-8; a UTF-16/32 label is believed only with a byte
-    order mark or NUL bytes, as real wide text has), then utf-8, windows-1252 and latin-1.
+    order mark or NUL bytes, as real wide text has, and then read even if damaged), then
+    utf-8, windows-1252 and latin-1.
     """
     label = (charset or "").strip().strip("\"'").lower()
     candidates: list[str] = []
     if label in _LATIN_LABELS:
         candidates = ["utf-8", "windows-1252"] if _has_high_bytes(data) else ["ascii"]
-    elif label.startswith(("utf-16", "utf16", "utf-32", "utf32")) and not _looks_wide(data):
-        candidates = []
+    elif label.startswith(("utf-16", "utf16", "utf-32", "utf32")):
+        # wide text damaged in transport (CRs added to an 8-bit body) is still read as
+        # wide text, with replacement characters, rather than as Latin-1 noise
+        candidates = [label, f"{label}:replace"] if _looks_wide(data) else []
     elif label:
         candidates = [label]
     candidates += ["utf-8", "windows-1252", "latin-1"]
-    for name in candidates:
+    for candidate in candidates:
+        name, _, errors = candidate.partition(":")
         try:
-            return data.decode(name)
+            return data.decode(name, errors or "strict")
         except Exception:  # unknown, lying or non-text codecs: try the next
             continue
     return data.decode("latin-1")  # pragma: no cover - latin-1 always succeeds above

@@ -89,6 +89,8 @@ class TestCharsets:
         assert decode_bytes(text.encode("utf-16"), "utf-16") == text  # with a BOM
         assert decode_bytes(text.encode("utf-16-le"), "UTF-16LE") == text  # NULs, no BOM
         assert decode_bytes(b"Cafe budget!", "utf-16") == "Cafe budget!"  # ASCII, a lie
+        damaged = "Budget\nplease".encode("utf-16").replace(b"\n", b"\r\n")  # odd length
+        assert decode_bytes(damaged, "utf-16").startswith("Budget")
 
 
 class TestFrom:
