@@ -518,8 +518,9 @@ def process_batch(
     # The session holds what it loaded only while something refers to it: keeping each
     # message's context keeps its member and meeting at hand for the next messages.
     done: list[Context] = []
+    jobs = sorted(batch, key=lambda job: job[0])
     try:
-        for inbound_id, reading in sorted(batch, key=lambda job: job[0]):
+        for inbound_id, reading in jobs:
             if claim_new(session, inbound_id):
                 done.append(_run_pipeline(session, settings, _stored(session, inbound_id),
                                           now=now, trusted=False, reading=reading))  # fmt: skip
@@ -527,8 +528,8 @@ def process_batch(
         return
     except Exception:
         session.rollback()
-        log.info("a batch of %d inbound messages met an error; one at a time", len(batch))
-    for inbound_id, reading in batch:
+        log.info("a batch of %d inbound messages met an error; one at a time", len(jobs))
+    for inbound_id, reading in jobs:
         try:
             process(session, settings, inbound_id, now=now, reading=reading, only_new=True)
         except Exception:  # the message stays 'new' and is retried at the next start
@@ -539,10 +540,7 @@ def process_batch(
 def _left_alone(session: Session, inbound_id: int) -> str:
     """The status of a message another processor has dealt with (or that is gone)."""
     session.rollback()
-    row = session.get(InboundMessage, inbound_id)
-    if row is None:
-        raise ValueError(f"no inbound message {inbound_id}")
-    return row.status
+    return _stored(session, inbound_id).status
 
 
 def _finish(row: InboundMessage, status: str, outcome: str, now: datetime) -> None:
