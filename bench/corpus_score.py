@@ -19,7 +19,7 @@ from mailflow.replies import parse_reply
 
 MESSAGES = Path(__file__).resolve().parent.parent / "tests" / "messages"
 OPTIONAL_KEYS = ("withdraw", "apologies", "rsvp")
-HOLDOUTS = ("holdout", "holdout2", "holdout3")
+HOLDOUTS = ("holdout", "holdout2", "holdout3", "holdout4")
 
 
 def expected_of(eml: Path) -> dict[str, object]:

@@ -114,10 +114,11 @@ _HEADER_OTHER = re.compile(
     r"wysłano|do|temat)\s*:",
     _I,
 )
-_ATTRIB_START = re.compile(r"^\s*(on|le|am|el|ar|op|il|em|den|w dniu)\b", _I)
+_ATTRIB_START = re.compile(r"^\s*(on|le|am|el|ar|op|il|em|den|w dniu|[îi]n)\b", _I)
 _ATTRIB_END = re.compile(
     r"(wrote|a [ée]crit|schrieb|escribi[óo]|ysgrifennodd|schreef|het volgende geschreven|"
-    r"ha scritto|escreveu|skrev|napisa[łl]|scr[íi]obh|пише|пишет|написа[вл][аои]?|napsal|"
+    r"ha scritto|escreveu|skrev|napisa[łl]|scr[íi]obh|a scris|yazd[ıi]|пише|пишет|"
+    r"написа[вл][аои]?|napsal|"
     r"kirjoitti|írta|έγραψε)\b[^:]{0,200}:\s*$",
     _I,
 )
@@ -151,6 +152,8 @@ _BANNER = re.compile(
     _I,
 )
 _DISCLAIMER_STRONG = re.compile(
+    r"registered (office|in england|in wales|in scotland|charity)|company (number|no\.?|"
+    r"registration number)|limited by guarantee|"
     r"received this (e-?mail|message|communication) in error|consider the environment "
     r"before printing|scanned for (viruses|malware)|intended (solely |only )?for the (use "
     r"of the )?(individual|addressee|named|person|recipient)|e-?mail disclaimer",
@@ -200,7 +203,9 @@ _SIGNOFF_WORDS = (
     r"go raibh (m[íi]le )?maith agat|go raibh maith agaibh|le meas|le dea-mh[ée]in|sl[áa]n|"
     r"beannachta[íi]|"
     r"з повагою|щиро дякую|дякую|з найкращими побажаннями|с уважением|спасибо|"
-    r"всего доброго|всього найкращого|"
+    r"всего доброго|всього найкращого|mul[țţt]umesc|mul[țţt]umesc frumos|cu stim[ăa]|"
+    r"cu drag|toate cele bune|te[şs]ekk[üu]rler|te[şs]ekk[üu]r ederim|sayg[ıi]lar[ıi]mla|"
+    r"iyi [çc]al[ıi][şs]malar|"
     r"よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します"
 )
 _SIGNOFF = re.compile(
@@ -257,7 +262,7 @@ _WORD_MINUTES = {
 }
 _WITHDRAW = re.compile(
     r"^\s*withdraw\s+(?:items?\s+)?(#?\s*\d{1,6}(?:\s*(?:,|&|and)?\s*#?\s*\d{1,6})*)"
-    r"\s*[.!]?\s*$",
+    r"\s*[.!]?(?:\s+[-–—:]\s*\S.*)?\s*$",  # "withdraw 3 - covered already"
     _I,
 )
 _GREETING_WORDS = (
@@ -273,7 +278,8 @@ _GREETING_WORDS = (
     r"szanowny panie|drog[aiy]|drodzy|goedenavond|geachte|hallo allemaal|coucou|madame|"
     r"monsieur|gr[üu](ß|ss) gott|gr[üu]ezi|hallo zusammen|buenas noches|saludos|"
     r"доброго ранку|добрий день|доброго дня|добрий вечір|вітаю|привіт|шановн\w*|"
-    r"доброе утро|добрый день|здравствуйте|привет|уважаем\w*|dia dhuit|dia daoibh|a chara"
+    r"доброе утро|добрый день|здравствуйте|привет|уважаем\w*|dia dhuit|dia daoibh|a chara|"
+    r"bun[ăa] ziua|bun[ăa] diminea[țţt]a|merhaba|iyi g[üu]nler|say[ıi]n"
 )
 _GREETING = re.compile(rf"^\s*(?:{_GREETING_WORDS})\b[^.?!\n]{{0,40}}[,.!:]?\s*$", _I)
 _GREETING_PREFIX = re.compile(
@@ -325,7 +331,9 @@ _NOT_ABSENCE = re.compile(
 _CANT_ATTEND = re.compile(
     r"(sorry|afraid|unfortunately|regret|apologies)\b.{0,60}?\b(can'?t|cannot|can not|"
     r"won'?t|will not|unable to|not be able to|not able to|couldn'?t)\s+(be able to\s+)?"
-    r"(make|attend|come|join|be there|be with you|be at)",
+    r"(make|attend|come|join|be there|be with you|be at)|"
+    r"\b(has|have) asked me to (send|pass on|give|offer) (her|his|their) apologies|"
+    r"\bsends? (her|his|their) apologies",
     _I,
 )
 _CANT_ATTEND_OTHER = re.compile(

@@ -694,6 +694,10 @@ class TestOtherLanguagesAndClients:
         assert reply.apologies
         assert reply.items == (ParsedItem("apology", "Apologies", reason, None),)
 
+    def test_apologies_sent_on_someones_behalf(self) -> None:
+        text = "Mrs Jenkins has asked me to send her apologies - she is on a panel."
+        assert extract_items(text).items == (ParsedItem("apology", "Apologies", text, None),)
+
     def test_entschuldigung_with_text_after_it_is_not_an_apology(self) -> None:
         assert not extract_items("Entschuldigung, eine Frage zum Budget?").apologies
 
@@ -701,6 +705,8 @@ class TestOtherLanguagesAndClients:
         reply = extract_items("Withdraw 4, 6\n\nBoth were covered on Monday.")
         assert reply.withdraw == (4, 6) and reply.items == ()
         assert extract_items("withdraw items #3 and #5").withdraw == (3, 5)
+        reply = extract_items("withdraw 3 – wedi'i ddatrys, diolch")
+        assert reply.withdraw == (3,) and reply.items == ()
 
     def test_a_question_mark_before_an_emoji_is_a_question(self) -> None:
         assert items_of("Could someone share a SEF template? 🙂")[0][0] == "question"
@@ -734,6 +740,8 @@ class TestOtherLanguagesAndClients:
             "---- On Thu, 25 Feb 2027 08:00:00 +0000 DHT Group <dht@example.org> wrote ----",
             "Ar Déar 25 Feabh 2027 ag 08:00, scríobh Eastleigh DHT Group <dht@example.org>:",
             "чт, 25 лют. 2027 р. о 08:00 Eastleigh DHT Group <dht@example.org> пише:",
+            "În joi, 27 mai 2027 la 08:00, Eastleigh DHT Group <dht@example.org> a scris:",
+            "Eastleigh DHT Group <dht@example.org>, 27 May 2027 Per, 08:00 tarihinde şunu yazdı:",
         ],
     )  # fmt: skip
     def test_more_attribution_lines(self, attribution: str) -> None:
@@ -752,3 +760,11 @@ class TestOtherLanguagesAndClients:
         assert items_of(text) == [
             ("agenda", "Welsh at parents' evenings", "How do others do it?", None)
         ]
+
+    def test_a_company_registration_footer_is_legal_text(self) -> None:
+        text = (
+            "Q: Working from home on PPA afternoons?\n\nMany thanks,\nGeorgina\n\n"
+            "Georgina Hale\nVice Principal\n\nThe Solent Academies Trust is a charitable company "
+            "limited by guarantee, registered in England and Wales (company number 08123456)."
+        )
+        assert items_of(text) == [("question", "Working from home on PPA afternoons?", "", None)]
