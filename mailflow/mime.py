@@ -633,6 +633,8 @@ class _TextExtractor(HTMLParser):
         if tag == "blockquote" or "yahoo_quoted" in classes:
             self.flush()
             el.quote = True
+        elif (tag in _PARAGRAPH or tag in _BLOCK) and self._bullet_waiting():
+            pass  # "<li><div>text": the text goes on the bullet's line
         elif tag in _PARAGRAPH:
             self.flush() if el.mso else self.blank()
         elif tag in _BLOCK or tag == "tr":
@@ -644,6 +646,10 @@ class _TextExtractor(HTMLParser):
             self.current.append(" ")
         if tag in {"ul", "ol"}:
             el.list_kind = tag
+
+    def _bullet_waiting(self) -> bool:
+        """Whether the line so far is only a list bullet, waiting for its text."""
+        return bool(re.fullmatch(r"\s*(?:-|\d+\.) ", "".join(self.current)))
 
     def _bullet(self) -> str:
         lists = [el for el in self.stack if el.list_kind]
@@ -789,18 +795,35 @@ _PLUMBING = {
     "text/x-vcard",
     "text/directory",
     "text/x-amp-html",
+    "application/ms-tnef",  # winmail.dat: Outlook's rich-text copy of the body
 }
+
+
+_ITIP_ANSWER = re.compile(rb"^METHOD[ \t]*:[ \t]*(REPLY|COUNTER|REFRESH)\b", re.M | re.I)
+
+
+def _other_event(data: bytes) -> bool:
+    """Whether an attached calendar file is a calendar that answers nothing of ours (an
+    event to share); anything else is left to the RSVP reader, which says what is wrong."""
+    return b"BEGIN:VCALENDAR" in data.upper() and not _ITIP_ANSWER.search(data)
 
 
 def _kind(part: Message) -> str:
     """Classify a leaf: text, html, calendar, attachment or skip."""
     ctype = _content_type(part)
     name = _filename(part)
-    if ctype in _PLUMBING or name.lower().endswith((".p7s", ".asc", ".sig", ".vcf")):
+    lowered = name.lower()
+    if ctype in _PLUMBING or lowered.endswith((".p7s", ".asc", ".sig", ".vcf")):
         return "skip"
-    if ctype in {"text/calendar", "application/ics"} or name.lower().endswith(".ics"):
-        return "calendar"
+    if lowered == "winmail.dat":  # TNEF sent as application/octet-stream
+        return "skip"
     is_file = bool(name) or _disposition(part) == "attachment"
+    if ctype in {"text/calendar", "application/ics"} or name.lower().endswith(".ics"):
+        # an attached calendar file that answers nothing (another event, PUBLISH) is a
+        # resource; replies, counters and inline calendars are for the RSVP reader
+        if is_file and _disposition(part) == "attachment" and _other_event(_payload(part)):
+            return "attachment"
+        return "calendar"
     if ctype == "text/plain" and not is_file:
         return "text"
     if ctype == "text/html" and not is_file:
@@ -868,6 +891,9 @@ def _body(part: Message, got: _Collected, depth: int = 0) -> tuple[str, bool]:
     if depth > MAX_DEPTH or got.parts_seen > MAX_PARTS:
         return "", False
     ctype = _content_type(part)
+    if ctype == "message/rfc822" and _disposition(part) == "attachment":
+        got.attachments.append(_attached_message(part))  # forwarded as an attachment
+        return "", False
     if ctype.startswith("multipart/") or ctype == "message/rfc822":
         return _container(part, ctype, got, depth)
     kind = _kind(part)
@@ -925,6 +951,18 @@ def _calendar_text(part: Message) -> str:
     charset = _param(part, "charset") or "utf-8"
     text = decode_bytes(data, charset) if charset else decode_bytes(data)
     return text.lstrip("\ufeff")
+
+
+def _attached_message(part: Message) -> Attachment:
+    """A message/rfc822 attachment, kept whole as an .eml file."""
+    try:
+        inner = part.get_payload(0)
+        data = inner.as_bytes() if isinstance(inner, Message) else _payload(part)
+    except Exception:
+        data = _payload(part)
+    name = _filename(part) or "forwarded message.eml"
+    return Attachment(filename=sanitize_filename(name, "message/rfc822"),
+                      content_type="message/rfc822", data=data, inline=False)  # fmt: skip
 
 
 def _attachment(part: Message) -> Attachment:

@@ -199,7 +199,7 @@ class TestAttachments:
             params={"method": "REPLY"},
         )
         msg.add_attachment(
-            b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+            b"BEGIN:VCALENDAR\r\nmethod:reply\r\nEND:VCALENDAR\r\n",
             maintype="application",
             subtype="ics",
             filename="invite.ics",
@@ -208,6 +208,35 @@ class TestAttachments:
         assert mail.attachments == ()
         assert len(mail.calendars) == 2
         assert mail.calendars[0].startswith("BEGIN:VCALENDAR")
+
+    def test_an_attached_calendar_of_another_event_is_a_resource(self) -> None:
+        msg = message("Here is the moderation day for your calendars.")
+        ics = b"BEGIN:VCALENDAR\r\nMETHOD:PUBLISH\r\nEND:VCALENDAR\r\n"
+        msg.add_attachment(ics, maintype="text", subtype="calendar", filename="Moderation day.ics")
+        mail = parse_mail(msg.as_bytes())
+        assert mail.calendars == ()
+        assert [(a.filename, a.content_type) for a in mail.attachments] == [
+            ("Moderation day.ics", "text/calendar")
+        ]
+
+    def test_a_message_forwarded_as_an_attachment_is_kept_whole(self) -> None:
+        forwarded = message("The new EHCP paperwork starts in January.")
+        forwarded.replace_header("Subject", "EHCP reviews")
+        msg = message("Sharing this from the LA.")
+        msg.add_attachment(forwarded, filename="EHCP reviews.eml")
+        mail = parse_mail(msg.as_bytes())
+        (att,) = mail.attachments
+        assert (att.filename, att.content_type) == ("EHCP reviews.eml", "message/rfc822")
+        assert b"Subject: EHCP reviews" in att.data
+        assert mail.text.strip() == "Sharing this from the LA."
+
+    def test_winmail_dat_is_not_a_resource(self) -> None:
+        msg = message("Q: How?")
+        msg.add_attachment(b"\x78\x9f\x3e\x22", maintype="application", subtype="ms-tnef",
+                           filename="winmail.dat")  # fmt: skip
+        msg.add_attachment(b"\x78\x9f\x3e\x22", maintype="application",
+                           subtype="octet-stream", filename="WINMAIL.DAT")  # fmt: skip
+        assert parse_mail(msg.as_bytes()).attachments == ()
 
     def test_vcard_is_not_a_resource(self) -> None:
         msg = message("Q: How?")
@@ -427,6 +456,10 @@ class TestHtmlToText:
     def test_paragraphs_breaks_and_lists(self) -> None:
         html = "<p>One</p><p>Two<br>Three</p><ul><li>a</li><li>b</li></ul><ol><li>c</li></ol>"
         assert html_to_text(html) == "One\n\nTwo\nThree\n\n- a\n- b\n1. c"
+
+    def test_a_block_inside_a_list_item_stays_on_the_bullet_line(self) -> None:
+        html = "<ul><li><div>Maths twilight</div></li><li><p>Phonics</p></li></ul>"
+        assert html_to_text(html) == "- Maths twilight\n- Phonics"
 
     def test_gmail_divs(self) -> None:
         html = '<div dir="ltr"><div>Hi</div><div><br></div><div>Text</div></div>'
