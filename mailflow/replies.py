@@ -215,20 +215,29 @@ _SIGNOFF = re.compile(
 )
 _LONE_NAME = re.compile(r"^\s*(?:[A-Z][\w'’&-]*\.?\s+){0,3}[A-Z][\w'’&-]*\s*$")
 _PS = re.compile(r"^\s*p\.?\s?s\.?\b", _I)
+_PS_PREFIX = r"(?:p\.?\s?s\.?\s*[:,-]?\s*)?"  # "P.S. Q: ..."
 _MARKER = re.compile(
-    r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+|\(\d{1,2}\)\s+)?(?:\*\*)?"
-    r"(?P<kind>q(?:uestion)?|item|agenda(?:\s+item)?)\s*(?:\d{1,2}\s*)?[:：](?:\*\*)?"
+    rf"^\s*{_PS_PREFIX}(?:[-*•·–]\s*|\d{{1,2}}[.)]\s+|\(\d{{1,2}}\)\s+)?(?:\*\*)?"
+    r"(?P<kind>q(?:uestion)?|item|agenda(?:\s+item)?|cwestiwn|eitem)\s*(?:\d{1,2}\s*)?[:：]"
+    r"(?:\*\*)?"
     r"\s*(?P<rest>.*)$",
     _I,
 )
 _MARKER_DASH = re.compile(  # "Q - ..." / "Item – ...": a dash where the colon should be
-    r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>q|question|item|agenda(?:\s+item)?)\s*"
+    r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>q|question|item|agenda(?:\s+item)?|cwestiwn|"
+    r"eitem)\s*"
     r"(?:\d{1,2})?\s+[-–—]\s+(?P<rest>\S.*)$",
     _I,
 )
 _MARKER_Q = re.compile(  # "Q. ..." / "Q) ...": a capital Q and a full stop or bracket
     r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>Q)\d{0,2}[.)]\s+(?P<rest>\S.*)$"
 )
+_HEADING = re.compile(  # "Questions:" / "Items for the meeting:" over a list of entries
+    r"^\s*(?:\*\*)?(?P<kind>questions|items|agenda items|topics)(?:\s+(?:for|from)\s[\w' ]{1,30})?"
+    r"\s*:(?:\*\*)?\s*$",
+    _I,
+)
+_LIST_ENTRY = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•·–])\s+(?P<text>\S.*)$")
 _PLACEHOLDER = re.compile(r"^\s*\[(cid|image):[^\]]*\]\s*$", _I)  # inline images in plain text
 _NO_ITEM = re.compile(
     r"^\s*(nothing|no (new )?(items?|questions?|agenda items?|points?)|none)\b|"
@@ -237,28 +246,46 @@ _NO_ITEM = re.compile(
     _I,
 )
 _NUMBER = r"\d{1,3}(?:[.,]\d{1,2})?"
-_UNIT = r"m|mins?|minutes?|h|hrs?|hours?"
-_TIME = re.compile(  # "[10m]", "(15 mins)", "[approx 10m]", "[10-15 mins please]"
-    r"\s*[\[(]\s*(?:(?:approx(?:imately)?|about|around|roughly|c|ca|up to|max(?:imum)?)\.?"
-    rf"\s*|~\s*)?(?P<n>{_NUMBER})(?:\s*(?:-|–|to)\s*(?P<upto>{_NUMBER}))?\s*(?P<unit>{_UNIT})"
-    r"\.?(?:\s*(?:please|pls|max(?:imum)?|tops|or so|ish))?\s*[!.]?\s*[\])]\s*[.!]?\s*$",
+_UNIT = r"m|mins?|minutes?|h|hrs?|hours?|munud"
+_ABOUT = r"(?:(?:approx(?:imately)?|about|around|roughly|c|ca|up to|max(?:imum)?|tua)\.?\s*|~\s*)?"
+_PLEASE = r"(?:\s*(?:please|pls|max(?:imum)?|tops|or so|ish|at most|if poss(?:ible)?))?"
+_AMOUNT = (  # "10m", "10-15 mins" (a range asks for the most), "about 20 minutes please"
+    rf"{_ABOUT}(?P<n>{_NUMBER})(?:\s*(?:-|–|to)\s*(?P<upto>{_NUMBER}))?\s*(?P<unit>{_UNIT})"
+    rf"\.?{_PLEASE}"
+)
+_WORDS = (  # "half an hour", "tua hanner awr"
+    r"(?:about |around |approx\.? |tua )?(?P<words>half an hour|an hour|a quarter of an "
+    rf"hour|quarter of an hour|one hour|hanner awr|awr){_PLEASE}"
+)
+_TIME = re.compile(rf"\s*[\[(]\s*{_AMOUNT}\s*[!.]?\s*[\])]\s*[.!]?\s*$", _I)  # "[10m]"
+_TIME_WORDS = re.compile(rf"\s*[\[(]\s*{_WORDS}\s*[\])]\s*[.!]?\s*$", _I)  # "(half an hour)"
+_TIME_DASH = re.compile(  # "Budget - 10 mins", "Budget, about 10 mins please": a unit in words
+    rf"(?:\s+[-–—]|\s*,)\s*{_ABOUT}(?P<n>{_NUMBER})\s*(?P<unit>mins?|minutes?|hrs?|hours?|munud)"
+    rf"\.?{_PLEASE}\s*[.!]?\s*$",
     _I,
 )
-_TIME_WORDS = re.compile(  # "[half an hour]", "(an hour)", "[quarter of an hour]"
-    r"\s*[\[(]\s*(?:about |around |approx\.? )?(?P<words>half an hour|an hour|a quarter of an "
-    r"hour|quarter of an hour|one hour)(?:\s*(?:please|pls|max))?\s*[\])]\s*[.!]?\s*$",
+_TIME_LINE = re.compile(  # a line of its own under the title: "15 mins please"
+    rf"^\s*[\[(]?\s*(?:{_AMOUNT}|{_WORDS})\s*[\])]?\s*[.!]?\s*$", _I
+)
+_COUNT = r"\d{1,3}|five|ten|fifteen|twenty|twenty-five|thirty|forty|forty-five|sixty"
+_ASKED = re.compile(  # "Could I have ten minutes to ...", "Yes please, 10 mins for the budget"
+    r"\b(?:(?:could|can|may) (?:i|we) (?:have|get|take|use)|i'?d like|we'?d like|"
+    r"(?:i|we) would like|(?:i|we) need|please allow|ask(?:ing)? for)\s+(?:about\s+|around\s+|"
+    rf"roughly\s+|a quick\s+|a good\s+)?(?P<count>{_COUNT})\s*(?:mins?|minutes)\b|"
+    rf"^\s*(?:yes,?\s*(?:please,?\s*)?)?(?P<first>{_COUNT})\s*(?:mins?|minutes)\s+(?:for|on|please)\b",
     _I,
 )
-_TIME_DASH = re.compile(  # "Budget - 10 mins": unbracketed, after a dash, a unit in words
-    rf"\s+[-–—]\s*(?P<n>{_NUMBER})\s*(?P<unit>mins?|minutes?|hrs?|hours?)\.?\s*$",
-    _I,
-)
+_BARE_MINUTES = re.compile(r"\s*\[\s*(?P<n>\d{1,2})\s*\]\s*$")  # "[10]": the unit forgotten
+_COUNT_WORDS = {"five": 5, "ten": 10, "fifteen": 15, "twenty": 20, "twenty-five": 25,
+                "thirty": 30, "forty": 40, "forty-five": 45, "sixty": 60}  # fmt: skip
 _WORD_MINUTES = {
     "half an hour": 30,
     "an hour": 60,
     "one hour": 60,
     "a quarter of an hour": 15,
     "quarter of an hour": 15,
+    "hanner awr": 30,
+    "awr": 60,
 }
 _WITHDRAW = re.compile(
     r"^\s*withdraw\s+(?:items?\s+)?(#?\s*\d{1,6}(?:\s*(?:,|&|and)?\s*#?\s*\d{1,6})*)"
@@ -357,9 +384,14 @@ _APOLOGY_ALONE = re.compile(
     r"afmelding|leithscéal|вибачте)\s*[.!]?\s*$",
     _I,
 )
+_CANT_MAKE_IT = re.compile(
+    r"^\s*(?:i\s+|i'm\s+|i am\s+)?(?:can'?t|cannot|won'?t|will not|unable to)\s+(?:be able to\s+)?"
+    r"(?:make|attend|come|join|be there)\b",
+    _I,
+)
 _APOLOGY = re.compile(
     r"^\s*(?:please (?:accept|send|record|note|take) )?(?:my |our )?"
-    r"(?:apologies|sends? (?:my |her |his |their )?apologies)\b(?P<tail>.*)$",
+    r"(?:apologies|apols|sends? (?:my |her |his |their )?apologies)\b(?P<tail>.*)$",
     _I,
 )
 _APOLOGY_PHRASE = re.compile(
@@ -658,8 +690,19 @@ def _drop_name_signature(lines: list[str], names: Sequence[str]) -> list[str]:
     return lines
 
 
+def _signs_as(line: str, forms: set[str]) -> bool:
+    """Whether `line` is the sender's name, or a short form of their first name
+    ("Rach" for Rachel)."""
+    bare = _bare(line)
+    if bare in forms:
+        return True
+    return (
+        len(bare) >= 3 and bare.isalpha() and any(f.startswith(bare) for f in forms if " " not in f)
+    )
+
+
 def _drop_one_signature(lines: list[str], forms: set[str]) -> list[str]:
-    if _bare(lines[-1]) in forms and len(lines) > 1:
+    if _signs_as(lines[-1], forms) and len(lines) > 1:
         return lines[:-1]
     spans = _paragraphs(lines)
     if len(spans) < 2:
@@ -744,7 +787,7 @@ def extract_items(
     # (what clean_body returns when the member wrote nothing) yield no items.
     own = member_text(text)
     withdraw, lines = _take_withdrawals(own.split("\n"))
-    pre, blocks = _split_markers(lines)
+    pre, blocks = _split_markers(_marker_after_greeting(_expand_headings(lines)))
     pre = _opening(pre)
     reason, pre = _apology(pre, subject)
     items: list[ParsedItem] = []
@@ -793,13 +836,48 @@ def _take_withdrawals(lines: list[str]) -> tuple[list[int], list[str]]:
     return numbers, rest
 
 
+def _expand_headings(lines: list[str]) -> list[str]:
+    """ "Questions:" over a list: each entry becomes a ``Q:`` line ("Items:" an ``Item:``
+    line). Lines under an entry stay its details; the list ends at a paragraph that is
+    not an entry. A heading with no list under it is left as it is."""
+    out: list[str] = []
+    marker = ""
+    for n, line in enumerate(lines):
+        heading = _HEADING.match(line)
+        if heading:
+            following = next((ln for ln in lines[n + 1 :] if ln.strip()), "")
+            if _LIST_ENTRY.match(following) and not _marker(following):
+                marker = "Q" if heading["kind"].lower().startswith("q") else "Item"
+                continue
+        entry = _LIST_ENTRY.match(line)
+        if marker and entry and not _marker(line):
+            out.append(f"{marker}: {entry['text']}")
+            continue
+        if marker and line.strip() and out and not out[-1].strip():
+            marker = ""  # a new paragraph that is not an entry ends the list
+        out.append(line)
+    return out
+
+
+def _marker_after_greeting(lines: list[str]) -> list[str]:
+    """ "Hi Sam, Q: ..." / "Hi Sam! Item: ...": the greeting goes, the marker stays."""
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        prefix = _GREETING_PREFIX.match(_plain(line))
+        if prefix and _marker(line[prefix.start("rest") :]):
+            return [*lines[:n], line[prefix.start("rest") :], *lines[n + 1 :]]
+        return lines
+    return lines
+
+
 def _split_markers(lines: list[str]) -> tuple[list[str], list[_Block]]:
     pre: list[str] = []
     blocks: list[_Block] = []
     for line in lines:
         match = _marker(line)
         if match:
-            kind = "question" if match.group("kind").lower().startswith("q") else "agenda"
+            kind = "question" if match["kind"].lower().startswith(("q", "cw")) else "agenda"
             blocks.append(_Block(kind, match.group("rest").strip(), [], len(line.strip())))
         elif blocks:
             blocks[-1].lines.append(line)
@@ -821,7 +899,26 @@ def _marker_item(block: _Block) -> ParsedItem:
         title, width, lines = lines[0].strip(), len(lines[0].strip()), lines[1:]
     title, lines = _unwrap_title(title, width, lines)
     title, later = _time_request(_without_trailing_signoff(title))
-    return ParsedItem(block.kind, title, _tidy_body(lines), later or minutes)
+    minutes = later or minutes
+    below = _TIME_LINE.match(lines[0]) if lines and minutes is None else None
+    if below:  # "Item: Moderation" then "15 mins please" on a line of its own
+        minutes, lines = _minutes(below), lines[1:]
+    if block.kind == "agenda" and minutes is None:
+        title, minutes = _asked_minutes(title)
+    return ParsedItem(block.kind, title, _tidy_body(lines), minutes)
+
+
+def _asked_minutes(title: str) -> tuple[str, int | None]:
+    """An agenda item's time asked for in other ways: "[10]" (the unit forgotten) at the
+    end, or in the sentence ("Could I have ten minutes to show ..."), which stays."""
+    bare = _BARE_MINUTES.search(title)
+    if bare and 1 <= int(bare["n"]) <= 90:
+        return title[: bare.start()].strip(), int(bare["n"])
+    asked = _ASKED.search(title)
+    if asked is None:
+        return title, None
+    count = (asked["count"] or asked["first"]).lower()
+    return title, (_COUNT_WORDS[count] if count in _COUNT_WORDS else int(count)) or None
 
 
 def _unwrap_title(title: str, width: int, lines: list[str]) -> tuple[str, list[str]]:
@@ -844,20 +941,23 @@ def _continues(title: str, following: str) -> bool:
 
 def _time_request(title: str) -> tuple[str, int | None]:
     """Split a trailing "[10m]" / "[1h]" request off a title."""
-    words = _TIME_WORDS.search(title)
-    if words:
-        return title[: words.start()].strip(), _WORD_MINUTES[words.group("words").lower()]
-    match = _TIME.search(title)
+    match = _TIME_WORDS.search(title) or _TIME.search(title)
     dash = None if match else _TIME_DASH.search(title)
     if dash and title[: dash.start()].strip():
         match = dash
     if not match:
         return title.strip(), None
-    upto = match.groupdict().get("upto")
-    number = float((upto or match.group("n")).replace(",", "."))  # a range asks for the most
-    scale = 60 if match.group("unit").lower().startswith("h") else 1
-    minutes = round(number * scale)
-    return title[: match.start()].strip(), (minutes or None)
+    return title[: match.start()].strip(), _minutes(match)
+
+
+def _minutes(match: re.Match[str]) -> int | None:
+    """The minutes a time request asks for (a range asks for the most)."""
+    groups = match.groupdict()
+    if groups.get("words"):
+        return _WORD_MINUTES[groups["words"].lower()]
+    number = float((groups.get("upto") or groups["n"]).replace(",", "."))
+    scale = 60 if groups["unit"].lower().startswith("h") else 1
+    return round(number * scale) or None
 
 
 def _tidy_body(lines: list[str]) -> str:
@@ -905,7 +1005,12 @@ def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str]]:
                 return _tidy_body([rest, *lines[1:]]), []
         if _APOLOGY_ALONE.match(first):
             return _tidy_body(lines[1:]), []
-        if _CANT_ATTEND.search(_plain(first)) or _CANT_ATTEND_OTHER.search(first):
+        plain = _plain(first)
+        if (
+            _CANT_ATTEND.search(plain)
+            or _CANT_ATTEND_OTHER.search(first)
+            or (_CANT_MAKE_IT.match(plain) and not _NOT_ABSENCE.search(plain))
+        ):
             return _tidy_body(lines), []
     if _subject_apology(subject):
         return _tidy_body(lines), []
@@ -960,6 +1065,8 @@ def _free_item(lines: list[str], kind: str) -> ParsedItem:
     title, minutes = _time_request(_without_trailing_signoff(title))
     if not kind:
         kind = "question" if re.search(r"\?[\s\"'”’)\]]*$", _without_symbols(title)) else "agenda"
+    if kind == "agenda" and minutes is None:
+        title, minutes = _asked_minutes(title)
     return ParsedItem(kind, title, _tidy_body(rest), minutes)
 
 

@@ -761,6 +761,63 @@ class TestOtherLanguagesAndClients:
             ("agenda", "Welsh at parents' evenings", "How do others do it?", None)
         ]
 
+    def test_a_questions_heading_over_a_list_makes_one_question_each(self) -> None:
+        text = "Questions:\n1. Who uses the pay policy?\n2. Who moved INSET days?\n\nItem: Phones"
+        assert [(k, t) for k, t, _, _ in items_of(text)] == [
+            ("question", "Who uses the pay policy?"),
+            ("question", "Who moved INSET days?"),
+            ("agenda", "Phones"),
+        ]
+        assert items_of("Questions:\nWho moved INSET days?") == [
+            ("question", "Who moved INSET days?", "", None)
+        ]  # no list under it: the lead-in goes, as before any reply without markers
+
+    def test_a_marker_after_a_greeting_or_a_ps(self) -> None:
+        assert items_of("Hi Sam, Q: has anyone moved parents' evenings online?")[0][:2] == (
+            "question",
+            "has anyone moved parents' evenings online?",
+        )
+        assert [k for k, *_ in items_of("Item: Reading spine\n\nThanks\nJo\n\nP.S. Q: Where?")] == [
+            "agenda",
+            "question",
+        ]
+
+    def test_welsh_markers_and_time_words(self) -> None:
+        assert items_of("Cwestiwn: Oes grant?\nEitem: Pontio [15 munud]") == [
+            ("question", "Oes grant?", "", None), ("agenda", "Pontio", "", 15)
+        ]  # fmt: skip
+        assert items_of("Eitem: Eisteddfod (tua hanner awr)")[0][3] == 30
+
+    @pytest.mark.parametrize(
+        ("text", "title", "minutes"),
+        [
+            ("Item: Uniform swap shop - 5 min max", "Uniform swap shop", 5),
+            ("Item: Swimming rota, about 10 mins please", "Swimming rota", 10),
+            ("Item: Wraparound care (half an hour if poss)", "Wraparound care", 30),
+            ("Item: Moderation of Year 2\n15 mins please", "Moderation of Year 2", 15),
+            ("Item: Lunchtime clubs [10]", "Lunchtime clubs", 10),
+            ("Could I have ten minutes to show it.", "Could I have ten minutes to show it.", 10),
+            ("Yes please, 10 mins for the budget", "Yes please, 10 mins for the budget", 10),
+            ("10 minutes of reading each day", "10 minutes of reading each day", None),
+            ("Item: Year 6 results [2026]", "Year 6 results [2026]", None),
+        ],
+    )  # fmt: skip
+    def test_time_asked_for_in_other_ways(self, text: str, title: str, minutes: int | None) -> None:
+        ((_, got_title, body, got_minutes),) = items_of(text)
+        assert (got_title, got_minutes, body) == (title, minutes, "")
+
+    def test_apols_and_cant_make_it(self) -> None:
+        assert extract_items("Apols - Ofsted are in that week").items[0].body == (
+            "Ofsted are in that week"
+        )
+        assert extract_items("Can't make this one I'm afraid – Y6 residential.").apologies
+        assert not extract_items("Can't make the deadline, sorry: budgets?").apologies
+
+    def test_a_short_form_of_the_first_name_signs_off(self) -> None:
+        assert member_text("Two topics from me\n\nRach", names=["Rachel Hughes"]) == (
+            "Two topics from me"
+        )
+
     def test_a_company_registration_footer_is_legal_text(self) -> None:
         text = (
             "Q: Working from home on PPA afternoons?\n\nMany thanks,\nGeorgina\n\n"
