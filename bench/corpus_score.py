@@ -21,11 +21,7 @@ MESSAGES = Path(__file__).resolve().parent.parent / "tests" / "messages"
 OPTIONAL_KEYS = ("withdraw", "apologies", "rsvp")
 HOLDOUTS = ("holdout", "holdout2", "holdout3", "holdout4", "holdout5")
 # Messages we know we read wrongly, with why; the corpus test expects them to fail.
-KNOWN_MISSES = {
-    "holdout5/outlook_bottom_post_under_header_block_sig_on_top": (
-        "a reply written under Outlook's unquoted copy of the original is cut with it"
-    ),
-}
+KNOWN_MISSES: dict[str, str] = {}
 
 
 def expected_of(eml: Path) -> dict[str, object]:

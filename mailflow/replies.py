@@ -436,7 +436,30 @@ def member_text(text: str, *, names: Sequence[str] = (), _depth: int = 0) -> str
     if not own and kind == "forward" and _depth < 2:
         forwarded = "\n".join(_unquote(_skip_headers(lines[cut + 1 :])))
         return member_text(forwarded, names=names, _depth=_depth + 1) or forwarded.strip()
+    if kind == "original" and _depth < 2 and _only_signature(own, names):
+        below = _written_below(lines[cut + 1 :])
+        if below is not None:
+            return member_text(below, names=names, _depth=_depth + 1) or own
     return own
+
+
+def _only_signature(own: str, names: Sequence[str]) -> bool:
+    """Whether the text above the original is nothing but the sender's signature."""
+    lines = [ln for ln in own.split("\n") if ln.strip()]
+    if not lines:
+        return True
+    return (_signs_as(lines[0], _name_forms(names)) and len(lines) <= 8
+            and all(_signature_like(ln) and len(ln) <= 60 for ln in lines))  # fmt: skip
+
+
+def _written_below(tail: list[str]) -> str | None:
+    """Outlook bottom-posting: text written under an unquoted copy of the original,
+    told by a marker at the start of a line ("Q: ..."), where our mail's own examples
+    are indented or bulleted. From there to the end, or None."""
+    for n, line in enumerate(tail):
+        if line[:1].isalpha() and _marker(line):
+            return "\n".join(tail[n:])
+    return None
 
 
 def _scan(lines: list[str]) -> tuple[list[str | None], int, str]:

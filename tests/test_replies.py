@@ -818,6 +818,17 @@ class TestOtherLanguagesAndClients:
             "Two topics from me"
         )
 
+    def test_outlook_bottom_posting_under_the_unquoted_original(self) -> None:
+        text = (
+            "Kate Morris\nAssistant Headteacher\n\nFrom: Eastleigh DHT Group <dht@example.org>\n"
+            "Sent: 28 October 2027 08:00\nTo: Kate Morris <k@botley.example>\nSubject: Call\n\n"
+            "Dear Kate,\n\n  *   Q: your question - a question to raise\n\nEastleigh DHT Group\n\n"
+            "Q: Has anyone got a template for the SEND report?\n\nThanks\nKate"
+        )
+        assert member_text(text, names=["Kate Morris"]) == (
+            "Q: Has anyone got a template for the SEND report?"
+        )
+
     def test_a_company_registration_footer_is_legal_text(self) -> None:
         text = (
             "Q: Working from home on PPA afternoons?\n\nMany thanks,\nGeorgina\n\n"
