@@ -241,11 +241,8 @@ def record_items(ctx: Context) -> None:
         raise Hold(f"attachment {too_big[0].filename} is over the size limit")
     if ctx.meeting is None:
         ctx.meeting = next_meeting(ctx.session, ctx.now)
-    # The same reading as `mailflow inbox parse`, unless a step took commands out of the text.
-    unchanged = ctx.reading is not None and ctx.reading.mail is mail
-    parsed = (
-        ctx.reading.reply if ctx.reading is not None and unchanged else replies.read_reply(mail)
-    )
+    assert ctx.reading is not None  # `parse` comes first
+    parsed = ctx.reading.reply  # the same reading as `mailflow inbox parse`
     found = list(parsed.items)
     if ctx.recipient is not None and ctx.recipient.bare:
         found = [_as_news(ctx, parsed)]

@@ -41,7 +41,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mailflow.commands import member_commands
+from mailflow.commands import VoteCommand, member_commands
 from mailflow.mime import ParsedMail, parse_mail
 
 __all__ = [
@@ -68,12 +68,15 @@ class ParsedItem:
 
 @dataclass(frozen=True)
 class ParsedReply:
-    """The items found in a cleaned reply body."""
+    """The items found in a cleaned reply body, and the commands in it (withdrawals,
+    priority votes, volunteers to answer), which are never items themselves."""
 
     body: str
     items: tuple[ParsedItem, ...]
     apologies: bool
     withdraw: tuple[int, ...]
+    votes: tuple[VoteCommand, ...] = ()
+    volunteers: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------- patterns
@@ -810,6 +813,9 @@ def extract_items(
     # (what clean_body returns when the member wrote nothing) yield no items.
     own = member_text(text)
     withdraw, lines = _take_withdrawals(own.split("\n"))
+    commands = member_commands("\n".join(lines))
+    if commands.found:
+        lines = commands.rest.split("\n")
     pre, blocks = _split_markers(_marker_after_greeting(_expand_headings(lines)))
     pre = _opening(pre)
     reason, pre = _apology(pre, subject)
@@ -818,16 +824,17 @@ def extract_items(
         items.append(ParsedItem("apology", "Apologies", reason, None))
     items += [_marker_item(block) for block in blocks]
     names = [n for n in attachment_names if n] or ["Attachment"]
-    if blocks or (withdraw and not has_attachments):
+    if blocks or ((withdraw or commands.found) and not has_attachments):  # the rest is comment
         if has_attachments:
             items.append(ParsedItem("resource", ", ".join(names), "", None))
     elif pre and not _pleasantry(pre):
         items.append(_free_item(pre, "resource" if has_attachments else ""))
     elif has_attachments:
         items.append(ParsedItem("resource", _resource_title(subject, names), "", None))
-    if not items and not withdraw:
+    if not items and not withdraw and not commands.found:
         items = _subject_items(subject, blank=not "".join(lines).strip())
-    return ParsedReply(text, tuple(items), reason is not None, tuple(withdraw))
+    return ParsedReply(text, tuple(items), reason is not None, tuple(withdraw),
+                       commands.votes, commands.volunteers)  # fmt: skip
 
 
 def _subject_items(subject: str, *, blank: bool) -> list[ParsedItem]:
@@ -1122,7 +1129,7 @@ def read_reply(mail: ParsedMail) -> ParsedReply:
         subject=mail.subject,
         attachment_names=[a.filename for a in files],
     )
-    return ParsedReply(body, reply.items, reply.apologies, reply.withdraw)
+    return dataclasses.replace(reply, body=body)
 
 
 def is_rsvp(mail: ParsedMail) -> bool:
@@ -1135,8 +1142,9 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
 
     Keys: automatic (reason or None), body (cleaned text), items, attachments
     (non-inline only), plus apologies, withdraw, rsvp (True for a calendar REPLY), and
-    the member commands a reply to a call for items would carry out: votes
-    (``[{item, value}]``) and volunteers (question ids). Command lines are not items.
+    the commands a reply to a call for items would carry out: votes (``[{item,
+    value}]``) and volunteers (question ids). Command lines are not items, and neither
+    is a comment written beside commands without a marker.
     Automatic mail and calendar replies never yield items.
     """
     mail = parse_mail(raw, envelope_from=envelope_from)
@@ -1158,14 +1166,6 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
     }  # fmt: skip
     try:
         reply = read_reply(mail)
-        if mail.automatic is None and not result["rsvp"]:
-            names = _sender_names(mail.from_name, mail.from_address)
-            found = member_commands(member_text(mail.text, names=names))
-            if found.found:
-                result["votes"] = [{"item": v.item_id, "value": v.value} for v in found.votes]
-                result["volunteers"] = list(found.volunteers)
-                rest = read_reply(dataclasses.replace(mail, text=found.rest))
-                reply = dataclasses.replace(rest, body=reply.body)
     except Exception as exc:  # a parser bug must not lose the message: report it
         result["error"] = f"reply parsing failed: {type(exc).__name__}"
         return result
@@ -1173,6 +1173,8 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
     result["items"] = [_item_dict(item) for item in reply.items]
     result["apologies"] = reply.apologies
     result["withdraw"] = list(reply.withdraw)
+    result["votes"] = [{"item": v.item_id, "value": v.value} for v in reply.votes]
+    result["volunteers"] = list(reply.volunteers)
     return result
 
 

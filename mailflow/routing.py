@@ -13,7 +13,6 @@ This is one step of the ingest pipeline, between the calendar step and `record_i
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from mailflow import (
@@ -72,17 +71,16 @@ def member_commands(ctx: Context) -> None:
     """Votes and volunteers in a reply to a call, acknowledgement or invite."""
     if ctx.member is None:
         return
-    found = commands.member_commands(own_text(ctx))
-    if not found.found:
+    assert ctx.reading is not None  # `parse` comes first
+    reply = ctx.reading.reply
+    if not (reply.votes or reply.volunteers):
         return
-    for vote in found.votes:
+    for vote in reply.votes:
         ctx.notes.append(votes.cast(ctx.session, ctx.member, vote, now=ctx.now))
-    for number in found.volunteers:
+    for number in reply.volunteers:
         ctx.notes.append(answers.volunteer(ctx.session, ctx.settings, ctx.member, number,
                                            now=ctx.now))  # fmt: skip
-    ctx.mail = dataclasses.replace(ctx.parsed, text=found.rest)
-    rest = replies.read_reply(ctx.mail)
-    if not (rest.items or rest.apologies or rest.withdraw or ctx.parsed.attachments):
+    if not (reply.items or reply.apologies or reply.withdraw or ctx.parsed.attachments):
         ctx.done = True  # nothing but commands: no items to look for
 
 
