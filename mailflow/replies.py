@@ -236,8 +236,8 @@ _MARKER_Q = re.compile(  # "Q. ..." / "Q) ...": a capital Q and a full stop or b
     r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>Q)\d{0,2}[.)]\s+(?P<rest>\S.*)$"
 )
 _HEADING = re.compile(  # "Questions:" / "Items for the meeting:" over a list of entries
-    r"^\s*(?:\*\*)?(?P<kind>questions|items|agenda items|topics)(?:\s+(?:for|from)\s[\w' ]{1,30})?"
-    r"\s*:(?:\*\*)?\s*$",
+    r"^\s*(?:\*\*)?(?:[\w'’]+\s+){0,4}(?P<kind>questions|items|agenda items|topics)"
+    r"(?:\s+[\w'’]+){0,4}\s*:(?:\*\*)?\s*$",
     _I,
 )
 _LIST_ENTRY = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•·–])\s+(?P<text>\S.*)$")
@@ -295,6 +295,12 @@ _WITHDRAW = re.compile(
     r"\s*[.!]?(?:\s+[-–—:]\s*\S.*)?\s*$",  # "withdraw 3 - covered already"
     _I,
 )
+_WITHDRAW_ASKED = re.compile(  # "Can you withdraw 7 please - we've sorted it."
+    r"^\s*(?:(?:can|could|would) you(?: please)?|please|i'?d like to|i would like to)\s+"
+    r"withdraw\s+(?:my\s+)?(?:items?\s+|questions?\s+|number\s+)?(#?\s*\d{1,6})\b"
+    r"(?:\s*(?:please|pls))?\s*(?:[.!]|\s[-–—:]\s*\S.*)?\s*$",
+    _I,
+)
 _GREETING_WORDS = (
     r"hi|hello|hey|hiya|dear|morning|afternoon|evening|good morning|good afternoon|"
     r"good evening|greetings|hi there|hello there|bonjour|bonsoir|salut|cher|chère|chers|"
@@ -344,7 +350,10 @@ _PLEASANTRY_LONG = re.compile(
     r"bis (bald|dann|morgen|donnerstag|montag|dienstag|mittwoch|freitag)|hasta (pronto|"
     r"luego|ma[ñn]ana|el (lunes|martes|mi[ée]rcoles|jueves|viernes))|nos vemos|a presto|"
     r"ci vediamo|a gioved[ìi]|tot (ziens|dan|straks|donderdag)|welwch chi|wela i chi|"
-    r"at[ée] (breve|logo|quinta)|do zobaczenia|vi ses|до зустрічі|до встречи",
+    r"at[ée] (breve|logo|quinta)|do zobaczenia|vi ses|до зустрічі|до встречи|"
+    r"(useful|helpful|productive|good|great|lovely) (meeting|session|discussion)|"
+    r"thank(s| you) for (getting|sending|circulating|organising|organizing|chairing|"
+    r"the minutes|the notes|the agenda)|much appreciated",
     _I,
 )
 _ABSENCE = re.compile(
@@ -858,7 +867,7 @@ def _take_withdrawals(lines: list[str]) -> tuple[list[int], list[str]]:
     numbers: list[int] = []
     rest: list[str] = []
     for line in lines:
-        match = _WITHDRAW.match(line)
+        match = _WITHDRAW.match(line) or _WITHDRAW_ASKED.match(line)
         if match:
             numbers += [int(n) for n in re.findall(r"\d+", match.group(1))]
         else:
@@ -990,10 +999,13 @@ def _minutes(match: re.Match[str]) -> int | None:
     return round(number * scale) or None
 
 
+_BULLET_MARK = re.compile(r"^[*•·▪◦]\s+")  # Outlook writes "*   " for an HTML list
+
+
 def _tidy_body(lines: list[str]) -> str:
     """Item details: trimmed lines, one blank line between paragraphs, no sign-off."""
     lines = _trim_blank(_drop_signoff(_trim_blank([ln.strip() for ln in lines])))
-    text = "\n".join(lines)
+    text = "\n".join(_BULLET_MARK.sub("- ", ln) for ln in lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
@@ -1005,7 +1017,7 @@ def _opening(lines: list[str]) -> list[str]:
         probe = _plain(first)
         if (
             _GREETING.match(probe)
-            or _HOPE.match(probe)
+            or (_HOPE.match(probe) and not _WANTS.search(probe))
             or (
                 (_NAME_COMMA.match(probe) or _SALUTATION.match(probe)) and not _APOLOGY.match(probe)
             )
@@ -1072,6 +1084,13 @@ def _subject_apology(subject: str) -> bool:
     return bool(re.match(r"^apologies\b", text) or re.search(r"[-–—:(]\s*apologies\W*$", text))
 
 
+_WANTS = re.compile(  # a thank-you that goes on to ask for something is not only thanks
+    r"\b(raise|add|discuss|item|agenda item|question|could we|can we|would like|i'?d like|"
+    r"next time|share|bring)\b",
+    _I,
+)
+
+
 def _pleasantry(lines: list[str]) -> bool:
     """True if the whole text is a thank-you, a "see you there" or a "nothing from me"."""
     text = _plain(" ".join(ln.strip() for ln in lines if ln.strip()))
@@ -1081,7 +1100,9 @@ def _pleasantry(lines: list[str]) -> bool:
         return not re.search(r"\bbut\b|\bexcept\b|\bapart from\b", text, _I)
     if not _PLEASANTRY.match(text):
         return False
-    return len(text.split()) <= 6 or bool(_PLEASANTRY_LONG.search(text))
+    if len(text.split()) <= 6:
+        return True
+    return bool(_PLEASANTRY_LONG.search(text)) and not _WANTS.search(text)
 
 
 def _free_item(lines: list[str], kind: str) -> ParsedItem:

@@ -829,6 +829,24 @@ class TestOtherLanguagesAndClients:
             "Q: Has anyone got a template for the SEND report?"
         )
 
+    def test_more_ways_to_ask(self) -> None:
+        reply = extract_items("Can you withdraw 7 please – we've sorted it with the LA.")
+        assert reply.withdraw == (7,) and reply.items == ()
+        text = "A couple of questions from us:\n\n1.\tWho covers PPA?\n2.\tWho pays TAs extra?"
+        assert [(k, t) for k, t, _, _ in items_of(text)] == [
+            ("question", "Who covers PPA?"), ("question", "Who pays TAs extra?")
+        ]  # fmt: skip
+        assert items_of("Item: Absence\n\n  *   14% in Year 1\n  *   no EWO visits")[0][2] == (
+            "- 14% in Year 1\n- no EWO visits"
+        )
+
+    def test_thanks_at_length_and_comments_beside_commands_are_not_items(self) -> None:
+        assert items_of("Thanks Sam – really useful meeting, and thank you for getting the "
+                        "minutes out so quickly.") == []  # fmt: skip
+        assert items_of("Thanks for the minutes – could we add the budget next time") != []
+        reply = extract_items("answer 9\nWe did exactly this last year, happy to write it up.")
+        assert reply.volunteers == (9,) and reply.items == ()
+
     def test_a_company_registration_footer_is_legal_text(self) -> None:
         text = (
             "Q: Working from home on PPA afternoons?\n\nMany thanks,\nGeorgina\n\n"
