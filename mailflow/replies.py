@@ -117,12 +117,12 @@ _HEADER_OTHER = re.compile(
     r"wysłano|do|temat)\s*:",
     _I,
 )
-_ATTRIB_START = re.compile(r"^\s*(on|le|am|el|ar|op|il|em|den|w dniu|[îi]n)\b", _I)
+_ATTRIB_START = re.compile(r"^\s*(on|le|am|el|ar|op|il|em|den|w dniu|[îi]n|在|في)\b", _I)
 _ATTRIB_END = re.compile(
     r"(wrote|a [ée]crit|schrieb|escribi[óo]|ysgrifennodd|schreef|het volgende geschreven|"
     r"ha scritto|escreveu|skrev|napisa[łl]|scr[íi]obh|a scris|yazd[ıi]|пише|пишет|"
     r"написа[вл][аои]?|napsal|"
-    r"kirjoitti|írta|έγραψε)\b[^:]{0,200}:\s*$",
+    r"kirjoitti|írta|έγραψε|كتب|كتبت|작성|写道|寫道)\b[^:：]{0,200}[:：]\s*$",
     _I,
 )
 _SIG_SEP = re.compile(r"^--\s*$")
@@ -155,6 +155,9 @@ _BANNER = re.compile(
     _I,
 )
 _DISCLAIMER_STRONG = re.compile(
+    r"nicht der richtige adressat|irrt[üu]mlich erhalten|unbefugte weitergabe|"
+    r"si vous (avez re[çc]u ce|n'[êe]tes pas le destinataire)|si usted no es el destinatario|"
+    r"ha recibido este (mensaje|correo) por error|niet de (beoogde )?geadresseerde|"
     r"registered (office|in england|in wales|in scotland|charity)|company (number|no\.?|"
     r"registration number)|limited by guarantee|"
     r"received this (e-?mail|message|communication) in error|consider the environment "
@@ -164,6 +167,7 @@ _DISCLAIMER_STRONG = re.compile(
 )
 _DISCLAIMER_WEAK = re.compile(
     r"confidential|privileged|intended recipient|disclaimer|views (or opinions )?expressed|"
+    r"vertraulich|confidentiel|confidencial|vertrouwelijk|riservat|poufn|"
     r"monitored|virus|legally|unauthori[sz]ed|prohibited|notify the sender",
     _I,
 )
@@ -209,6 +213,8 @@ _SIGNOFF_WORDS = (
     r"всего доброго|всього найкращого|mul[țţt]umesc|mul[țţt]umesc frumos|cu stim[ăa]|"
     r"cu drag|toate cele bune|te[şs]ekk[üu]rler|te[şs]ekk[üu]r ederim|sayg[ıi]lar[ıi]mla|"
     r"iyi [çc]al[ıi][şs]malar|"
+    r"شكرا|شكراً|شكرًا|مع التحية|تحياتي|תודה|תודה רבה|בברכה|감사합니다|고맙습니다|"
+    r"ありがとうございます|谢谢|謝謝|此致|祝好|"
     r"よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します"
 )
 _SIGNOFF = re.compile(
@@ -266,6 +272,9 @@ _TIME_DASH = re.compile(  # "Budget - 10 mins", "Budget, about 10 mins please": 
     rf"(?:\s+[-–—]|\s*,)\s*{_ABOUT}(?P<n>{_NUMBER})\s*(?P<unit>mins?|minutes?|hrs?|hours?|munud)"
     rf"\.?{_PLEASE}\s*[.!]?\s*$",
     _I,
+)
+_TIME_CLOCK = re.compile(  # "[0:15]", "(1:00)": hours and minutes
+    r"\s*[\[(]\s*(?P<hours>\d):(?P<mins>[0-5]\d)\s*[\])]\s*[.!]?\s*$"
 )
 _TIME_LINE = re.compile(  # a line of its own under the title: "15 mins please"
     rf"^\s*[\[(]?\s*(?:{_AMOUNT}|{_WORDS})\s*[\])]?\s*[.!]?\s*$", _I
@@ -351,8 +360,9 @@ _PLEASANTRY_LONG = re.compile(
     r"luego|ma[ñn]ana|el (lunes|martes|mi[ée]rcoles|jueves|viernes))|nos vemos|a presto|"
     r"ci vediamo|a gioved[ìi]|tot (ziens|dan|straks|donderdag)|welwch chi|wela i chi|"
     r"at[ée] (breve|logo|quinta)|do zobaczenia|vi ses|до зустрічі|до встречи|"
-    r"(useful|helpful|productive|good|great|lovely) (meeting|session|discussion)|"
-    r"thank(s| you) for (getting|sending|circulating|organising|organizing|chairing|"
+    r"(useful|helpful|productive|good|great|lovely) (meeting|session|discussion|chat|call)|"
+    r"thank(s| you)( heaps| so much| very much)? for (getting|sending|circulating|organising|"
+    r"organizing|chairing|"
     r"the minutes|the notes|the agenda)|much appreciated",
     _I,
 )
@@ -379,7 +389,8 @@ _CANT_ATTEND_OTHER = re.compile(
     r"je ne (pourrai|peux|serai) pas (être|venir|assister|participer|pr[ée]sente?|l[àa])|"
     r"(muss|m[öo]chte) mich\b.{0,60}\bentschuldigen|(kann|werde|k[öo]nnen)\b.{0,40}\bnicht "
     r"(teilnehmen|kommen|dabei sein|da sein)|bin\b.{0,30}\bverhindert|"
-    r"no (podr[ée]|puedo|podremos|voy a poder) (asistir|ir|estar|acudir|participar)|"
+    r"no (podr[ée]|puedo|podremos|voy a poder) (asistir|ir|estar|acudir|participar|"
+    r"conectarme|unirme)|"
     r"non (potr[òo]|posso|riesco a|riuscir[òo] a) (partecipare|esserci|venire|essere present)|"
     r"(kan|zal|kunnen)\b.{0,20}\bniet\b.{0,20}\b(aanwezig|komen|deelnemen)|"
     r"\bben\b.{0,20}\bverhinderd|"
@@ -387,7 +398,9 @@ _CANT_ATTEND_OTHER = re.compile(
     r"nie (b[ęe]d[ęe]|dam rady|mog[ęe])\b.{0,20}\b(by[ćc]|przyj[śs][ćc]|uczestniczy[ćc]|"
     r"dotrze[ćc])|"
     r"(methu|ni fydda i|ni fyddaf|fydda i ddim|dw i ddim yn gallu)\b.{0,20}\b(dod|bod yna|"
-    r"mynychu|bod yn bresennol)|n[íi] bheidh m[ée] in ann|не зможу|не смогу",
+    r"mynychu|bod yn bresennol)|n[íi] bheidh m[ée] in ann|не зможу|не смогу|"
+    r"참석(이|하기)? ?어렵|참석하지 못|참석할 수 없|欠席|参加できません|出席できません|"
+    r"无法参加|不能参加|無法參加|不能參加",
     _I,
 )
 # "Apologies" alone on the first line, in the group's other languages
@@ -398,7 +411,7 @@ _APOLOGY_ALONE = re.compile(
 )
 _CANT_MAKE_IT = re.compile(
     r"^\s*(?:i\s+|i'm\s+|i am\s+)?(?:can'?t|cannot|won'?t|will not|unable to)\s+(?:be able to\s+)?"
-    r"(?:make|attend|come|join|be there)\b",
+    r"(?:make|attend|come|join|be there|connect|dial in|log on|be online)\b",
     _I,
 )
 _APOLOGY = re.compile(
@@ -418,9 +431,16 @@ _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|r|rif|ynt|fw|fwd|tr|wg|ymateb)\
 # --------------------------------------------------------------------------- cleaning
 
 
+# zero-width characters, soft hyphens and the bidi marks Arabic and Hebrew clients put
+# around addresses and colons
+_INVISIBLE = re.compile("[\ufeff\u200b\u200c\u2060\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def _normalise(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    text = re.sub("[\ufeff\u200b\u200c\u2060\u00ad]", "", text)
+    text = re.sub(
+        "[\ufeff\u200b\u200c\u2060\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069]", "", text
+    )
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
@@ -573,7 +593,7 @@ def _wrapped_attribution_end(lines: list[str], i: int) -> int | None:
 def _ends_attrib(text: str) -> bool:
     """Whether `text` ends like an attribution ("... wrote:"). Only text ending in a
     colon can match, and checking that first spares a regex search of nearly every line."""
-    return text.rstrip().endswith(":") and bool(_ATTRIB_END.search(text))
+    return text.rstrip().endswith((":", "：")) and bool(_ATTRIB_END.search(text))
 
 
 def _starts_attrib(text: str) -> bool:
@@ -727,13 +747,11 @@ def _drop_name_signature(lines: list[str], names: Sequence[str]) -> list[str]:
 
 def _signs_as(line: str, forms: set[str]) -> bool:
     """Whether `line` is the sender's name, or a short form of their first name
-    ("Rach" for Rachel)."""
+    ("Rach" for Rachel, "Liv" for Olivia)."""
     bare = _bare(line)
     if bare in forms:
         return True
-    return (
-        len(bare) >= 3 and bare.isalpha() and any(f.startswith(bare) for f in forms if " " not in f)
-    )
+    return len(bare) >= 3 and bare.isalpha() and any(bare in f for f in forms if " " not in f)
 
 
 def _drop_one_signature(lines: list[str], forms: set[str]) -> list[str]:
@@ -980,7 +998,7 @@ def _continues(title: str, following: str) -> bool:
 
 def _time_request(title: str) -> tuple[str, int | None]:
     """Split a trailing "[10m]" / "[1h]" request off a title."""
-    match = _TIME_WORDS.search(title) or _TIME.search(title)
+    match = _TIME_WORDS.search(title) or _TIME.search(title) or _TIME_CLOCK.search(title)
     dash = None if match else _TIME_DASH.search(title)
     if dash and title[: dash.start()].strip():
         match = dash
@@ -994,6 +1012,8 @@ def _minutes(match: re.Match[str]) -> int | None:
     groups = match.groupdict()
     if groups.get("words"):
         return _WORD_MINUTES[groups["words"].lower()]
+    if groups.get("hours"):
+        return int(groups["hours"]) * 60 + int(groups["mins"]) or None
     number = float((groups.get("upto") or groups["n"]).replace(",", "."))
     scale = 60 if groups["unit"].lower().startswith("h") else 1
     return round(number * scale) or None
@@ -1142,7 +1162,7 @@ def read_reply(mail: ParsedMail) -> ParsedReply:
     files = [a for a in mail.attachments if not a.inline]
     own = member_text(mail.text, names=_sender_names(mail.from_name, mail.from_address))
     body = own or _normalise(mail.text).strip()
-    if mail.automatic is not None or is_rsvp(mail):
+    if mail.automatic is not None or is_rsvp(mail) or is_poll_reply(mail):
         return ParsedReply(body, (), False, ())
     reply = extract_items(
         own,
@@ -1151,6 +1171,11 @@ def read_reply(mail: ParsedMail) -> ParsedReply:
         attachment_names=[a.filename for a in files],
     )
     return dataclasses.replace(reply, body=body)
+
+
+def is_poll_reply(mail: ParsedMail) -> bool:
+    """True for a reply to one of our polls ("Re: Poll: ..."): a vote, never items."""
+    return bool(re.match(r"poll\s*:", _REPLY_PREFIX.sub("", mail.subject).strip(), _I))
 
 
 def is_rsvp(mail: ParsedMail) -> bool:
@@ -1162,7 +1187,8 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
     """What a reply would record: the DESIGN.md `inbox parse` JSON shape. Never raises.
 
     Keys: automatic (reason or None), body (cleaned text), items, attachments
-    (non-inline only), plus apologies, withdraw, rsvp (True for a calendar REPLY), and
+    (non-inline only), plus apologies, withdraw, rsvp (True for a calendar REPLY), poll
+    (True for a reply to a poll, which the server reads as a vote), and
     the commands a reply to a call for items would carry out: votes (``[{item,
     value}]``) and volunteers (question ids). Command lines are not items, and neither
     is a comment written beside commands without a marker.
@@ -1182,6 +1208,7 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
         "apologies": False,
         "withdraw": [],
         "rsvp": is_rsvp(mail),
+        "poll": is_poll_reply(mail),
         "votes": [],
         "volunteers": [],
     }  # fmt: skip

@@ -847,6 +847,43 @@ class TestOtherLanguagesAndClients:
         reply = extract_items("answer 9\nWe did exactly this last year, happy to write it up.")
         assert reply.volunteers == (9,) and reply.items == ()
 
+    @pytest.mark.parametrize(
+        "attribution",
+        [
+            "\u200fفي الأربعاء، 4 مارس 2026، كتب Group <\u200fgsl@example.org\u200f>:\u200f",
+            "2026년 3월 4일 (수) 오전 9:00, Group <gsl@example.org>님이 작성:",
+        ],
+    )  # fmt: skip
+    def test_attributions_in_more_scripts(self, attribution: str) -> None:
+        assert clean_body(f"Q: Mine?\n\n{attribution}\n\n{QUOTED}") == "Q: Mine?"
+
+    def test_a_chinese_attribution_over_an_unquoted_original(self) -> None:
+        text = f"Hi all, does anyone know?\n\n在 2026-03-04，Group <g@example.org> 写道：\n{CALL}"
+        assert clean_body(text) == "Hi all, does anyone know?"
+
+    def test_signoffs_and_apologies_in_more_languages(self) -> None:
+        assert items_of("Q: Ramadan timetables?\n\nشكراً\nFatima")[0][2] == ""
+        assert items_of("Item: AI literacy [0:15]\n\n감사합니다.\nJi-hoon")[0][1:] == (
+            "AI literacy",
+            "",
+            15,
+        )
+        assert extract_items("죄송합니다. 이번 주는 참석이 어렵습니다.").apologies
+        assert extract_items("Lo siento, esta semana no puedo conectarme.").apologies
+        assert extract_items("Sorry all, can't join this week - it's 3am here.").apologies
+
+    def test_a_german_legal_footer_after_the_signature(self) -> None:
+        text = (
+            "Q: Which AI training platforms?\n\nMit freundlichen Grüßen\nDr. Stefan Krüger\n"
+            "Schulleiter\n\nDiese E-Mail enthält vertrauliche Informationen. Wenn Sie nicht der "
+            "richtige Adressat sind, informieren Sie bitte sofort den Absender."
+        )
+        assert items_of(text) == [("question", "Which AI training platforms?", "", None)]
+
+    def test_a_reply_to_a_poll_is_a_vote_not_an_item(self) -> None:
+        result = parse_reply(reply_bytes("I vote for option 2", subject="Re: Poll: Theme"))
+        assert result["poll"] and result["items"] == []
+
     def test_a_company_registration_footer_is_legal_text(self) -> None:
         text = (
             "Q: Working from home on PPA afternoons?\n\nMany thanks,\nGeorgina\n\n"
