@@ -415,6 +415,8 @@ _OOO_ABSENT = re.compile(
 )
 _OOO_HANDLING = re.compile(
     r"(no|limited|intermittent|without) access to (my )?e-?mails?|"
+    r"(will not|won't|not) be\s+(checking|monitoring|reading)\s+(my |this )?e-?mails?|"
+    r"please contact\s|"
     r"(respond|reply|get back to you)[^.]{0,40}\b(on|upon|when i|after) (my )?return|"
     r"(for|with) (any )?urgent (matters|enquiries|queries|issues)|if (it is|your [a-z]+ is) "
     r"urgent|"

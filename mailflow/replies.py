@@ -207,7 +207,8 @@ _SIGNOFF_WORDS = (
     r"med v[äa]nliga h[äa]lsningar|v[äa]nliga h[äa]lsningar|h[äa]lsningar|mvh|"
     r"med venlig hilsen|venlig hilsen|med vennlig hilsen|vennlig hilsen|hilsen|"
     r"yst[äa]v[äa]llisin terveisin|terveisin|s pozdravem|pozdrav|"
-    r"go raibh (m[íi]le )?maith agat|go raibh maith agaibh|le meas|le dea-mh[ée]in|sl[áa]n|"
+    r"go raibh (m[íi]le )?maith (agat|agaibh)|le meas|m[òo]ran taing|tapadh (leat|leibh)|"
+    r"le deagh dh[ùu]rachd|le d[ùu]rachd|le dea-mh[ée]in|sl[áa]n|"
     r"beannachta[íi]|"
     r"з повагою|щиро дякую|дякую|з найкращими побажаннями|с уважением|спасибо|"
     r"всего доброго|всього найкращого|mul[țţt]umesc|mul[țţt]umesc frumos|cu stim[ăa]|"
@@ -249,7 +250,8 @@ _HEADING = re.compile(  # "Questions:" / "Items for the meeting:" over a list of
 _LIST_ENTRY = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•·–])\s+(?P<text>\S.*)$")
 _PLACEHOLDER = re.compile(r"^\s*\[(cid|image):[^\]]*\]\s*$", _I)  # inline images in plain text
 _NO_ITEM = re.compile(
-    r"^\s*(nothing|no (new )?(items?|questions?|agenda items?|points?)|none)\b|"
+    r"^\s*(?:(?:aye|yes|yep|no|ok|okay|hi|hello)\b[\w ]{0,12}[,!.]\s*)?"
+    r"(nothing|no (new )?(items?|questions?|agenda items?|points?)|none)\b|"
     r"^\s*(i'?ll|i will|will|i shall)( definitely| certainly)? (be there|attend|come|see you)\b|"
     r"^\s*(count me in|see you (there|then|on)|looking forward|happy to attend)\b",
     _I,
@@ -276,6 +278,7 @@ _TIME_DASH = re.compile(  # "Budget - 10 mins", "Budget, about 10 mins please": 
 _TIME_CLOCK = re.compile(  # "[0:15]", "(1:00)": hours and minutes
     r"\s*[\[(]\s*(?P<hours>\d):(?P<mins>[0-5]\d)\s*[\])]\s*[.!]?\s*$"
 )
+_TIME_FIRST = re.compile(rf"^\s*[\[(]\s*(?:{_AMOUNT}|{_WORDS})\s*[\])]\s*", _I)  # "[10m] Title"
 _TIME_LINE = re.compile(  # a line of its own under the title: "15 mins please"
     rf"^\s*[\[(]?\s*(?:{_AMOUNT}|{_WORDS})\s*[\])]?\s*[.!]?\s*$", _I
 )
@@ -283,7 +286,8 @@ _COUNT = r"\d{1,3}|five|ten|fifteen|twenty|twenty-five|thirty|forty|forty-five|s
 _ASKED = re.compile(  # "Could I have ten minutes to ...", "Yes please, 10 mins for the budget"
     r"\b(?:(?:could|can|may) (?:i|we) (?:have|get|take|use)|i'?d like|we'?d like|"
     r"(?:i|we) would like|(?:i|we) need|please allow|ask(?:ing)? for)\s+(?:about\s+|around\s+|"
-    rf"roughly\s+|a quick\s+|a good\s+)?(?P<count>{_COUNT})\s*(?:mins?|minutes)\b|"
+    rf"roughly\s+|a quick\s+|a good\s+)?(?:(?P<count>{_COUNT})\s*(?:mins?|minutes)\b|"
+    r"(?P<words>(?:a )?quarter of an hour|half an hour|an hour))|"
     rf"^\s*(?:yes,?\s*(?:please,?\s*)?)?(?P<first>{_COUNT})\s*(?:mins?|minutes)\s+(?:for|on|please)\b",
     _I,
 )
@@ -306,8 +310,8 @@ _WITHDRAW = re.compile(
 )
 _WITHDRAW_ASKED = re.compile(  # "Can you withdraw 7 please - we've sorted it."
     r"^\s*(?:(?:can|could|would) you(?: please)?|please|i'?d like to|i would like to)\s+"
-    r"withdraw\s+(?:my\s+)?(?:items?\s+|questions?\s+|number\s+)?(#?\s*\d{1,6})\b"
-    r"(?:\s*(?:please|pls))?\s*(?:[.!]|\s[-–—:]\s*\S.*)?\s*$",
+    r"(?:withdraw|scrap|remove|drop|delete|take off|cancel)\s+(?:my\s+)?(?:items?\s+|questions?\s+|"
+    r"number\s+|no\.?\s*)?(#?\s*\d{1,6})\b(?:\s*(?:please|pls))?\s*(?:[.!]|[,\s][-–—:]?\s*\S.*)?\s*$",
     _I,
 )
 _GREETING_WORDS = (
@@ -324,6 +328,7 @@ _GREETING_WORDS = (
     r"monsieur|gr[üu](ß|ss) gott|gr[üu]ezi|hallo zusammen|buenas noches|saludos|"
     r"доброго ранку|добрий день|доброго дня|добрий вечір|вітаю|привіт|шановн\w*|"
     r"доброе утро|добрый день|здравствуйте|привет|уважаем\w*|dia dhuit|dia daoibh|a chara|"
+    r"madainn mhath|feasgar math|hal[òo]|a charaid|a ch[àa]irdean|a chairde|"
     r"bun[ăa] ziua|bun[ăa] diminea[țţt]a|merhaba|iyi g[üu]nler|say[ıi]n"
 )
 _GREETING = re.compile(rf"^\s*(?:{_GREETING_WORDS})\b[^.?!\n]{{0,40}}[,.!:]?\s*$", _I)
@@ -350,7 +355,8 @@ _PLEASANTRY = re.compile(
     r"^\s*(thanks|thank you|many thanks|cheers|great|perfect|lovely|brilliant|noted|ok|"
     r"okay|got it|will do|received|see you|looking forward|sounds good|excellent|merci|"
     r"danke|vielen dank|gracias|muchas gracias|grazie|diolch|obrigad[oa]|dzi[ęe]kuj[ęe]|"
-    r"bedankt|dank (je|u)|tack|takk|kiitos|go raibh maith agat|дякую|спасибі|спасибо)\b",
+    r"bedankt|dank (je|u)|tack|takk|kiitos|go raibh (m[íi]le )?maith (agat|agaibh)|"
+    r"m[òo]ran taing|tapadh (leat|leibh)|дякую|спасибі|спасибо)\b",
     _I,
 )
 _PLEASANTRY_LONG = re.compile(
@@ -360,7 +366,8 @@ _PLEASANTRY_LONG = re.compile(
     r"luego|ma[ñn]ana|el (lunes|martes|mi[ée]rcoles|jueves|viernes))|nos vemos|a presto|"
     r"ci vediamo|a gioved[ìi]|tot (ziens|dan|straks|donderdag)|welwch chi|wela i chi|"
     r"at[ée] (breve|logo|quinta)|do zobaczenia|vi ses|до зустрічі|до встречи|"
-    r"(useful|helpful|productive|good|great|lovely) (meeting|session|discussion|chat|call)|"
+    r"(useful|helpful|productive|good|great|lovely) (meeting|session|discussion|chat|call|"
+    r"minutes|notes)|"
     r"thank(s| you)( heaps| so much| very much)? for (getting|sending|circulating|organising|"
     r"organizing|chairing|"
     r"the minutes|the notes|the agenda)|much appreciated",
@@ -410,7 +417,8 @@ _APOLOGY_ALONE = re.compile(
     _I,
 )
 _CANT_MAKE_IT = re.compile(
-    r"^\s*(?:i\s+|i'm\s+|i am\s+)?(?:can'?t|cannot|won'?t|will not|unable to)\s+(?:be able to\s+)?"
+    r"^\s*(?:i\s+|i'm\s+|i am\s+)?(?:can'?t|cannae|canny|cannot|won'?t|will not|i'?ll not|"
+    r"unable to|not able to)\s+(?:be able to\s+)?"
     r"(?:make|attend|come|join|be there|connect|dial in|log on|be online)\b",
     _I,
 )
@@ -468,11 +476,12 @@ def member_text(text: str, *, names: Sequence[str] = (), _depth: int = 0) -> str
     if not own and kind == "forward" and _depth < 2:
         forwarded = "\n".join(_unquote(_skip_headers(lines[cut + 1 :])))
         return member_text(forwarded, names=names, _depth=_depth + 1) or forwarded.strip()
-    if kind == "original" and _depth < 2 and _only_signature(own, names):
-        below = _written_below(lines[cut + 1 :])
-        if below is not None:
-            return member_text(below, names=names, _depth=_depth + 1) or own
-    return own
+    if not _only_signature(own, names):
+        return own
+    below = _written_below(lines[cut + 1 :]) if kind == "original" and _depth < 2 else None
+    if below is not None:
+        return member_text(below, names=names, _depth=_depth + 1)
+    return ""  # nothing but the sender's signature
 
 
 def _only_signature(own: str, names: Sequence[str]) -> bool:
@@ -844,8 +853,13 @@ def extract_items(
     if commands.found:
         lines = commands.rest.split("\n")
     pre, blocks = _split_markers(_marker_after_greeting(_expand_headings(lines)))
+    pre = _trim_blank(pre)
+    if blocks and pre and pre[-1].rstrip().endswith(":"):
+        pre = pre[:-1]  # "Two for the list though:" leads in to the markers
     pre = _opening(pre)
     reason, pre = _apology(pre, subject)
+    if reason and has_attachments and not blocks:
+        reason, pre = _describes_attachment(reason)
     items: list[ParsedItem] = []
     if reason is not None:
         items.append(ParsedItem("apology", "Apologies", reason, None))
@@ -960,20 +974,23 @@ def _marker_item(block: _Block) -> ParsedItem:
     below = _TIME_LINE.match(lines[0]) if lines and minutes is None else None
     if below:  # "Item: Moderation" then "15 mins please" on a line of its own
         minutes, lines = _minutes(below), lines[1:]
-    if block.kind == "agenda" and minutes is None:
-        title, minutes = _asked_minutes(title)
+    if minutes is None:
+        title, minutes = _asked_minutes(title, block.kind)
     return ParsedItem(block.kind, title, _tidy_body(lines), minutes)
 
 
-def _asked_minutes(title: str) -> tuple[str, int | None]:
-    """An agenda item's time asked for in other ways: "[10]" (the unit forgotten) at the
-    end, or in the sentence ("Could I have ten minutes to show ..."), which stays."""
-    bare = _BARE_MINUTES.search(title)
+def _asked_minutes(title: str, kind: str) -> tuple[str, int | None]:
+    """Time asked for in other ways: "[10]" (the unit forgotten) at the end of an agenda
+    item, or in the sentence ("Could I have ten minutes to show ...", "a quarter of an
+    hour"), which stays as it is."""
+    bare = _BARE_MINUTES.search(title) if kind == "agenda" else None
     if bare and 1 <= int(bare["n"]) <= 90:
         return title[: bare.start()].strip(), int(bare["n"])
     asked = _ASKED.search(title)
     if asked is None:
         return title, None
+    if asked["words"]:
+        return title, _WORD_MINUTES[asked["words"].lower()]
     count = (asked["count"] or asked["first"]).lower()
     return title, (_COUNT_WORDS[count] if count in _COUNT_WORDS else int(count)) or None
 
@@ -998,6 +1015,9 @@ def _continues(title: str, following: str) -> bool:
 
 def _time_request(title: str) -> tuple[str, int | None]:
     """Split a trailing "[10m]" / "[1h]" request off a title."""
+    first = _TIME_FIRST.match(title)
+    if first and title[first.end() :].strip():
+        return title[first.end() :].strip(), _minutes(first)
     match = _TIME_WORDS.search(title) or _TIME.search(title) or _TIME_CLOCK.search(title)
     dash = None if match else _TIME_DASH.search(title)
     if dash and title[: dash.start()].strip():
@@ -1079,6 +1099,19 @@ def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str]]:
     return None, lines
 
 
+_ATTACHED = re.compile(r"\battach|\benclos|\bhere is\b|\bhere's\b|\bsharing\b", _I)
+
+
+def _describes_attachment(reason: str) -> tuple[str, list[str]]:
+    """Split an apology's text where a later paragraph describes the attached file
+    ("I've attached our policy ..."): that paragraph titles the resource."""
+    paragraphs = reason.split("\n\n")
+    for k, paragraph in enumerate(paragraphs[1:], 1):
+        if _ATTACHED.search(paragraph):
+            return "\n\n".join(paragraphs[:k]), "\n\n".join(paragraphs[k:]).split("\n")
+    return reason, []
+
+
 def _plain(text: str) -> str:
     """`text` with typographic apostrophes made plain, for matching (same length)."""
     return text.replace("’", "'").replace("‘", "'")
@@ -1086,6 +1119,7 @@ def _plain(text: str) -> str:
 
 def _apology_rest(tail: str) -> str | None:
     """What follows "Apologies" if it is an apology for absence, else None."""
+    tail = re.sub(r"^\s*(please|pls)\b", "", tail, flags=_I)
     phrase = _APOLOGY_PHRASE.match(_plain(tail))
     if phrase:
         tail = tail[phrase.end() :]
@@ -1117,7 +1151,9 @@ def _pleasantry(lines: list[str]) -> bool:
     if "?" in text or len(text) >= 120:
         return False
     if _NO_ITEM.match(text):
-        return not re.search(r"\bbut\b|\bexcept\b|\bapart from\b", text, _I)
+        return not re.search(
+            r"\bbut\b(?!,?\s+(i'?ll|i will|will|see you|look))|\bexcept\b|\bapart from\b", text, _I
+        )
     if not _PLEASANTRY.match(text):
         return False
     if len(text.split()) <= 6:
@@ -1136,8 +1172,8 @@ def _free_item(lines: list[str], kind: str) -> ParsedItem:
     title, minutes = _time_request(_without_trailing_signoff(title))
     if not kind:
         kind = "question" if re.search(r"\?[\s\"'”’)\]]*$", _without_symbols(title)) else "agenda"
-    if kind == "agenda" and minutes is None:
-        title, minutes = _asked_minutes(title)
+    if minutes is None:
+        title, minutes = _asked_minutes(title, kind)
     return ParsedItem(kind, title, _tidy_body(rest), minutes)
 
 

@@ -156,8 +156,11 @@ class TestTimeRequests:
     def test_forms(self, suffix: str, minutes: int) -> None:
         assert items_of(f"Item: Budget {suffix}") == [("agenda", "Budget", "", minutes)]
 
-    def test_only_at_the_end_of_the_title(self) -> None:
-        assert items_of("Item: [10m] budget") == [("agenda", "[10m] budget", "", None)]
+    def test_at_either_end_of_the_title_not_in_the_middle(self) -> None:
+        assert items_of("Item: [10m] budget") == [("agenda", "budget", "", 10)]
+        assert items_of("Item: budget [10m] review") == [
+            ("agenda", "budget [10m] review", "", None)
+        ]
 
     def test_dash_needs_a_unit_at_the_very_end(self) -> None:
         assert items_of("Item: Year 6 - 10 minutes of reading") == [
@@ -883,6 +886,40 @@ class TestOtherLanguagesAndClients:
     def test_a_reply_to_a_poll_is_a_vote_not_an_item(self) -> None:
         result = parse_reply(reply_bytes("I vote for option 2", subject="Re: Poll: Theme"))
         assert result["poll"] and result["items"] == []
+
+    def test_scots_and_gaelic_ways_of_writing(self) -> None:
+        for text in ("I'll not make it – transfer night.", "I cannae make it this time."):
+            assert extract_items(text).apologies, text
+        assert extract_items("Send my apologies please – HMIe are in.").items[0].body == (
+            "HMIe are in."
+        )
+        assert items_of("Q: Gaelic medium transport?\n\nMòran taing,\nMorag")[0][2] == ""
+        assert items_of("Aye, nothing from me this time but I'll be there.") == []
+        assert items_of("Nothing from me but could we discuss transport") != []
+        reply = extract_items("Could you scrap number 15 please, EA came out on Friday.")
+        assert reply.withdraw == (15,) and reply.items == ()
+
+    def test_time_before_the_title_and_a_quarter_of_an_hour(self) -> None:
+        assert items_of("Item: [10m] Nurture approach")[0][1:] == ("Nurture approach", "", 10)
+        assert items_of("Could I have a quarter of an hour on the pilot?")[0][3] == 15
+
+    def test_a_lead_in_before_the_markers_belongs_to_no_item(self) -> None:
+        reply = extract_items(
+            "Sorry, I won't make it.\n\nTwo for the list though:\nQ: One?\nQ: Two?"
+        )
+        assert reply.items[0] == ParsedItem("apology", "Apologies", "Sorry, I won't make it.", None)
+
+    def test_an_apology_and_a_line_describing_the_attachment(self) -> None:
+        reply = extract_items("Sorry, I won't be able to come.\n\nI've attached our policy.",
+                              has_attachments=True, attachment_names=["policy.pdf"])  # fmt: skip
+        assert [(i.kind, i.title, i.body) for i in reply.items] == [
+            ("apology", "Apologies", "Sorry, I won't be able to come."),
+            ("resource", "I've attached our policy.", ""),
+        ]
+
+    def test_a_reply_that_is_only_a_signature_records_no_words(self) -> None:
+        text = "Michelle Carr\nSchool Business Manager\n0191 414 0000"
+        assert member_text(text, names=["Michelle Carr"]) == ""
 
     def test_a_company_registration_footer_is_legal_text(self) -> None:
         text = (
