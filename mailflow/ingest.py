@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from mailflow import (
     addresses,
     authresults,
+    cleaning,
     compose,
     itip,
     meetings,
@@ -216,7 +217,7 @@ def calendar_reply(ctx: Context) -> None:
                                   sequence=reply.sequence)  # fmt: skip
     ctx.meeting = meeting
     ctx.notes.append(f"attendance {status} for {meeting.ref}")
-    words = rsvp.member_words(reply, replies.member_text(ctx.parsed.text))
+    words = rsvp.member_words(reply, cleaning.member_text(ctx.parsed.text))
     ctx.notes += rsvp.after_reply(ctx.session, ctx.settings, row, reply, words, now=ctx.now)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from mailflow import (
     answers,
+    cleaning,
     commands,
     coordinator,
     corrections,
@@ -24,7 +25,6 @@ from mailflow import (
     notices,
     planning,
     polls,
-    replies,
     votes,
 )
 from mailflow.errors import Hold
@@ -40,10 +40,10 @@ def _names(ctx: Context) -> list[str]:
 def own_text(ctx: Context) -> str:
     """The sender's own words: quotes, signature and disclaimers removed.
 
-    This is `replies.clean_body` without its fallback to the whole text: a reply that
+    This is `cleaning.clean_body` without its fallback to the whole text: a reply that
     only quotes our mail is no answer, vote or correction.
     """
-    return replies.member_text(ctx.parsed.text, names=_names(ctx))
+    return cleaning.member_text(ctx.parsed.text, names=_names(ctx))
 
 
 def _sender(ctx: Context) -> Member:

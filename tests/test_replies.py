@@ -10,14 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailflow.replies import (
-    ParsedItem,
-    ParsedReply,
-    clean_body,
-    extract_items,
-    member_text,
-    parse_reply,
-)
+from mailflow.cleaning import clean_body, member_text
+from mailflow.replies import ParsedItem, ParsedReply, extract_items, parse_reply
 
 CALL = """Dear Jane,
 

@@ -1,0 +1,57 @@
+"""The reply syntax's own lines: item markers (``Q:``, ``Item:`` ...) and ``withdraw N``.
+
+Shared by `cleaning` (a line of the syntax is never taken for a signature) and
+`replies` (which turns marked lines into items). Pure functions over one line.
+"""
+
+from __future__ import annotations
+
+import re
+
+_I = re.IGNORECASE
+
+_PS_PREFIX = r"(?:p\.?\s?s\.?\s*[:,-]?\s*)?"  # "P.S. Q: ..."
+
+_MARKER = re.compile(
+    rf"^\s*{_PS_PREFIX}(?:[-*•·–]\s*|\d{{1,2}}[.)]\s+|\(\d{{1,2}}\)\s+)?(?:\*\*)?"
+    r"(?P<kind>q(?:uestion)?|item|agenda(?:\s+item)?|cwestiwn|eitem)\s*(?:\d{1,2}\s*)?[:：]"
+    r"(?:\*\*)?"
+    r"\s*(?P<rest>.*)$",
+    _I,
+)
+
+_MARKER_DASH = re.compile(  # "Q - ..." / "Item – ...": a dash where the colon should be
+    r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>q|question|item|agenda(?:\s+item)?|cwestiwn|"
+    r"eitem)\s*"
+    r"(?:\d{1,2})?\s+[-–—]\s+(?P<rest>\S.*)$",
+    _I,
+)
+
+_MARKER_Q = re.compile(  # "Q. ..." / "Q) ...": a capital Q and a full stop or bracket
+    r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>Q)\d{0,2}[.)]\s+(?P<rest>\S.*)$"
+)
+
+_WITHDRAW = re.compile(
+    r"^\s*withdraw\s+(?:items?\s+)?(#?\s*\d{1,6}(?:\s*(?:,|&|and)?\s*#?\s*\d{1,6})*)"
+    r"\s*[.!]?(?:\s+[-–—:]\s*\S.*)?\s*$",  # "withdraw 3 - covered already"
+    _I,
+)
+
+_WITHDRAW_ASKED = re.compile(  # "Can you withdraw 7 please - we've sorted it."
+    r"^\s*(?:(?:can|could|would) you(?: please)?|please|i'?d like to|i would like to)\s+"
+    r"(?:withdraw|scrap|remove|drop|delete|take off|cancel)\s+(?:my\s+)?(?:items?\s+|questions?\s+|"
+    r"number\s+|no\.?\s*)?(#?\s*\d{1,6})\b(?:\s*(?:please|pls))?\s*(?:[.!]|[,\s][-–—:]?\s*\S.*)?\s*$",
+    _I,
+)
+
+
+def marker(line: str) -> re.Match[str] | None:
+    """The marker at the start of `line` ("Q:", "Item -", "Q.", ...), if any; the match
+    has the groups ``kind`` and ``rest``."""
+    return _MARKER.match(line) or _MARKER_DASH.match(line) or _MARKER_Q.match(line)
+
+
+def withdrawal(line: str) -> re.Match[str] | None:
+    """A ``withdraw N`` line ("withdraw 3, 5", "Could you withdraw 7 please"); group 1
+    holds the item numbers."""
+    return _WITHDRAW.match(line) or _WITHDRAW_ASKED.match(line)
