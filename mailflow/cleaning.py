@@ -294,7 +294,7 @@ def _hard_boundary(lines: list[str], i: int) -> str:
         if len(window) >= 2 and all(_HEADERISH.match(ln) for ln in window[:2]):
             return "original"
     if _UNDERSCORES.match(line):
-        following = [ln for ln in lines[i + 1 : i + 4] if ln.strip()]
+        following = [ln for ln in lines[i + 1 : i + 5] if ln.strip() and not _UNDERSCORES.match(ln)]
         return "original" if following and _HEADER_FROM.match(following[0]) else ""
     if _HEADER_FROM.match(line):
         window = lines[i + 1 : i + 6]
@@ -377,7 +377,9 @@ def _tidy_segment(lines: list[str], names: Sequence[str]) -> list[str]:
     lines = trim_blank(lines)
     for step in (_drop_disclaimers, drop_signoff, _drop_disclaimers):
         lines = trim_blank(step(lines))
-    return trim_blank(_drop_name_signature(lines, names))
+    # "Best,\nRuth" over a long signature headed by her full name: the signature goes
+    # first, then her name, then the sign-off that is left at the end
+    return trim_blank(drop_signoff(trim_blank(_drop_name_signature(lines, names))))
 
 
 def trim_blank(lines: list[str]) -> list[str]:
@@ -491,12 +493,25 @@ def _drop_name_signature(lines: list[str], names: Sequence[str]) -> list[str]:
 
 
 def _signs_as(line: str, forms: set[str]) -> bool:
-    """Whether `line` is the sender's name, or a short form of their first name
-    ("Rach" for Rachel, "Liv" for Olivia)."""
+    """Whether `line` is the sender's name, a short form of their first name ("Rach"
+    for Rachel, "Liv" for Olivia) or its initial ("H")."""
     bare = _bare(line)
     if bare in forms:
         return True
-    return len(bare) >= 3 and bare.isalpha() and any(bare in f for f in forms if " " not in f)
+    first_names = [f for f in forms if " " not in f]
+    if len(bare) == 1:
+        return bare.isalpha() and any(f.startswith(bare) for f in first_names)
+    return len(bare) >= 3 and bare.isalpha() and any(bare in f for f in first_names)
+
+
+_HONORIFIC = re.compile(r"^(dr|mr|mrs|ms|miss|mx|prof|professor|rev|revd|cllr|sr)\.?\s+")
+
+
+def _headed_by_name(line: str, forms: set[str]) -> bool:
+    """Whether `line` starts with the sender's full name ("Dr Ruth Okafor (she/her)",
+    "Jo Bevan | Chief Executive", "Claire Dunn RN MSc")."""
+    text = _HONORIFIC.sub("", _bare(line))
+    return any(text == f or text.startswith(f + " ") for f in forms if " " in f)
 
 
 def _drop_one_signature(lines: list[str], forms: set[str]) -> list[str]:
@@ -509,6 +524,12 @@ def _drop_one_signature(lines: list[str], forms: set[str]) -> list[str]:
     block = lines[start:end]
     if _bare(block[0]) in forms and len(block) <= 10 and all(_signature_like(b) for b in block):
         return lines[:start]
+    if (
+        _headed_by_name(block[0], forms)
+        and len(block) <= 12
+        and not any(marker(b) or withdrawal(b) or len(b) > 250 for b in block)
+    ):
+        return lines[:start]  # a signature block headed by the full name, however long
     before = lines[spans[-2][1] - 1].rstrip()
     if len(block) == 1 and _LONE_NAME.match(block[0]) and before.endswith((".", "!", "?")):
         return lines[:start]

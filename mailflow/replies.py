@@ -284,7 +284,8 @@ _CANT_ATTEND = re.compile(
     r"won'?t|will not|unable to|not be able to|not able to|couldn'?t)\s+(be able to\s+)?"
     r"(make|attend|come|join|be there|be with you|be at)|"
     r"\b(has|have) asked me to (send|pass on|give|offer) (her|his|their) apologies|"
-    r"\bsends? (her|his|their) apologies",
+    r"\bsends? (her|his|their) apologies|\b(send|sending) (my|our) (deputy|depute|assistant|"
+    r"colleague)\b|\b(come|attend|be there) in my (place|stead)\b",
     _I,
 )
 
@@ -327,7 +328,7 @@ _CANT_MAKE_IT = re.compile(
 
 _APOLOGY = re.compile(
     r"^\s*(?:please (?:accept|send|record|note|take) )?(?:my |our )?"
-    r"(?:apologies|apols|sends? (?:my |her |his |their )?apologies)\b(?P<tail>.*)$",
+    r"(?:apologies|apols|regrets|sends? (?:my |her |his |their )?apologies)\b(?P<tail>.*)$",
     _I,
 )
 
@@ -663,7 +664,8 @@ def _subject_apology(subject: str) -> bool:
 
 
 _WANTS = re.compile(  # a thank-you that goes on to ask for something is not only thanks
-    r"\b(raise|add|discuss|item|agenda item|question|could we|can we|would like|i'?d like|"
+    r"\b(raise|(?<!nothing to )add|discuss|item|agenda item|question|could we|can we|would like|"
+    r"i'?d like|"
     r"next time|share|bring)\b",
     _I,
 )

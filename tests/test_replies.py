@@ -915,6 +915,27 @@ class TestOtherLanguagesAndClients:
         text = "Michelle Carr\nSchool Business Manager\n0191 414 0000"
         assert member_text(text, names=["Michelle Carr"]) == ""
 
+    def test_regrets_and_sending_a_deputy(self) -> None:
+        assert extract_items("Regrets – CQC visit that day.").items[0].body == "CQC visit that day."
+        assert extract_items("Regrets\nOur Chair will come in my place.").apologies
+        assert extract_items("I'll have to send my deputy this time, clinic overran.").apologies
+        assert items_of("Thanks for the minutes – nothing to add from me.") == []
+
+    @pytest.mark.parametrize(
+        "signature",
+        [
+            "Jo\n\nJo Bevan | Chief Executive | she/her\nHerefordshire Mind\n01432 555 044",
+            "Best,\nJo\n\nDr Jo Bevan (she/her)\nProgramme Director\n" + "I acknowledge " * 12,
+            "J",
+        ],
+    )  # fmt: skip
+    def test_a_first_name_over_a_signature_headed_by_the_full_name(self, signature: str) -> None:
+        text = f"Q: SORP changes?\nOur examiner says a lot changes.\n\n{signature}"
+        assert (
+            member_text(text, names=["Jo Bevan"])
+            == "Q: SORP changes?\nOur examiner says a lot changes."
+        )
+
     def test_a_company_registration_footer_is_legal_text(self) -> None:
         text = (
             "Q: Working from home on PPA afternoons?\n\nMany thanks,\nGeorgina\n\n"
