@@ -919,11 +919,14 @@ def _container(part: Message, ctype: str, got: _Collected, depth: int) -> tuple[
     results = [_body(child, got, depth + 1) for child in children]
     if ctype == "multipart/alternative":
         for text, plain in results:
-            if plain and text.strip():
+            if plain and _PLACEHOLDERS.sub("", text).strip():
                 return text, True
         return next(((t, p) for t, p in reversed(results) if t.strip()), ("", False))
     texts = [text.strip("\n") for text, _ in results if text.strip()]
     return "\n\n".join(texts), any(plain for _, plain in results)
+
+
+_PLACEHOLDERS = re.compile(r"\[(cid|image):[^\]]*\]", re.IGNORECASE)  # a plain part of only these
 
 
 def _reparse_without_boundary(part: Message, ctype: str) -> list[Message]:

@@ -344,6 +344,11 @@ _APOLOGY_PHRASE = re.compile(
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|r|rif|ynt|fw|fwd|tr|wg|ymateb)\s*:\s*)+", _I)
 
 
+def _spaced(title: str) -> str:
+    """A title with runs of spaces made one (Word's spell-check spans leave doubles)."""
+    return re.sub(r"[ \t]{2,}", " ", title)
+
+
 def _without_trailing_signoff(title: str) -> str:
     """A title without a sign-off written after its last sentence ("...? Cheers, Dave")."""
     for end in re.finditer(r"[?.!]\s+", title):
@@ -494,7 +499,7 @@ def _marker_item(block: _Block) -> ParsedItem:
     if not title and lines:
         title, width, lines = lines[0].strip(), len(lines[0].strip()), lines[1:]
     title, lines = _unwrap_title(title, width, lines)
-    title, later = _time_request(_without_trailing_signoff(title))
+    title, later = _time_request(_without_trailing_signoff(_spaced(title)))
     minutes = later or minutes
     below = _TIME_LINE.match(lines[0]) if lines and minutes is None else None
     if below:  # "Item: Moderation" then "15 mins please" on a line of its own
@@ -695,7 +700,7 @@ def _free_item(lines: list[str], kind: str) -> ParsedItem:
     if title.endswith(":") and following and not re.match(r"^\s*([-*•]|\d+[.)])\s", following[0]):
         rest = trim_blank(rest)
         title, rest = _unwrap_title(rest[0].strip(), len(rest[0].strip()), rest[1:])
-    title, minutes = _time_request(_without_trailing_signoff(title))
+    title, minutes = _time_request(_without_trailing_signoff(_spaced(title)))
     if not kind:
         kind = "question" if re.search(r"\?[\s\"'”’)\]]*$", without_symbols(title)) else "agenda"
     if minutes is None:

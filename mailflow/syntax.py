@@ -13,9 +13,9 @@ _I = re.IGNORECASE
 _PS_PREFIX = r"(?:p\.?\s?s\.?\s*[:,-]?\s*)?"  # "P.S. Q: ..."
 
 _MARKER = re.compile(
-    rf"^\s*{_PS_PREFIX}(?:[-*•·–]\s*|\d{{1,2}}[.)]\s+|\(\d{{1,2}}\)\s+)?(?:\*\*)?"
+    rf"^\s*{_PS_PREFIX}(?:[-*•·–]\s*|\d{{1,2}}[.)]\s+|\(\d{{1,2}}\)\s+)?\*{{0,2}}"
     r"(?P<kind>q(?:uestion)?|item|agenda(?:\s+item)?|cwestiwn|eitem)\s*(?:\d{1,2}\s*)?[:：]"
-    r"(?:\*\*)?"
+    r"\*{0,2}"  # bold: "**Q:**" in Markdown-minded clients, "*Q:*" in Gmail's plain part
     r"\s*(?P<rest>.*)$",
     _I,
 )

@@ -230,6 +230,11 @@ class TestAttachments:
         assert b"Subject: EHCP reviews" in att.data
         assert mail.text.strip() == "Sharing this from the LA."
 
+    def test_a_plain_part_of_only_image_placeholders_gives_way_to_html(self) -> None:
+        msg = message("[cid:image001.png@01DA]\n")
+        msg.add_alternative("<p>Q: Who runs the SEND hub?</p>", subtype="html")
+        assert parse_mail(msg.as_bytes()).text.strip() == "Q: Who runs the SEND hub?"
+
     def test_winmail_dat_is_not_a_resource(self) -> None:
         msg = message("Q: How?")
         msg.add_attachment(b"\x78\x9f\x3e\x22", maintype="application", subtype="ms-tnef",

@@ -936,6 +936,12 @@ class TestOtherLanguagesAndClients:
             == "Q: SORP changes?\nOur examiner says a lot changes."
         )
 
+    def test_bold_markers_hope_that_helps_and_double_spaces(self) -> None:
+        assert items_of("*Q:* Has anyone tried it?")[0][1] == "Has anyone tried it?"
+        assert items_of("Q: Was it  worth it?")[0][1] == "Was it worth it?"
+        text = "Item: Our approach\nWe did it in two phases.\n\nHope that helps,\nJo"
+        assert items_of(text)[0][2] == "We did it in two phases."
+
     def test_a_company_registration_footer_is_legal_text(self) -> None:
         text = (
             "Q: Working from home on PPA afternoons?\n\nMany thanks,\nGeorgina\n\n"
