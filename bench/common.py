@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import smtplib
 import socket
 import tempfile
 import threading
 from collections.abc import Sequence
+from multiprocessing.util import Finalize
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -27,8 +29,10 @@ def free_port() -> int:
 
 
 def installation(*, transport: str = "maildir", smtp_port: int = 25) -> App:
-    """A fresh mailflow on SQLite in a temporary folder (rate limiting off)."""
+    """A fresh mailflow on SQLite in a temporary folder (rate limiting off), removed
+    when the process that made it exits (a benchmark's child process included)."""
     folder = Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
+    Finalize(None, shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True}, exitpriority=0)
     text = example_config("bench-secret")
     text = text.replace('transport = "maildir"', f'transport = "{transport}"')
     relay = rf'host = "127.0.0.1"\1\nport = {smtp_port}'
