@@ -18,9 +18,7 @@ from collections.abc import Sequence
 from mailflow.syntax import marker, withdrawal
 
 _I = re.IGNORECASE
-
 _QUOTE = re.compile(r"^\s*>(\s|>|$)")  # ">50% of pupils" is not a quote
-
 _ORIGINAL = re.compile(
     r"^\s*-{2,}\s*(original message|ursprüngliche nachricht|original-nachricht|"
     r"message d'origine|mensaje original|oorspronkelijk bericht|messaggio originale|"
@@ -29,7 +27,6 @@ _ORIGINAL = re.compile(
     r"\s*-{2,}\s*$",
     _I,
 )
-
 _FORWARD = re.compile(
     r"^\s*(-{2,}\s*(forwarded message|weitergeleitete nachricht|message transf[ée]r[ée]|"
     r"mensaje reenviado|doorgestuurd bericht|messaggio inoltrato|neges wedi'i anfon ymlaen|"
@@ -40,20 +37,14 @@ _FORWARD = re.compile(
     r"inizio messaggio inoltrato\s*:)\s*$",
     _I,
 )
-
 _UNDERSCORES = re.compile(r"^\s*_{8,}\s*$")
-
 _DASHED_ATTRIB = re.compile(r"^\s*-{2,}\s*(?P<inner>\S.{8,300}?)\s*-{2,}\s*$")  # Zoho
-
 # start of the original when header lines ("Od: ...", "Data: ...") follow it.
 _DASHED = re.compile(r"^\s*-{2,}\s*[^\W\d_][^-]{1,48}?\s*-{2,}\s*$")
-
 _HEADERISH = re.compile(r"^\s*\*?[^\W\d_][\w'’.-]*(?:\s[\w'’.-]+)?\*?\s*:\*?\s*\S")
-
 _HEADER_FROM = re.compile(
     r"^\s*\*?(from|de|von|van|da|oddi wrth|fra|från|od|lähettäjä)\s*:\*?\s*\S", _I
 )
-
 _HEADER_OTHER = re.compile(
     r"^\s*\*?(sent|date|to|cc|subject|envoy[ée]|à|objet|gesendet|datum|an|betreff|"
     r"enviado|fecha|para|asunto|anfonwyd|dyddiad|at|pwnc|verzonden|aan|onderwerp|"
@@ -61,9 +52,7 @@ _HEADER_OTHER = re.compile(
     r"wysłano|do|temat)\s*:",
     _I,
 )
-
 _ATTRIB_START = re.compile(r"^\s*(on|le|am|el|ar|op|il|em|den|w dniu|[îi]n|在|في)\b", _I)
-
 _ATTRIB_END = re.compile(
     r"(wrote|a [ée]crit|schrieb|escribi[óo]|ysgrifennodd|schreef|het volgende geschreven|"
     r"ha scritto|escreveu|skrev|napisa[łl]|scr[íi]obh|a scris|yazd[ıi]|пише|пишет|"
@@ -71,9 +60,7 @@ _ATTRIB_END = re.compile(
     r"kirjoitti|írta|έγραψε|كتب|كتبت|작성|写道|寫道)\b[^:：]{0,200}[:：]\s*$",
     _I,
 )
-
 _SIG_SEP = re.compile(r"^--\s*$")
-
 _DEVICE = re.compile(
     r"^\s*(sent from my [\w' -]{2,30}|sent from (mail|outlook) for \w+|get outlook for \w+|"
     r"sent from outlook( for \w+)?|sent from yahoo mail( for \w+| on \w+)?|"
@@ -97,13 +84,11 @@ _DEVICE = re.compile(
     r"\s*[.!]?\s*(<[^>\s]*>|\(?https?://\S+\)?)?\s*$",
     _I,
 )
-
 _BANNER = re.compile(
     r"originated from outside|external (e-?mail|sender)|^\s*\[?external\]?\s*$|"
     r"caution:? (this|external)|do not click links",
     _I,
 )
-
 _DISCLAIMER_STRONG = re.compile(
     r"nicht der richtige adressat|irrt[üu]mlich erhalten|unbefugte weitergabe|"
     r"si vous (avez re[çc]u ce|n'[êe]tes pas le destinataire)|si usted no es el destinatario|"
@@ -115,14 +100,12 @@ _DISCLAIMER_STRONG = re.compile(
     r"of the )?(individual|addressee|named|person|recipient)|e-?mail disclaimer",
     _I,
 )
-
 _DISCLAIMER_WEAK = re.compile(
     r"confidential|privileged|intended recipient|disclaimer|views (or opinions )?expressed|"
     r"vertraulich|confidentiel|confidencial|vertrouwelijk|riservat|poufn|"
     r"monitored|virus|legally|unauthori[sz]ed|prohibited|notify the sender",
     _I,
 )
-
 _SIGNOFF_WORDS = (
     r"thanks|thank you|thanks again|many thanks|many thanks again|thanks so much|"
     r"thanks very much|thank you very much|thank you so much|thanks in advance|"
@@ -171,19 +154,14 @@ _SIGNOFF_WORDS = (
     r"hope (that|this) helps|hope (that|this) is (useful|helpful)|"
     r"よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します"
 )
-
 _SIGNOFF = re.compile(
     rf"^\s*(?i:{_SIGNOFF_WORDS})(\s*[,.!/-]*\s*(?i:and)?\s*(?i:{_SIGNOFF_WORDS}))?"
     r"(\s*[,.!-]*\s*([A-Z][\w.'’-]*|x+|(?i:all|everyone|again|both|team|folks))){0,3}"
     r"\s*[,.!:)x。]*\s*$"
 )
-
 _LONE_NAME = re.compile(r"^\s*(?:[A-Z][\w'’&-]*\.?\s+){0,3}[A-Z][\w'’&-]*\s*$")
-
 _PS = re.compile(r"^\s*p\.?\s?s\.?\b", _I)
-
 _PLACEHOLDER = re.compile(r"^\s*\[(cid|image):[^\]]*\]\s*$", _I)  # inline images in plain text
-
 # zero-width characters, soft hyphens and the bidi marks Arabic and Hebrew clients put
 # around addresses and colons
 _INVISIBLE = re.compile("[\ufeff\u200b\u200c\u2060\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069]")

@@ -85,18 +85,12 @@ class ParsedReply:
 
 
 _I = re.IGNORECASE
-
-
 _HEADING = re.compile(  # "Questions:" / "Items for the meeting:" over a list of entries
     r"^\s*(?:\*\*)?(?:[\w'’]+\s+){0,4}(?P<kind>questions|items|agenda items|topics)"
     r"(?:\s+[\w'’]+){0,4}\s*:(?:\*\*)?\s*$",
     _I,
 )
-
-
 _LIST_ENTRY = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•·–])\s+(?P<text>\S.*)$")
-
-
 _NO_ITEM = re.compile(
     r"^\s*(?:(?:aye|yes|yep|no|ok|okay|hi|hello)\b[\w ]{0,12}[,!.]\s*)?"
     r"(nothing|no (new )?(items?|questions?|agenda items?|points?)|none)\b|"
@@ -104,61 +98,33 @@ _NO_ITEM = re.compile(
     r"^\s*(count me in|see you (there|then|on)|looking forward|happy to attend)\b",
     _I,
 )
-
-
 _NUMBER = r"\d{1,3}(?:[.,]\d{1,2})?"
-
-
 _UNIT = r"m|mins?|minutes?|h|hrs?|hours?|munud"
-
-
 _ABOUT = r"(?:(?:approx(?:imately)?|about|around|roughly|c|ca|up to|max(?:imum)?|tua)\.?\s*|~\s*)?"
-
-
 _PLEASE = r"(?:\s*(?:please|pls|max(?:imum)?|tops|or so|ish|at most|if poss(?:ible)?))?"
-
-
 _AMOUNT = (  # "10m", "10-15 mins" (a range asks for the most), "about 20 minutes please"
     rf"{_ABOUT}(?P<n>{_NUMBER})(?:\s*(?:-|–|to)\s*(?P<upto>{_NUMBER}))?\s*(?P<unit>{_UNIT})"
     rf"\.?{_PLEASE}"
 )
-
-
 _WORDS = (  # "half an hour", "tua hanner awr"
     r"(?:about |around |approx\.? |tua )?(?P<words>half an hour|an hour|a quarter of an "
     rf"hour|quarter of an hour|one hour|hanner awr|awr){_PLEASE}"
 )
-
-
 _TIME = re.compile(rf"\s*[\[(]\s*{_AMOUNT}\s*[!.]?\s*[\])]\s*[.!]?\s*$", _I)  # "[10m]"
-
-
 _TIME_WORDS = re.compile(rf"\s*[\[(]\s*{_WORDS}\s*[\])]\s*[.!]?\s*$", _I)  # "(half an hour)"
-
-
 _TIME_DASH = re.compile(  # "Budget - 10 mins", "Budget, about 10 mins please": a unit in words
     rf"(?:\s+[-–—]|\s*,)\s*{_ABOUT}(?P<n>{_NUMBER})\s*(?P<unit>mins?|minutes?|hrs?|hours?|munud)"
     rf"\.?{_PLEASE}\s*[.!]?\s*$",
     _I,
 )
-
-
 _TIME_CLOCK = re.compile(  # "[0:15]", "(1:00)": hours and minutes
     r"\s*[\[(]\s*(?P<hours>\d):(?P<mins>[0-5]\d)\s*[\])]\s*[.!]?\s*$"
 )
-
-
 _TIME_FIRST = re.compile(rf"^\s*[\[(]\s*(?:{_AMOUNT}|{_WORDS})\s*[\])]\s*", _I)  # "[10m] Title"
-
-
 _TIME_LINE = re.compile(  # a line of its own under the title: "15 mins please"
     rf"^\s*[\[(]?\s*(?:{_AMOUNT}|{_WORDS})\s*[\])]?\s*[.!]?\s*$", _I
 )
-
-
 _COUNT = r"\d{1,3}|five|ten|fifteen|twenty|twenty-five|thirty|forty|forty-five|sixty"
-
-
 _ASKED = re.compile(  # "Could I have ten minutes to ...", "Yes please, 10 mins for the budget"
     r"\b(?:(?:could|can|may) (?:i|we) (?:have|get|take|use)|i'?d like|we'?d like|"
     r"(?:i|we) would like|(?:i|we) need|please allow|ask(?:ing)? for)\s+(?:about\s+|around\s+|"
@@ -167,15 +133,9 @@ _ASKED = re.compile(  # "Could I have ten minutes to ...", "Yes please, 10 mins 
     rf"^\s*(?:yes,?\s*(?:please,?\s*)?)?(?P<first>{_COUNT})\s*(?:mins?|minutes)\s+(?:for|on|please)\b",
     _I,
 )
-
-
 _BARE_MINUTES = re.compile(r"\s*\[\s*(?P<n>\d{1,2})\s*\]\s*$")  # "[10]": the unit forgotten
-
-
 _COUNT_WORDS = {"five": 5, "ten": 10, "fifteen": 15, "twenty": 20, "twenty-five": 25,
                 "thirty": 30, "forty": 40, "forty-five": 45, "sixty": 60}  # fmt: skip
-
-
 _WORD_MINUTES = {
     "half an hour": 30,
     "an hour": 60,
@@ -185,8 +145,6 @@ _WORD_MINUTES = {
     "hanner awr": 30,
     "awr": 60,
 }
-
-
 _GREETING_WORDS = (
     r"hi|hello|hey|hiya|dear|morning|afternoon|evening|good morning|good afternoon|"
     r"good evening|greetings|hi there|hello there|bonjour|bonsoir|salut|cher|chère|chers|"
@@ -204,24 +162,14 @@ _GREETING_WORDS = (
     r"madainn mhath|feasgar math|hal[òo]|a charaid|a ch[àa]irdean|a chairde|"
     r"bun[ăa] ziua|bun[ăa] diminea[țţt]a|merhaba|iyi g[üu]nler|say[ıi]n"
 )
-
-
 _GREETING = re.compile(rf"^\s*(?:{_GREETING_WORDS})\b[^.?!\n]{{0,40}}[,.!:]?\s*$", _I)
-
-
 _GREETING_PREFIX = re.compile(
     rf"^\s*(?:{_GREETING_WORDS})\b(?:[ \t]+[\w'’-]+){{0,3}}\s*[,!–—-]\s+(?P<rest>\S.*)$", _I
 )
-
-
 _NAME_COMMA = re.compile(r"^\s*[A-Z][\w'’-]+(\s+[A-Z][\w'’-]+)?\s*,\s*$")
-
-
 # Any language: a first line of one to four words ending in a comma is a salutation
 # ("Dzień dobry,", "Hej alla,", "Bonjour à tous,").
 _SALUTATION = re.compile(r"^\s*[^\W\d_][^\s\d?:;]*(?:\s+[^\s\d?:;]+){0,3}\s*,\s*$")
-
-
 _HOPE = re.compile(
     r"^\s*(i )?(hope|trust) (you|this|all|everyone|that)\b[^?]{0,70}?[.!]*\s*$|"
     r"^\s*(thanks|thank you) (for|so much for) (the|your|this|sending|organising|"
@@ -231,13 +179,9 @@ _HOPE = re.compile(
     r"^\s*(apologies|sorry) (for|about) (the|this) delay[^?]{0,40}?[.!]*\s*$",
     _I,
 )
-
-
 _HOPE_SENTENCE = re.compile(
     r"^\s*(i )?(hope|trust) (you|this|all|everyone)\b[^.!?]{0,70}[.!]+\s+", _I
 )
-
-
 _PLEASANTRY = re.compile(
     r"^\s*(thanks|thank you|many thanks|cheers|great|perfect|lovely|brilliant|noted|ok|"
     r"okay|got it|will do|received|see you|looking forward|sounds good|excellent|merci|"
@@ -246,8 +190,6 @@ _PLEASANTRY = re.compile(
     r"m[òo]ran taing|tapadh (leat|leibh)|дякую|спасибі|спасибо)\b",
     _I,
 )
-
-
 _PLEASANTRY_LONG = re.compile(
     r"see you|look(ing)? forward|speak soon|have a (good|great|lovely)|[àa] (bient[ôo]t|"
     r"jeudi|lundi|mardi|mercredi|vendredi|demain|la prochaine|tout [àa] l'heure)|"
@@ -262,23 +204,17 @@ _PLEASANTRY_LONG = re.compile(
     r"the minutes|the notes|the agenda)|much appreciated",
     _I,
 )
-
-
 _ABSENCE = re.compile(
     r"can'?t|cannot|can not|won'?t|will not|unable|not be able|not able|not make|"
     r"not attend|not be there|miss|absent|away|course|ofsted|inset|trip|residential|"
     r"leave|unwell|ill\b|appointment|clash|elsewhere|another meeting|governors|off site",
     _I,
 )
-
-
 _NOT_ABSENCE = re.compile(
     r"\b(late|delay|delayed|slow|belated|forgot|forgotten|typo|previous (e-?mail|message)|"
     r"last (e-?mail|message)|wrong|deadline|re-?send|sooner|earlier|this is)\b",
     _I,
 )
-
-
 _CANT_ATTEND = re.compile(
     r"(sorry|afraid|unfortunately|regret|apologies)\b.{0,60}?\b(can'?t|cannot|can not|"
     r"won'?t|will not|unable to|not be able to|not able to|couldn'?t)\s+(be able to\s+)?"
@@ -288,8 +224,6 @@ _CANT_ATTEND = re.compile(
     r"colleague)\b|\b(come|attend|be there) in my (place|stead)\b",
     _I,
 )
-
-
 _CANT_ATTEND_OTHER = re.compile(
     r"je ne (pourrai|peux|serai) pas (être|venir|assister|participer|pr[ée]sente?|l[àa])|"
     r"(muss|m[öo]chte) mich\b.{0,60}\bentschuldigen|(kann|werde|k[öo]nnen)\b.{0,40}\bnicht "
@@ -308,39 +242,29 @@ _CANT_ATTEND_OTHER = re.compile(
     r"无法参加|不能参加|無法參加|不能參加",
     _I,
 )
-
-
 # "Apologies" alone on the first line, in the group's other languages
 _APOLOGY_ALONE = re.compile(
     r"^\s*(ymddiheuriadau|excuses|entschuldigung|disculpas|scuse|desculpas|przeprosiny|"
     r"afmelding|leithscéal|вибачте)\s*[.!]?\s*$",
     _I,
 )
-
-
 _CANT_MAKE_IT = re.compile(
     r"^\s*(?:i\s+|i'm\s+|i am\s+)?(?:can'?t|cannae|canny|cannot|won'?t|will not|i'?ll not|"
     r"unable to|not able to)\s+(?:be able to\s+)?"
     r"(?:make|attend|come|join|be there|connect|dial in|log on|be online)\b",
     _I,
 )
-
-
 _APOLOGY = re.compile(
     r"^\s*(?:please (?:accept|send|record|note|take) )?(?:my |our )?"
     r"(?:apologies|apols|regrets|sends? (?:my |her |his |their )?apologies)\b(?P<tail>.*)$",
     _I,
 )
-
-
 _APOLOGY_PHRASE = re.compile(
     r"^\s*(for (my |our )?absence|from (me|us)|for (the |this |next |our |thursday'?s |"
     r"the next |this term'?s |the autumn |the spring |the summer )?(meeting|session|"
     r"thursday|monday|tuesday|wednesday|friday|\d{1,2}(st|nd|rd|th)?\b[\w ]{0,12}))\b",
     _I,
 )
-
-
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|r|rif|ynt|fw|fwd|tr|wg|ymateb)\s*:\s*)+", _I)
 
 

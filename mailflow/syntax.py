@@ -9,9 +9,7 @@ from __future__ import annotations
 import re
 
 _I = re.IGNORECASE
-
 _PS_PREFIX = r"(?:p\.?\s?s\.?\s*[:,-]?\s*)?"  # "P.S. Q: ..."
-
 _MARKER = re.compile(
     rf"^\s*{_PS_PREFIX}(?:[-*•·–]\s*|\d{{1,2}}[.)]\s+|\(\d{{1,2}}\)\s+)?\*{{0,2}}"
     r"(?P<kind>q(?:uestion)?|item|agenda(?:\s+item)?|cwestiwn|eitem)\s*(?:\d{1,2}\s*)?[:：]"
@@ -19,24 +17,20 @@ _MARKER = re.compile(
     r"\s*(?P<rest>.*)$",
     _I,
 )
-
 _MARKER_DASH = re.compile(  # "Q - ..." / "Item – ...": a dash where the colon should be
     r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>q|question|item|agenda(?:\s+item)?|cwestiwn|"
     r"eitem)\s*"
     r"(?:\d{1,2})?\s+[-–—]\s+(?P<rest>\S.*)$",
     _I,
 )
-
 _MARKER_Q = re.compile(  # "Q. ..." / "Q) ...": a capital Q and a full stop or bracket
     r"^\s*(?:[-*•·–]\s*|\d{1,2}[.)]\s+)?(?P<kind>Q)\d{0,2}[.)]\s+(?P<rest>\S.*)$"
 )
-
 _WITHDRAW = re.compile(
     r"^\s*withdraw\s+(?:items?\s+)?(#?\s*\d{1,6}(?:\s*(?:,|&|and)?\s*#?\s*\d{1,6})*)"
     r"\s*[.!]?(?:\s+[-–—:]\s*\S.*)?\s*$",  # "withdraw 3 - covered already"
     _I,
 )
-
 _WITHDRAW_ASKED = re.compile(  # "Can you withdraw 7 please - we've sorted it."
     r"^\s*(?:(?:can|could|would) you(?: please)?|please|i'?d like to|i would like to)\s+"
     r"(?:withdraw|scrap|remove|drop|delete|take off|cancel)\s+(?:my\s+)?(?:items?\s+|questions?\s+|"
