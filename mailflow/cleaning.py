@@ -91,6 +91,7 @@ _BANNER = re.compile(
 )
 _DISCLAIMER_STRONG = re.compile(
     r"nicht der richtige adressat|irrt[üu]mlich erhalten|unbefugte weitergabe|"
+    r"e-?mail and any (files|attachments)[^.]{0,40}\b(are|is) confidential|"
     r"si vous (avez re[çc]u ce|n'[êe]tes pas le destinataire)|si usted no es el destinatario|"
     r"ha recibido este (mensaje|correo) por error|niet de (beoogde )?geadresseerde|"
     r"registered (office|in england|in wales|in scotland|charity)|company (number|no\.?|"
@@ -102,7 +103,7 @@ _DISCLAIMER_STRONG = re.compile(
 )
 _DISCLAIMER_WEAK = re.compile(
     r"confidential|privileged|intended recipient|disclaimer|views (or opinions )?expressed|"
-    r"vertraulich|confidentiel|confidencial|vertrouwelijk|riservat|poufn|"
+    r"vertraulich|confidentiel|confidencial|vertrouwelijk|riservat|poufn|gyfrinachol|"
     r"monitored|virus|legally|unauthori[sz]ed|prohibited|notify the sender",
     _I,
 )
@@ -152,6 +153,7 @@ _SIGNOFF_WORDS = (
     r"شكرا|شكراً|شكرًا|مع التحية|تحياتي|תודה|תודה רבה|בברכה|감사합니다|고맙습니다|"
     r"ありがとうございます|谢谢|謝謝|此致|祝好|"
     r"hope (that|this) helps|hope (that|this) is (useful|helpful)|"
+    r"thanks for (these|this|that|the minutes)|"
     r"よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します"
 )
 _SIGNOFF = re.compile(

@@ -191,7 +191,9 @@ _PLEASANTRY = re.compile(
     _I,
 )
 _PLEASANTRY_LONG = re.compile(
-    r"see you|look(ing)? forward|speak soon|have a (good|great|lovely)|[àa] (bient[ôo]t|"
+    r"see you|look(ing)? forward|speak soon|have a (good|great|lovely|restful|relaxing|nice|"
+    r"happy|wonderful)|that'?s all from me|that is all from me|nothing (else|more) from me|"
+    r"[àa] (bient[ôo]t|"
     r"jeudi|lundi|mardi|mercredi|vendredi|demain|la prochaine|tout [àa] l'heure)|"
     r"bis (bald|dann|morgen|donnerstag|montag|dienstag|mittwoch|freitag)|hasta (pronto|"
     r"luego|ma[ñn]ana|el (lunes|martes|mi[ée]rcoles|jueves|viernes))|nos vemos|a presto|"
@@ -243,9 +245,10 @@ _CANT_ATTEND_OTHER = re.compile(
     _I,
 )
 # "Apologies" alone on the first line, in the group's other languages
-_APOLOGY_ALONE = re.compile(
+_APOLOGY_ALONE = re.compile(  # alone, or with a reason after a dash or colon (not a comma:
+    # "Entschuldigung, eine Frage" is "excuse me")
     r"^\s*(ymddiheuriadau|excuses|entschuldigung|disculpas|scuse|desculpas|przeprosiny|"
-    r"afmelding|leithscéal|вибачте)\s*[.!]?\s*$",
+    r"afmelding|leithscéal|вибачте)\s*(?:[.!]?\s*$|\s[-–—:]\s*(?P<reason>\S.*)$)",
     _I,
 )
 _CANT_MAKE_IT = re.compile(
@@ -539,8 +542,9 @@ def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str]]:
             rest = _apology_rest(first[match.start("tail") :])
             if rest is not None:
                 return _tidy_body([rest, *lines[1:]]), []
-        if _APOLOGY_ALONE.match(first):
-            return _tidy_body(lines[1:]), []
+        alone = _APOLOGY_ALONE.match(first)
+        if alone:
+            return _tidy_body([alone["reason"] or "", *lines[1:]]), []
         plain = _plain(first)
         if (
             _CANT_ATTEND.search(plain)
@@ -575,10 +579,12 @@ def _apology_rest(tail: str) -> str | None:
     """What follows "Apologies" if it is an apology for absence, else None."""
     tail = re.sub(r"^\s*(please|pls)\b", "", tail, flags=_I)
     phrase = _APOLOGY_PHRASE.match(_plain(tail))
-    if phrase:
-        tail = tail[phrase.end() :]
-    elif tail.strip() and not re.match(r"^\s*[,.!:;–—-]", tail):
+    if phrase is None and tail.strip() and not re.match(r"^\s*[,.!:;–—-]", tail):
         return None
+    following = phrase
+    while following:  # "from me", then "for the 14th"
+        tail = tail[following.end() :]
+        following = _APOLOGY_PHRASE.match(_plain(tail))
     rest = re.sub(r"^[\s,.!:;–—-]+", "", tail)
     if rest and not phrase and _NOT_ABSENCE.search(rest) and not _ABSENCE.search(_plain(rest)):
         return None
@@ -603,7 +609,7 @@ _WANTS = re.compile(  # a thank-you that goes on to ask for something is not onl
 def _pleasantry(lines: list[str]) -> bool:
     """True if the whole text is a thank-you, a "see you there" or a "nothing from me"."""
     text = _plain(" ".join(ln.strip() for ln in lines if ln.strip()))
-    if "?" in text or len(text) >= 120:
+    if "?" in text or len(text) > 140:  # a thank-you runs to two short sentences at most
         return False
     if _NO_ITEM.match(text):
         return not re.search(

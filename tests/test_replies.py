@@ -942,6 +942,15 @@ class TestOtherLanguagesAndClients:
         text = "Item: Our approach\nWe did it in two phases.\n\nHope that helps,\nJo"
         assert items_of(text)[0][2] == "We did it in two phases."
 
+    def test_a_welsh_apology_with_its_reason_and_two_apology_phrases(self) -> None:
+        reply = extract_items("Ymddiheuriadau – mae gen i gyfarfod llywodraethwyr.")
+        assert reply.items == (
+            ParsedItem("apology", "Apologies", "mae gen i gyfarfod llywodraethwyr.", None),
+        )
+        reply = extract_items("Apologies from me for the 14th – it's the dress rehearsal.")
+        assert reply.items[0].body == "it's the dress rehearsal."
+        assert items_of("Lovely, thank you Rhian – that's all from me for this term.") == []
+
     def test_a_company_registration_footer_is_legal_text(self) -> None:
         text = (
             "Q: Working from home on PPA afternoons?\n\nMany thanks,\nGeorgina\n\n"
