@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from mailflow.mime import IMAGE_PLACEHOLDER
 from mailflow.syntax import marker, withdrawal
 
 _I = re.IGNORECASE
@@ -163,7 +164,6 @@ _SIGNOFF = re.compile(
 )
 _LONE_NAME = re.compile(r"^\s*(?:[A-Z][\w'’&-]*\.?\s+){0,3}[A-Z][\w'’&-]*\s*$")
 _PS = re.compile(r"^\s*p\.?\s?s\.?\b", _I)
-_PLACEHOLDER = re.compile(r"^\s*\[(cid|image):[^\]]*\]\s*$", _I)  # inline images in plain text
 # zero-width characters, soft hyphens and the bidi marks Arabic and Hebrew clients put
 # around addresses and colons
 _INVISIBLE = re.compile("[\ufeff\u200b\u200c\u2060\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -254,7 +254,7 @@ def _scan(lines: list[str]) -> tuple[list[str | None], int, str]:
             continue
         if _SIG_SEP.match(line) or _DEVICE.match(line):
             in_sig = True
-        elif not in_sig and not _PLACEHOLDER.match(line):
+        elif not in_sig and not IMAGE_PLACEHOLDER.fullmatch(line.strip()):
             kept.append(line)
         i += 1
     return kept, len(lines), ""

@@ -75,8 +75,7 @@ class Context:
     row: InboundMessage
     now: datetime
     trusted: bool = False  # released by the coordinator: skip the identity checks
-    reading: Reading | None = None  # parsed beforehand, outside the write lock
-    mail: mime.ParsedMail | None = None
+    reading: Reading | None = None  # parsed beforehand (outside the write lock) or by `parse`
     recipient: Recipient | None = None
     member: Member | None = None
     meeting: Meeting | None = None
@@ -88,9 +87,15 @@ class Context:
 
     @property
     def parsed(self) -> mime.ParsedMail:
-        """The parsed message (set by the first step)."""
-        assert self.mail is not None
-        return self.mail
+        """The parsed message (read by the first step)."""
+        assert self.reading is not None
+        return self.reading.mail
+
+    @property
+    def reply(self) -> replies.ParsedReply:
+        """The reply read from it: the same reading as `mailflow inbox parse`."""
+        assert self.reading is not None
+        return self.reading.reply
 
     @property
     def token(self) -> ReplyToken | None:
@@ -102,8 +107,7 @@ def parse(ctx: Context) -> None:
     """Parse the raw bytes (unless done beforehand); never fails, whatever the MIME."""
     if ctx.reading is None:
         ctx.reading = read(ctx.row.raw, ctx.row.mail_from)
-    ctx.mail = ctx.reading.mail
-    ctx.row.subject = ctx.mail.subject[:500]
+    ctx.row.subject = ctx.parsed.subject[:500]
 
 
 def ignore_automatic(ctx: Context) -> None:
@@ -242,8 +246,7 @@ def record_items(ctx: Context) -> None:
         raise Hold(f"attachment {too_big[0].filename} is over the size limit")
     if ctx.meeting is None:
         ctx.meeting = next_meeting(ctx.session, ctx.now)
-    assert ctx.reading is not None  # `parse` comes first
-    parsed = ctx.reading.reply  # the same reading as `mailflow inbox parse`
+    parsed = ctx.reply
     found = list(parsed.items)
     if ctx.recipient is not None and ctx.recipient.bare:
         found = [_as_news(ctx, parsed)]

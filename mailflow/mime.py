@@ -42,6 +42,7 @@ from types import MappingProxyType
 from typing import Any
 
 __all__ = [
+    "IMAGE_PLACEHOLDER",
     "Attachment",
     "ParsedMail",
     "automatic_reason",
@@ -122,6 +123,10 @@ def _parsed_header(name: str, value: str) -> Any:
 
 POLICY = _ParseOncePolicy(header_factory=policy.default.header_factory)
 
+
+# Where a plain-text part had an inline image: "[cid:image001.png@01DA...]" (Outlook),
+# "[image: logo.png]" (Gmail). A plain part of nothing but these is no text at all.
+IMAGE_PLACEHOLDER = re.compile(r"\[(cid|image):[^\]]*\]", re.IGNORECASE)
 
 # --------------------------------------------------------------------------- charsets
 
@@ -815,17 +820,15 @@ def _kind(part: Message) -> str:
     ctype = _content_type(part)
     name = _filename(part)
     lowered = name.lower()
-    if ctype in _PLUMBING or lowered.endswith((".p7s", ".asc", ".sig", ".vcf")):
+    signature = lowered.endswith((".p7s", ".asc", ".sig", ".vcf"))
+    if ctype in _PLUMBING or signature or lowered == "winmail.dat":  # TNEF as octet-stream
         return "skip"
-    if lowered == "winmail.dat":  # TNEF sent as application/octet-stream
-        return "skip"
-    is_file = bool(name) or _disposition(part) == "attachment"
-    if ctype in {"text/calendar", "application/ics"} or name.lower().endswith(".ics"):
+    attached = _disposition(part) == "attachment"
+    if ctype in {"text/calendar", "application/ics"} or lowered.endswith(".ics"):
         # an attached calendar file that answers nothing (another event, PUBLISH) is a
         # resource; replies, counters and inline calendars are for the RSVP reader
-        if is_file and _disposition(part) == "attachment" and _other_event(_payload(part)):
-            return "attachment"
-        return "calendar"
+        return "attachment" if attached and _other_event(_payload(part)) else "calendar"
+    is_file = bool(name) or attached
     if ctype == "text/plain" and not is_file:
         return "text"
     if ctype == "text/html" and not is_file:
@@ -919,14 +922,11 @@ def _container(part: Message, ctype: str, got: _Collected, depth: int) -> tuple[
     results = [_body(child, got, depth + 1) for child in children]
     if ctype == "multipart/alternative":
         for text, plain in results:
-            if plain and _PLACEHOLDERS.sub("", text).strip():
+            if plain and IMAGE_PLACEHOLDER.sub("", text).strip():
                 return text, True
         return next(((t, p) for t, p in reversed(results) if t.strip()), ("", False))
     texts = [text.strip("\n") for text, _ in results if text.strip()]
     return "\n\n".join(texts), any(plain for _, plain in results)
-
-
-_PLACEHOLDERS = re.compile(r"\[(cid|image):[^\]]*\]", re.IGNORECASE)  # a plain part of only these
 
 
 def _reparse_without_boundary(part: Message, ctype: str) -> list[Message]:

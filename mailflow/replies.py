@@ -426,14 +426,27 @@ def _marker_item(block: _Block) -> ParsedItem:
     if not title and lines:
         title, width, lines = lines[0].strip(), len(lines[0].strip()), lines[1:]
     title, lines = _unwrap_title(title, width, lines)
-    title, later = _time_request(_without_trailing_signoff(_spaced(title)))
-    minutes = later or minutes
+    title, kind, minutes, lines = _title_and_time(title, block.kind, lines, minutes)
+    return ParsedItem(kind, title, _tidy_body(lines), minutes)
+
+
+def _title_and_time(
+    title: str, kind: str, lines: list[str], minutes: int | None = None
+) -> tuple[str, str, int | None, list[str]]:
+    """An item's title made tidy, its kind (without one, a question if the title ends
+    with "?") and the time it asks for: at either end of the title, on a line of its own
+    under it ("15 mins please", which then leaves `lines`), or in its words ("Could I
+    have ten minutes to ..."); `minutes` is a request already found."""
+    title, asked = _time_request(_without_trailing_signoff(_spaced(title)))
+    minutes = asked or minutes
+    if not kind:
+        kind = "question" if re.search(r"\?[\s\"'”’)\]]*$", without_symbols(title)) else "agenda"
     below = _TIME_LINE.match(lines[0]) if lines and minutes is None else None
-    if below:  # "Item: Moderation" then "15 mins please" on a line of its own
+    if below:
         minutes, lines = _minutes(below), lines[1:]
     if minutes is None:
-        title, minutes = _asked_minutes(title, block.kind)
-    return ParsedItem(block.kind, title, _tidy_body(lines), minutes)
+        title, minutes = _asked_minutes(title, kind)
+    return title, kind, minutes, lines
 
 
 def _asked_minutes(title: str, kind: str) -> tuple[str, int | None]:
@@ -537,7 +550,8 @@ def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str]]:
     """(reason, remaining lines) if the reply sends apologies for absence."""
     if lines:
         first = lines[0].strip()
-        match = _APOLOGY.match(_plain(first))
+        plain = _plain(first)
+        match = _APOLOGY.match(plain)
         if match:
             rest = _apology_rest(first[match.start("tail") :])
             if rest is not None:
@@ -545,7 +559,6 @@ def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str]]:
         alone = _APOLOGY_ALONE.match(first)
         if alone:
             return _tidy_body([alone["reason"] or "", *lines[1:]]), []
-        plain = _plain(first)
         if (
             _CANT_ATTEND.search(plain)
             or _CANT_ATTEND_OTHER.search(first)
@@ -599,9 +612,8 @@ def _subject_apology(subject: str) -> bool:
 
 
 _WANTS = re.compile(  # a thank-you that goes on to ask for something is not only thanks
-    r"\b(raise|(?<!nothing to )add|discuss|item|agenda item|question|could we|can we|would like|"
-    r"i'?d like|"
-    r"next time|share|bring)\b",
+    r"\b(raise|(?<!nothing to )add|discuss|item|agenda item|question|could we|can we|"
+    r"would like|i'?d like|next time|share|bring)\b",
     _I,
 )
 
@@ -630,11 +642,7 @@ def _free_item(lines: list[str], kind: str) -> ParsedItem:
     if title.endswith(":") and following and not re.match(r"^\s*([-*•]|\d+[.)])\s", following[0]):
         rest = trim_blank(rest)
         title, rest = _unwrap_title(rest[0].strip(), len(rest[0].strip()), rest[1:])
-    title, minutes = _time_request(_without_trailing_signoff(_spaced(title)))
-    if not kind:
-        kind = "question" if re.search(r"\?[\s\"'”’)\]]*$", without_symbols(title)) else "agenda"
-    if minutes is None:
-        title, minutes = _asked_minutes(title, kind)
+    title, kind, minutes, rest = _title_and_time(title, kind, rest)
     return ParsedItem(kind, title, _tidy_body(rest), minutes)
 
 

@@ -71,8 +71,7 @@ def member_commands(ctx: Context) -> None:
     """Votes and volunteers in a reply to a call, acknowledgement or invite."""
     if ctx.member is None:
         return
-    assert ctx.reading is not None  # `parse` comes first
-    reply = ctx.reading.reply
+    reply = ctx.reply
     if not (reply.votes or reply.volunteers):
         return
     for vote in reply.votes:
