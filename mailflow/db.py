@@ -21,16 +21,20 @@ from mailflow.errors import ConfigError
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the server write while the CLI reads; busy_timeout waits out short locks.
+    # synchronous=FULL fsyncs the WAL at every commit: the server answers 250 only after
+    # committing, and in WAL mode NORMAL may lose a committed transaction to a power cut
+    # (bench/bench_durability.py measures the cost).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+    """Create an engine for `url`; SQLite gets WAL, synchronous=FULL, a busy timeout and
+    foreign keys."""
     try:
         engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     except Exception as exc:  # bad URL, missing driver
