@@ -109,3 +109,13 @@ def classify_recipient(address: str, group_address: str, secret: str) -> Recipie
         return Recipient(bare=True, token=None)
     token = verify_token(secret, extension)
     return Recipient(bare=False, token=token) if token else None
+
+
+def describe_recipients(rcpts: list[str], group_address: str, secret: str) -> str:
+    """What a message was sent to, in a few words for a log line (no token, no secret)."""
+    found = [classify_recipient(r, group_address, secret) for r in rcpts if r]
+    known = [r for r in found if r is not None]
+    signed = next((r.token for r in known if r.token is not None), None)
+    if signed is not None:
+        return f"{PURPOSES[signed.purpose]} reply (member {signed.member_id})"
+    return "the group address" if known else "an unknown address"

@@ -62,13 +62,19 @@ class App:
             yield session
 
     @contextmanager
+    def write_guard(self) -> Iterator[None]:
+        """This process's turn to write on SQLite (nothing on PostgreSQL), for short
+        writes on a session that is open for longer (the outbox claims and records)."""
+        if self.engine.dialect.name != "sqlite":
+            yield
+            return
+        with self.write_lock:
+            yield
+
+    @contextmanager
     def writing(self) -> Iterator[Session]:
         """A session for a write, serialised within this process on SQLite."""
-        if self.engine.dialect.name != "sqlite":
-            with self.session() as session:
-                yield session
-            return
-        with self.write_lock, self.session() as session:
+        with self.write_guard(), self.session() as session:
             yield session
 
     def now(self) -> datetime:

@@ -99,6 +99,7 @@ class OutboundConfig:
     connections: int = 4
     max_attempts: int = 8
     retry_base_seconds: int = 60
+    deliver_interval_seconds: int = 5
 
     def password(self) -> str:
         """The relay password, read from the environment variable named by `password_env`."""

@@ -42,7 +42,7 @@ class DemoMember:
     email: str
     name: str
     organisation: str
-    reply: str | None  # file under templates/demo/, None = no reply
+    reply: str | None  # file under mailflow/templates/demo/, None = no reply
     rsvp: str  # ACCEPTED, DECLINED or TENTATIVE
 
 

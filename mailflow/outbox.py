@@ -20,6 +20,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -438,13 +439,23 @@ def deliver(
     now: datetime,
     transport: Transport | None = None,
     progress: Callable[[int], None] | None = None,
+    guard: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> DeliveryReport:
-    """Deliver everything due at `now`, batch by batch, until nothing due is left."""
+    """Deliver everything due at `now`, batch by batch, until nothing due is left.
+
+    `guard` is held around each write (the claim, each outcome) and never while a
+    message is on its way: `App.write_guard` in a process that also stores inbound mail.
+    """
     transport = transport or make_transport(settings)
     report = DeliveryReport()
-    while rows := claim(session, now=now):
+    while True:
+        with guard():
+            rows = claim(session, now=now)
+        if not rows:
+            return report
         for outcome in transport.send_all(_deliveries(session, rows)):
-            record(session, [outcome], settings=settings, now=now)
+            with guard():
+                record(session, [outcome], settings=settings, now=now)
             row = session.get(OutboxMessage, outcome.outbox_id)
             if outcome.ok:
                 report.sent += 1
@@ -454,7 +465,6 @@ def deliver(
                 report.deferred += 1
             if progress:
                 progress(1)
-    return report
 
 
 def retry_failed(session: Session, *, now: datetime) -> int:

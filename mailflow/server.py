@@ -15,15 +15,18 @@ import queue
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import select
 
 from mailflow import addresses, ingest
 from mailflow.app import App
+from mailflow.delivery_loop import DeliveryLoop
 from mailflow.models import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -51,8 +54,9 @@ class Processor:
 
     BATCH = 5  # bench_load: 5 takes more mail with a lower p99 to 250 than 20 (SQLite)
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, after_batch: Callable[[], None] | None = None) -> None:
         self.app = app
+        self.after_batch = after_batch  # e.g. wake the delivery loop: acknowledgements are queued
         self.queue: queue.Queue[Stored | None] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="mailflow-ingest", daemon=True)
         self.busy = 0
@@ -81,9 +85,27 @@ class Processor:
             except Exception:  # the messages stay 'new' and are retried at the next start
                 log.exception("could not process inbound messages %s",
                               [stored.inbound_id for stored in batch])  # fmt: skip
+            else:
+                self._log_outcomes([stored.inbound_id for stored in batch])
+                if self.after_batch is not None:
+                    self.after_batch()
             finally:
                 with self.lock:
                     self.busy -= len(batch)
+
+    def _log_outcomes(self, ids: list[int]) -> None:
+        """One line per message taken: its id, what it was sent to, and what became of it."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        mail = self.app.settings.mail
+        with self.app.session() as session:
+            rows = session.execute(
+                select(InboundMessage.id, InboundMessage.rcpt, InboundMessage.status,
+                       InboundMessage.outcome).where(InboundMessage.id.in_(ids))
+            ).all()  # fmt: skip
+        for inbound_id, rcpt, status, outcome in rows:
+            purpose = addresses.describe_recipients(rcpt.split("\n"), mail.address, mail.secret)
+            log.info("message %d to %s: %s (%s)", inbound_id, purpose, status, outcome or "-")
 
     def _next_batch(self) -> list[Stored]:
         """Wait for a message, then take whatever else is queued (up to BATCH); [] once
@@ -218,12 +240,14 @@ class InboundServer:
     """The running inbound server: listener, handler and ingest worker together.
 
     With ``process=False`` the server only stores (the scale path: several storing front
-    ends, and one `mailflow inbox process` that processes what they stored).
+    ends, and one `mailflow inbox process` that processes what they stored). With
+    ``deliver=True`` it also delivers the outbox (`DeliveryLoop`), woken after every
+    processed batch so that acknowledgements leave within seconds.
     """
 
     def __init__(
         self, app: App, *, host: str | None = None, port: int | None = None,
-        lmtp: bool | None = None, process: bool = True,
+        lmtp: bool | None = None, process: bool = True, deliver: bool = False,
     ) -> None:  # fmt: skip
         cfg = app.settings.inbound
         self.app = app
@@ -231,7 +255,9 @@ class InboundServer:
         self.port = cfg.port if port is None else port
         self.lmtp = cfg.protocol == "lmtp" if lmtp is None else lmtp
         self.process = process
-        self.processor = Processor(app)
+        interval = app.settings.outbound.deliver_interval_seconds
+        self.delivery = DeliveryLoop(app, interval=interval) if deliver else None
+        self.processor = Processor(app, after_batch=self.delivery.wake if self.delivery else None)
         self.handler = InboundHandler(app, self.processor if process else None, lmtp=self.lmtp)
         self.controller = _Controller(
             self.handler, lmtp=self.lmtp, hostname=self.host, port=self.port,
@@ -244,6 +270,8 @@ class InboundServer:
         """Start processing leftovers (unless only storing), then listen."""
         if self.process:
             self.processor.start()
+        if self.delivery is not None:
+            self.delivery.start()
         self.controller.start()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -254,6 +282,8 @@ class InboundServer:
             time.sleep(0.05)
         self.controller.stop()
         self.processor.stop()
+        if self.delivery is not None:
+            self.delivery.stop()
 
 
 def _tls_context(app: App) -> ssl.SSLContext | None:

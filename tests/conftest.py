@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ from mailflow.app import App
 
 MESSAGES = Path(__file__).parent / "messages"
 PG_URL = os.environ.get("MAILFLOW_TEST_DATABASE_URL", "")
+# The `mailflow` command the process-level tests run: .ci/run points this at a wheel
+# installed in a fresh virtual environment, so packaging faults show; by default the
+# command installed beside this Python.
+MAILFLOW = os.environ.get("MAILFLOW_TEST_COMMAND") or str(Path(sys.executable).parent / "mailflow")
 
 
 def free_port() -> int:

@@ -18,7 +18,6 @@ import signal
 import smtplib
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -36,9 +35,8 @@ from mailflow import addresses, compose, meetings, members, outbox
 from mailflow.app import App
 from mailflow.models import InboundMessage, Item, OutboxMessage
 from mailflow.server import InboundServer
-from tests.conftest import Cli, ConfigFactory, free_port
+from tests.conftest import MAILFLOW, Cli, ConfigFactory, free_port
 
-MAILFLOW = str(Path(sys.executable).parent / "mailflow")
 JANE = "jane.smith@hamble.hants.sch.uk"
 REPLY = (
     "From: Jane Smith <{sender}>\r\nTo: {to}\r\nSubject: Re: Call for items\r\n"

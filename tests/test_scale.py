@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import smtplib
 import subprocess
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -27,9 +26,8 @@ from mailflow import addresses, meetings, members
 from mailflow.app import App
 from mailflow.models import Attendance, InboundMessage, Item, OutboxMessage
 from mailflow.server import InboundServer
-from tests.conftest import ConfigFactory, SmtpSink, free_port
+from tests.conftest import MAILFLOW, ConfigFactory, SmtpSink, free_port
 
-MAILFLOW = str(Path(sys.executable).parent / "mailflow")
 MAILS = 3000
 WORKERS = 3
 

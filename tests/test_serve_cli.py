@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import email
 import json
 import signal
 import smtplib
 import socket
 import subprocess
-import sys
 import time
+from email import policy
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from mailflow import addresses
 from mailflow.app import App
 from mailflow.models import InboundMessage, Item
 from mailflow.server import InboundServer
-from tests.conftest import Cli, free_port, load_mail
-
-MAILFLOW = str(Path(sys.executable).parent / "mailflow")
+from tests.conftest import MAILFLOW, Cli, ConfigFactory, SmtpSink, free_port, load_mail
+from tests.loops import JANE, message
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
@@ -137,3 +138,62 @@ def test_reprocess_needs_an_id_or_failed(cli: Cli) -> None:
     assert cli("inbox", "reprocess").exit_code == 1
     assert "nothing to reprocess" in cli("inbox", "reprocess", "--failed").stdout
     assert cli("inbox", "reprocess", "42").exit_code == 1
+
+
+def test_serve_acknowledges_within_seconds_with_nothing_else_run(
+    configs: ConfigFactory, smtp_sink: SmtpSink
+) -> None:
+    """A reply to a running `mailflow serve` is acknowledged at the member's mail server
+    within 5 s: the server delivers its own outbox, no cron and no other command."""
+    config = configs.write(transport="smtp", smtp_port=smtp_sink.port)
+    run = [MAILFLOW, "--config", str(config)]
+    spring = ["meetings", "add", "--title", "Spring meeting", "--start", "2027-03-18 16:00"]
+    for args in (["members", "add", JANE, "--name", "Jane Smith"], spring):
+        subprocess.run([*run, *args], check=True, capture_output=True, timeout=60)
+    app_ = App.open(config)
+    reply_to = addresses.reply_address(app_.settings.mail.address, app_.settings.mail.secret,
+                                       addresses.ReplyToken("c", 1, 1))  # fmt: skip
+    app_.close()
+    port = free_port()
+    proc = subprocess.Popen([*run, "serve", "--port", str(port)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        wait_for_port(port)
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.sendmail(JANE, [reply_to], message(JANE, reply_to, "Q: Who is moderating?"))
+        sent_at = time.monotonic()
+        while not smtp_sink.received and time.monotonic() - sent_at < 5:
+            time.sleep(0.05)
+        waited = time.monotonic() - sent_at
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert [m.rcpt_tos for m in smtp_sink.received] == [[JANE]], f"waited {waited:.1f} s"
+    ack = email.message_from_bytes(smtp_sink.received[0].data, policy=policy.default)
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert "Who is moderating?" in ack.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert f"SMTP server listening on 127.0.0.1:{port}" in out
+    assert f"delivering through SMTP relay 127.0.0.1:{smtp_sink.port}" in out
+    assert "message 1 to items reply (member 1): processed (question #1" in err
+    assert "outbox: sent 1, deferred 0, failed 0" in err
+    assert "Who is moderating" not in err  # the log never carries the member's words
+
+
+def test_serve_quiet_logs_nothing_for_a_good_message(config_file: Path, cli: Cli) -> None:
+    cli("members", "add", JANE, "--name", "Jane Smith")
+    port = free_port()
+    proc = subprocess.Popen(
+        [MAILFLOW, "--config", str(config_file), "serve", "--port", str(port), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.sendmail(JANE, ["dht@example.org"], load_mail("resource_pdf.eml"))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and err == ""
+    assert "delivering to maildir" in out

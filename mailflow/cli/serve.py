@@ -8,7 +8,9 @@ import threading
 from types import FrameType
 
 import typer
+from sqlalchemy import make_url
 
+from mailflow.app import App
 from mailflow.cli.base import app, console, open_app
 from mailflow.errors import UserError
 from mailflow.server import InboundServer
@@ -23,12 +25,23 @@ def serve(
     no_process: bool = typer.Option(
         False, "--no-process", help="Only store what arrives; `mailflow inbox process` runs it."
     ),
+    no_deliver: bool = typer.Option(
+        False, "--no-deliver", help="Leave the outbox to `mailflow tick` / `outbox flush`."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only warnings and errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every step (debug)."),
 ) -> None:
-    """Run the inbound mail server until Ctrl-C / SIGTERM."""
+    """Run the inbound mail server until Ctrl-C / SIGTERM; it also delivers the outbox.
+
+    Logs one line per message taken and per delivery batch to stderr.
+    """
     app_ = open_app(ctx)
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("mailflow").setLevel(logging.INFO)
-    server = InboundServer(app_, host=host, port=port, lmtp=lmtp or None, process=not no_process)
+    logging.getLogger("mailflow").setLevel(level)
+    deliver = not no_deliver and app_.settings.outbound.deliver_interval_seconds > 0
+    server = InboundServer(app_, host=host, port=port, lmtp=lmtp or None,
+                           process=not no_process, deliver=deliver)  # fmt: skip
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -40,11 +53,25 @@ def serve(
         server.start()
     except (OSError, RuntimeError) as exc:
         raise UserError(f"cannot listen on {server.host}:{server.port}: {exc}") from None
-    protocol = "LMTP" if server.lmtp else "SMTP"
-    mode = " (store only)" if no_process else ""
-    console.print(f"mailflow {protocol} server listening on {server.host}:{server.port}{mode}")
+    console.print(_startup_line(app_, server, no_process=no_process, deliver=deliver))
     while not stop.wait(0.5):
         pass
     console.print("stopping: finishing messages in flight")
     server.stop()
     console.print("stopped")
+
+
+def _startup_line(app_: App, server: InboundServer, *, no_process: bool, deliver: bool) -> str:
+    """Where the server listens, which database it keeps mail in, and how mail leaves."""
+    protocol = "LMTP" if server.lmtp else "SMTP"
+    mode = " (store only)" if no_process else ""
+    database = make_url(app_.settings.database_url).render_as_string(hide_password=True)
+    out = app_.settings.outbound
+    if not deliver:
+        outgoing = "outbox left to `mailflow tick` / `mailflow outbox flush`"
+    elif out.transport == "smtp":
+        outgoing = f"delivering through SMTP relay {out.host}:{out.port}"
+    else:
+        outgoing = f"delivering to maildir {app_.settings.maildir}"
+    return (f"mailflow {protocol} server listening on {server.host}:{server.port}{mode}; "
+            f"database {database}; {outgoing}")  # fmt: skip
