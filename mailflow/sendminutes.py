@@ -71,9 +71,11 @@ class Report:
 
     recipients: int = 0
     queued: int = 0
+    # this mailing's messages, whenever they were queued: sent, waiting for a retry, failed
     sent: int = 0
     deferred: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    delivery: outbox.DeliveryReport = field(default_factory=outbox.DeliveryReport)  # all mail due
     dry_run: list[tuple[str, int, int]] = field(default_factory=list)  # to, bytes, files
     dry_run_dir: Path | None = None
     already_sent: bool = False
@@ -255,11 +257,12 @@ def _deliver(
     with app.session() as session:
         due = session.query(OutboxMessage).filter(OutboxMessage.status == "queued").count()
         tick = (lambda n: progress("delivering", n, due)) if progress else None
-        result = outbox.deliver(session, app.settings, now=app.now(), progress=tick)
-        report.sent, report.deferred = result.sent, result.deferred
-        failed = session.scalars(
-            select(OutboxMessage).where(
-                OutboxMessage.mailing_id == mailing_id, OutboxMessage.status == "failed"
-            )
-        )
-        report.failed = [(r.recipient, r.last_error) for r in failed]
+        report.delivery = outbox.deliver(session, app.settings, now=app.now(), progress=tick)
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.mailing_id == mailing_id))
+        for row in rows:
+            if row.status == "sent":
+                report.sent += 1
+            elif row.status == "queued":
+                report.deferred += 1
+            else:
+                report.failed.append((row.recipient, row.last_error))

@@ -89,7 +89,8 @@ def test_every_member_gets_the_minutes_once(
     policy_bytes = add_resource_and_answers(smtp_config)
     args = ("send-minutes", "1", "--minutes", str(minutes), "--attach", str(slides))
     result = ok(cli(*args, config=smtp_config))
-    assert "3 queued now for 3 member(s); sent 3" in result.stdout
+    assert "3 queued now for 3 member(s); delivered 3, retrying 0, failed 0" in result.stdout
+    assert "outbox: sent 3, deferred 0, failed 0" in result.stdout
     assert sorted(e.rcpt_tos[0] for e in smtp_sink.received) == sorted(a for a, _ in PEOPLE)
     for envelope in smtp_sink.received:
         msg = parse(envelope.data)

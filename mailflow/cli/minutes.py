@@ -10,6 +10,7 @@ from rich.table import Table
 
 from mailflow import sendminutes
 from mailflow.cli.base import app, console, open_app
+from mailflow.cli.outbox import print_delivery
 
 
 @app.command("send-minutes")
@@ -44,7 +45,8 @@ def send_minutes(
     if report.queued == 0 and report.already_sent:
         console.print("the minutes were already sent to every member (use --resend to send again)")
     console.print(f"minutes: {report.queued} queued now for {report.recipients} member(s); "
-                  f"sent {report.sent}, deferred for retry {report.deferred}, "
+                  f"delivered {report.sent}, retrying {report.deferred}, "
                   f"failed {len(report.failed)}")  # fmt: skip
+    print_delivery(report.delivery)
     for to, error in report.failed:
         console.print(f"  failed: {to}: {error}")

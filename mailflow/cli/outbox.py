@@ -57,8 +57,14 @@ def deliver_now(app_: App) -> outbox_.DeliveryReport:
                 session, app_.settings, now=app_.now(),
                 progress=lambda n: bar.advance(task, n),
             )  # fmt: skip
-    console.print(f"sent {report.sent}, deferred {report.deferred}, failed {report.failed}")
+    print_delivery(report)
     return report
+
+
+def print_delivery(report: outbox_.DeliveryReport) -> None:
+    """The outbox's totals for one delivery run, said apart from what a command queued."""
+    console.print(f"outbox: sent {report.sent}, deferred {report.deferred}, "
+                  f"failed {report.failed} (every message that was due)")  # fmt: skip
 
 
 def announce_and_deliver(app_: App, what: str, queued: int, *, why_none: str) -> None:
