@@ -61,20 +61,25 @@ def _aligned(domain: str, sender_domain: str) -> bool:
 
 
 def _passes_for(verdict: Verdict, sender_domain: str) -> bool:
-    """Whether `verdict` is a dkim or spf pass for (a parent of) the sender's domain."""
+    """Whether `verdict` is a pass that vouches for the sender's domain: dkim signed by it
+    (or a parent), spf for an envelope at it (or a parent), or dmarc for it as the From
+    domain (a DMARC pass is an aligned dkim or spf pass). A pass that names no domain, or
+    an spf pass for the HELO name only, vouches for nobody."""
     if verdict.result != "pass":
         return False
     props = verdict.properties
     if verdict.method == "dkim":
         domain = props.get("header.d") or props.get("header.i", "").rpartition("@")[2]
     elif verdict.method == "spf":
-        domain = props.get("smtp.mailfrom", "").rpartition("@")[2] or props.get("smtp.helo", "")
+        domain = props.get("smtp.mailfrom", "").rpartition("@")[2]
+    elif verdict.method == "dmarc":
+        return props.get("header.from", "").rstrip(".") == sender_domain
     else:
         return False
-    return not domain or _aligned(domain, sender_domain)
+    return bool(domain) and _aligned(domain, sender_domain)
 
 
 def authenticated(raw: bytes, authserv_id: str, sender: str) -> bool:
-    """Whether the trusted MTA found a dkim or spf pass for the domain of `sender`."""
+    """Whether the trusted MTA found a dkim, spf or dmarc pass for the domain of `sender`."""
     sender_domain = sender.rpartition("@")[2].lower()
     return any(_passes_for(v, sender_domain) for v in trusted_verdicts(raw, authserv_id))

@@ -7,13 +7,16 @@ say, one per line: ``approve`` (send the invites), ``defer N`` (move item N to t
 meeting), ``merge A B`` (fold B into A), ``minutes N M`` (give agenda item N M minutes).
 
 A reply is obeyed only if it comes to that signed address from a coordinator (a member
-with the coordinator role, or the ``[group] coordinator`` address) and, when
-``[inbound] trusted_authserv_id`` is set, carries an Authentication-Results header from
-that server with dkim=pass or spf=pass for the sender's domain; otherwise it is held
-with the reason. Every reply is answered with what was done, what could not be done and
-why, and every line that was not understood, which is never guessed at. ``approve``
-waits if a line not understood looks like a command (it has a number or a command word
-in it): the invites are the one thing that cannot be taken back.
+with the coordinator role, or the ``[group] coordinator`` address) and is authentic for
+that address as `senders` defines it: the envelope sender is the same address and, when
+``[inbound] trusted_authserv_id`` is set, that server's Authentication-Results show a
+dkim, spf or dmarc pass for its domain. The signed address alone is not enough here:
+``approve`` mails every member. Otherwise the reply is held with the reason.
+
+Every reply is answered with what was done, what could not be done and why, and every
+line that was not understood, which is never guessed at. ``approve`` waits if a line not
+understood looks like a command (it has a number or a command word in it): the invites
+are the one thing that cannot be taken back.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import authresults, compose, items, notices, planner, planning, rsvp, schedule
+from mailflow import compose, items, notices, planner, planning, rsvp, schedule, senders
 from mailflow.commands import Command, CoordinatorReply
 from mailflow.config import Settings
 from mailflow.corrections import next_meeting_after
@@ -123,15 +126,19 @@ def due_draft(session: Session, settings: Settings, meeting: Meeting, now: datet
 # --- who may command ---------------------------------------------------------------------
 
 
-def verify(settings: Settings, *, raw: bytes, sender: str, member: Member | None) -> None:
-    """Hold a command reply unless it comes from a coordinator, authenticated if required."""
+def verify(
+    settings: Settings, *, raw: bytes, envelope: str, sender: str, member: Member | None
+) -> None:
+    """Hold a command reply unless it comes from a coordinator and is authentic for their
+    address (`senders.doubt`, given the SMTP `envelope` sender)."""
     if not notices.is_coordinator(settings, member, sender):
         raise Hold(
             f"agenda commands from {sender or 'an unknown sender'}, who is not a coordinator"
         )
-    authserv = settings.inbound.trusted_authserv_id.strip()
-    if authserv and not authresults.authenticated(raw, authserv, sender):
-        raise Hold(f"agenda commands without a dkim or spf pass from {authserv} for {sender}")
+    why = senders.doubt(raw, envelope=envelope, address=sender,
+                        authserv_id=settings.inbound.trusted_authserv_id)  # fmt: skip
+    if why is not None:
+        raise Hold(f"agenda commands not taken as the coordinator's: {why}")
 
 
 # --- the commands --------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from mailflow import (
     addresses,
-    authresults,
     cleaning,
     compose,
     itip,
@@ -33,6 +32,7 @@ from mailflow import (
     replies,
     rsvp,
     schedule,
+    senders,
 )
 from mailflow.addresses import Recipient, ReplyToken
 from mailflow.config import Settings
@@ -131,12 +131,13 @@ def _record_bounce(ctx: Context) -> None:
 
 
 def identify(ctx: Context) -> None:
-    """Work out who sent the message and to which of our addresses; hold strangers."""
-    rcpts = [r for r in ctx.row.rcpt.split("\n") if r]
-    found = [addresses.classify_recipient(r, ctx.settings.mail.address, ctx.settings.mail.secret)
-             for r in rcpts]  # fmt: skip
-    known = [r for r in found if r is not None]
-    ctx.recipient = next((r for r in known if not r.bare), known[0] if known else None)
+    """Work out who sent the message and to which of our addresses; hold strangers.
+
+    On a member's signed address the token names the member and the From must be
+    theirs; on the bare group address the From names the member and the message must
+    be authentic for their address (the policy is written down in `senders`).
+    """
+    ctx.recipient = our_recipient(ctx.settings, ctx.row.rcpt)
     sender = ctx.parsed.from_address
     if ctx.token is not None:
         ctx.member = ctx.session.get(Member, ctx.token.member_id)
@@ -154,12 +155,22 @@ def identify(ctx: Context) -> None:
     if sender.lower() != ctx.member.email.lower():
         raise Hold(f"reply address issued to {ctx.member.email} but the mail is from {sender}")
     if ctx.recipient.bare:
-        _check_dmarc(ctx)
+        _check_sender(ctx, ctx.member.email)
+
+
+def our_recipient(settings: Settings, rcpt: str) -> Recipient | None:
+    """Which of our addresses a stored message's recipients (one a line) name: a signed
+    reply address first, else the bare group address; None for neither."""
+    found = [addresses.classify_recipient(r, settings.mail.address, settings.mail.secret)
+             for r in rcpt.split("\n") if r]  # fmt: skip
+    known = [r for r in found if r is not None]
+    return next((r for r in known if not r.bare), known[0] if known else None)
 
 
 def _from_group_coordinator(ctx: Context) -> bool:
     """Mail to a coordinator address issued to ``[group] coordinator`` (member 0) from it:
-    that address need not be a member; `coordinator.verify` checks the rest."""
+    that address need not be a member; `coordinator.verify` checks the rest (that the
+    commands are authentic for that address, as for every coordinator)."""
     token, address = ctx.token, ctx.settings.group.coordinator.strip().lower()
     return (token is not None and token.purpose == "k" and token.member_id == 0
             and bool(address) and ctx.parsed.from_address.lower() == address)  # fmt: skip
@@ -172,32 +183,59 @@ def _token_meeting(ctx: Context) -> Meeting | None:
     return ctx.session.get(Meeting, token.target_id)
 
 
-def _check_dmarc(ctx: Context) -> None:
-    if authresults.dmarc_failed(ctx.row.raw, ctx.settings.inbound.trusted_authserv_id):
-        raise Hold("DMARC check failed for the sender's domain")
+def _check_sender(ctx: Context, address: str, *, what: str = "") -> None:
+    """Hold the message unless it is authentic for `address` (see `senders`)."""
+    why = senders.doubt(ctx.row.raw, envelope=ctx.row.mail_from, address=address,
+                        authserv_id=ctx.settings.inbound.trusted_authserv_id)  # fmt: skip
+    if why is not None:
+        raise Hold(f"{what}{why}")
 
 
 def rate_limit(ctx: Context) -> None:
-    """Hold mail from a sender who sent more than the configured number in a minute."""
+    """Hold a member's mail beyond ``[inbound] rate_limit_per_minute`` in a minute.
+
+    A message counts against whom `identify` took it to be from, and only once acted on
+    (processed): mail on signed addresses against their member, mail on the bare group
+    address against its envelope sender (there the member's own address, see
+    `senders`). Mail that merely claims to be a member's (forged From or envelope) is
+    held by `identify` before this step and counts against no one, so it can never
+    hold the member's real mail; nor can a flood on the bare address under their
+    envelope hold what they send to their signed addresses.
+    """
     limit = ctx.settings.inbound.rate_limit_per_minute
     if ctx.trusted or limit <= 0:
         return
-    since = ctx.row.received_at - timedelta(minutes=1)
-    recent = ctx.session.scalar(
-        select(func.count())
-        .select_from(InboundMessage)
-        .where(
-            InboundMessage.mail_from == ctx.row.mail_from,
-            InboundMessage.received_at >= since,
-            InboundMessage.id < ctx.row.id,
-        )
+    budget = _budget(ctx.settings, ctx.row.mail_from, ctx.row.rcpt)
+    query = select(InboundMessage.mail_from, InboundMessage.rcpt).where(
+        InboundMessage.status == "processed",
+        InboundMessage.received_at >= ctx.row.received_at - timedelta(minutes=1),
+        InboundMessage.id < ctx.row.id,
     )
-    if (recent or 0) >= limit:
-        raise Hold(f"more than {limit} messages in a minute from {ctx.row.mail_from}")
+    if budget[0] == "envelope":  # only mail with the same envelope can share its budget
+        query = query.where(func.lower(InboundMessage.mail_from) == ctx.row.mail_from.lower())
+    rows = ctx.session.execute(query)
+    recent = sum(1 for r in rows if _budget(ctx.settings, r.mail_from, r.rcpt) == budget)
+    if recent >= limit:
+        who = ctx.member.email if ctx.member else ctx.parsed.from_address
+        raise Hold(f"more than {limit} messages in a minute from {who}")
+
+
+def _budget(settings: Settings, mail_from: str, rcpt: str) -> tuple[str, str]:
+    """Whose flood budget an accepted message uses: the member of its signed reply
+    address, else its envelope sender."""
+    recipient = our_recipient(settings, rcpt)
+    if recipient is not None and recipient.token is not None:
+        return ("member", str(recipient.token.member_id))
+    return ("envelope", senders.envelope_address(mail_from))
 
 
 def calendar_reply(ctx: Context) -> None:
-    """An iTIP REPLY updates the member's attendance; it is not an item."""
+    """An iTIP REPLY updates the member's attendance; it is not an item.
+
+    It is taken only for the attendee it names, and only when it came on that
+    attendee's own signed address or is authentic for their address (`senders`): the
+    event's UID is in every member's invitation, so it proves nothing.
+    """
     if not ctx.parsed.calendars:
         return
     try:
@@ -210,6 +248,8 @@ def calendar_reply(ctx: Context) -> None:
     member = ctx.member
     if member is None or reply.attendee.lower() != member.email.lower():
         raise Hold(f"calendar reply from {reply.attendee}, who is not the invited member")
+    if ctx.token is None and not ctx.trusted:
+        _check_sender(ctx, reply.attendee, what=f"calendar reply for {reply.attendee}: ")
     ctx.done = True
     if reply.sequence < meeting.sequence:
         ctx.notes.append(f"outdated reply (sequence {reply.sequence} < {meeting.sequence})")

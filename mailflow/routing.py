@@ -192,7 +192,8 @@ def coordinator_reply(ctx: Context) -> None:
     if meeting is None:
         raise Hold("agenda commands for a meeting that does not exist")
     if not ctx.trusted:
-        coordinator.verify(ctx.settings, raw=ctx.row.raw, sender=sender, member=ctx.member)
+        coordinator.verify(ctx.settings, raw=ctx.row.raw, envelope=ctx.row.mail_from,
+                           sender=sender, member=ctx.member)  # fmt: skip
     reply = commands.coordinator_commands(own_text(ctx))
     outcomes = coordinator.apply_commands(ctx.session, ctx.settings, meeting, reply, now=ctx.now)
     ctx.notes += [f"{o.line}: {'done' if o.done else 'not done'}" for o in outcomes]

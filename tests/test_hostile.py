@@ -93,10 +93,17 @@ def hostile(name: str, **values: str | bytes) -> bytes:
     return re.sub(rb"\r?\n", b"\r\n", data)
 
 
+def verified(raw: bytes, sender: str = JANE) -> bytes:
+    """`raw` as the trusted MTA passes on the sender's signed mail: with its dkim=pass (the
+    group address takes a member's mail only with one, see mailflow/senders.py)."""
+    domain = sender.rpartition("@")[2]
+    return f"Authentication-Results: {AUTHSERV}; dkim=pass header.d={domain}\r\n".encode() + raw
+
+
 def plain(subject: str, body: str, *, sender: str = JANE, to: str = GROUP, n: int = 0) -> bytes:
-    """A small ordinary reply (tests/hostile/plain_reply.eml)."""
-    return hostile("plain_reply.eml", subject=subject, body=body, to=to, message_id=f"plain-{n}",
-                   **{"from": sender})  # fmt: skip
+    """A small ordinary reply (tests/hostile/plain_reply.eml), as the trusted MTA passes it on."""
+    return verified(hostile("plain_reply.eml", subject=subject, body=body, to=to,
+                            message_id=f"plain-{n}", **{"from": sender}), sender)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -264,8 +271,9 @@ def test_long_lines_are_taken_up_to_the_smtp_limit(
 
 
 def test_bare_line_feeds(mta: Mta, app: App) -> None:
-    raw = f"From: Jane Smith <{JANE}>\nSubject: bare LF\n\nItem: Bare line feeds\n".encode()
-    inbound = mta.deliver(raw)
+    verdict = f"Authentication-Results: {AUTHSERV}; dkim=pass header.d=hamble.hants.sch.uk"
+    raw = f"{verdict}\nFrom: Jane Smith <{JANE}>\nSubject: bare LF\n\nItem: Bare line feeds\n"
+    inbound = mta.deliver(raw.encode())
     assert mta.outcome(inbound) == Outcome("processed", "resource #1")
     assert items_of(app, inbound) == [("resource", "bare LF")]
 
@@ -274,7 +282,7 @@ def test_bare_line_feeds(mta: Mta, app: App) -> None:
 
 
 def test_nul_bytes(mta: Mta, app: App) -> None:
-    inbound = mta.deliver(hostile("nul_bytes.eml", to=GROUP, **{"from": JANE}))
+    inbound = mta.deliver(verified(hostile("nul_bytes.eml", to=GROUP, **{"from": JANE})))
     assert mta.outcome(inbound) == Outcome("processed", "resource #1")
     with app.session() as session:
         [item] = session.scalars(select(Item)).all()
@@ -364,7 +372,7 @@ def test_huge_header_and_ten_thousand_headers(mta: Mta, app: App) -> None:
     junk = "".join(f"X-Junk-{n}: value {n}\r\n" for n in range(10_000))
     raw = f"From: Jane Smith <{JANE}>\r\n{subject}\r\n{junk}\r\nItem: Many headers\r\n"
     assert len(raw) < MAX_BYTES
-    inbound = mta.deliver(raw.encode())
+    inbound = mta.deliver(verified(raw.encode()))
     assert mta.outcome(inbound) == Outcome("processed", "resource #1")
     with app.session() as session:
         row = session.get(InboundMessage, inbound)
@@ -583,11 +591,11 @@ def test_smtp_smuggling_never_makes_a_second_message(mta: Mta, app: App, ending:
         assert wire.command(f"MAIL FROM:<{JANE}>\r\n".encode())[0] == 250
         assert wire.command(f"RCPT TO:<{GROUP}>\r\n".encode())[0] == 250
         assert wire.command(b"DATA\r\n")[0] == 354
-        smuggled = (
+        smuggled = verified(
             f"From: Jane Smith <{JANE}>\r\nSubject: Ordinary\r\n\r\nItem: The real one"
             f"{ending.decode()}MAIL FROM:<{SAM}>\r\nRCPT TO:<{GROUP}>\r\nDATA\r\n"
-            f"From: Sam Patel <{SAM}>\r\nSubject: Smuggled\r\n\r\nItem: Smuggled\r\n"
-        ).encode()
+            f"From: Sam Patel <{SAM}>\r\nSubject: Smuggled\r\n\r\nItem: Smuggled\r\n".encode()
+        )
         mta.answered(*wire.command(smuggled + b".\r\n"))
         assert wire.command(b"NOOP\r\n") == (250, "OK")  # no replies left over
         assert wire.command(b"QUIT\r\n")[0] == 221
@@ -699,7 +707,8 @@ def test_replayed_token_of_a_removed_member_is_held(mta: Mta, app: App, group: G
         (AUTHSERV, "fail", True, Outcome("held", "DMARC check failed for the sender's domain")),
         ("MX.Example.ORG", "fail", True,
          Outcome("held", "DMARC check failed for the sender's domain")),
-        ("mx.spoofer.example", "fail", True, Outcome("processed", "resource #1")),
+        ("mx.spoofer.example", "fail", True,
+         Outcome("held", f"no dkim, spf or dmarc pass from {AUTHSERV} for hamble.hants.sch.uk")),
         (AUTHSERV, "pass", True, Outcome("processed", "resource #1")),
         (AUTHSERV, "fail", False, Outcome("processed", "agenda #1")),
     ],
