@@ -83,6 +83,14 @@ class InboundConfig:
     require_starttls: bool = False
     rate_limit_per_minute: int = 20
     trusted_authserv_id: str = ""
+    stranger_max_message_bytes: int = 5242880
+    max_bytes_in_flight: int = 67108864
+    max_connections: int = 50
+    idle_timeout_seconds: int = 120
+    connection_time_limit_seconds: int = 600
+    processing_budget_seconds: float = 20.0
+    retry_seconds: int = 30
+    max_start_attempts: int = 3
 
 
 @dataclass(frozen=True)
@@ -217,6 +225,12 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
         return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{key}: must not be negative, got {value}")
+        return float(value)
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected a whole number, got {value!r}")
@@ -316,6 +330,12 @@ def _validate(settings: Settings) -> None:
         )
     if settings.outbound.connections < 1:
         raise ConfigError("outbound.connections: must be at least 1")
+    for key in ("max_connections", "idle_timeout_seconds", "connection_time_limit_seconds",
+                "max_start_attempts"):  # fmt: skip
+        if getattr(settings.inbound, key) < 1:
+            raise ConfigError(f"inbound.{key}: must be at least 1")
+    if settings.inbound.processing_budget_seconds <= 0:
+        raise ConfigError("inbound.processing_budget_seconds: must be more than 0")
     if settings.schedule.meeting_length_minutes < 1:
         raise ConfigError("schedule.meeting_length_minutes: must be at least 1")
     if settings.schedule.digest_weekday.lower() not in WEEKDAYS:

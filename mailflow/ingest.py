@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from mailflow import (
@@ -431,10 +431,50 @@ def store(
     return row.id
 
 
-def unprocessed(session: Session) -> list[int]:
-    """Ids of stored messages that were never processed (e.g. after a crash)."""
+def unprocessed(session: Session, *, received_before: datetime | None = None) -> list[int]:
+    """Ids of stored messages that were never processed (e.g. after a crash), oldest
+    first; only those received before `received_before` if it is given."""
     query = select(InboundMessage.id).where(InboundMessage.status == "new")
+    if received_before is not None:
+        query = query.where(InboundMessage.received_at < received_before)
     return list(session.scalars(query.order_by(InboundMessage.id)))
+
+
+def take_up_leftovers(
+    session: Session, *, max_attempts: int, now: datetime
+) -> tuple[list[int], list[int]]:
+    """At a server's start: the messages never processed, to process now, and those set
+    aside because they were already taken up at `max_attempts` starts without being
+    processed (a message that keeps stopping the server, like Mailman's shunt queue).
+
+    Each leftover's `start_attempts` is counted up; the caller commits.
+    """
+    ids = unprocessed(session)
+    if not ids:
+        return [], []
+    session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id.in_(ids))
+        .values(start_attempts=InboundMessage.start_attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids))
+                           .execution_options(populate_existing=True))  # fmt: skip
+    again, aside = [], []
+    for row in rows:
+        if row.start_attempts > max_attempts:
+            set_aside(row, f"still unprocessed after {max_attempts} start(s) of the server; "
+                      "`mailflow inbox reprocess` tries again", now)  # fmt: skip
+            aside.append(row.id)
+        else:
+            again.append(row.id)
+    return sorted(again), sorted(aside)
+
+
+def set_aside(row: InboundMessage, reason: str, now: datetime) -> None:
+    """Mark a message failed with `reason`, for `mailflow inbox reprocess` (uncommitted)."""
+    _finish(row, "failed", "", now)
+    row.error = reason[:2000]
 
 
 def describe(ctx: Context) -> str:
@@ -487,6 +527,9 @@ def process(
 
 
 CONFLICT_ATTEMPTS = 3
+# Failures of the moment, not of the message (a database locked or gone, a full disk, no
+# file handles left): the message stays 'new' and is tried again, never marked failed.
+TRANSIENT = (OperationalError, OSError)
 
 
 def _process(
@@ -499,6 +542,9 @@ def _process(
     row = _stored(session, inbound_id)
     try:
         _run_pipeline(session, settings, row, now=now, trusted=trusted, reading=reading)
+    except TRANSIENT:  # left 'new': the server's sweep tries again later
+        session.rollback()
+        raise
     except Exception as exc:  # ours, not the sender's: keep it for `inbox reprocess`
         if isinstance(exc, IntegrityError) and not last:
             raise
@@ -506,9 +552,8 @@ def _process(
         log.exception("processing inbound message %s failed", inbound_id)
         if only_new and not claim_new(session, inbound_id):
             return _left_alone(session, inbound_id)
-        row = session.get(InboundMessage, inbound_id) or row
-        _finish(row, "failed", "", now)
-        row.error = f"{type(exc).__name__}: {exc}"[:2000]
+        set_aside(session.get(InboundMessage, inbound_id) or row,
+                  f"{type(exc).__name__}: {exc}", now)  # fmt: skip
     session.commit()
     return row.status
 

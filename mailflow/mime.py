@@ -30,7 +30,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from email import policy
 from email.header import decode_header
 from email.headerregistry import BaseHeader
@@ -97,6 +97,17 @@ class ParsedMail:
     attachments: tuple[Attachment, ...]
     calendars: tuple[str, ...]
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A mapping proxy cannot be pickled; a message read in a child process (see
+        # `reading.BoundedReader`) travels back with plain-dict headers, wrapped again here.
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["headers"] = dict(self.headers)
+        return (_unpickle_parsed_mail, (values,))
+
+
+def _unpickle_parsed_mail(values: dict[str, Any]) -> ParsedMail:
+    return ParsedMail(**{**values, "headers": MappingProxyType(values["headers"])})
 
 
 # --------------------------------------------------------------------------- policy

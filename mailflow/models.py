@@ -255,6 +255,9 @@ class InboundMessage(Base):
     outcome: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # times the server found it still 'new' at start-up (a message that keeps killing the
+    # process is set aside after `[inbound] max_start_attempts`)
+    start_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class OutboxMessage(Base):

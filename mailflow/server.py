@@ -3,156 +3,140 @@
 Recipients are checked at RCPT: only the bare group address and verified reply
 addresses are accepted (550 otherwise, so we are never a relay). At DATA the raw
 message is committed to the database *before* we answer 250; processing runs after,
-on a worker thread, off the SMTP path. Any exception of ours answers 451 4.3.0 with no
-internal detail, so the sender retries instead of bouncing.
+on the worker (`worker.Processor`), off the SMTP path. Any exception of ours answers
+451 4.3.0 with no internal detail, so the sender retries instead of bouncing.
+
+Limits (`[inbound]`), so that no sender can take the server from the others:
+- `max_connections` at once: one more is answered 421 and closed;
+- `idle_timeout_seconds` of silence, and `connection_time_limit_seconds` in all, per
+  connection: a sender trickling a byte at a time inside DATA is cut off too;
+- `max_message_bytes` per message, and `stranger_max_message_bytes` for mail to the
+  bare group address from an envelope sender who is not a member (552 at DATA);
+- `max_bytes_in_flight`: what all transactions in DATA may hold at once. Each reserves
+  its size limit (or, smaller, the SIZE its client declared, with a margin, which then
+  becomes its limit); one that does not fit is answered 451 and its sender retries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
+import resource
 import ssl
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import select
 
 from mailflow import addresses, ingest
 from mailflow.app import App
 from mailflow.delivery_loop import DeliveryLoop
-from mailflow.models import InboundMessage
+from mailflow.members import find_member
+from mailflow.worker import Processor, Stored
 
 log = logging.getLogger(__name__)
 
 TEMPFAIL = "451 4.3.0 Temporary error; please try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down; please try again later"
+TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections; please try again later\r\n"
+TIME_LIMIT = b"421 4.4.2 Connection time limit exceeded; please try again later\r\n"
+TOO_MUCH_IN_FLIGHT = "451 4.3.1 Too much mail arriving at once; please try again later"
+SIZE_MARGIN = 65536  # bytes over a declared SIZE still taken (dot-stuffing, estimates)
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A stored message waiting to be processed; `raw` is None when it must be read back
-    from the database (messages left over from before a restart)."""
+@dataclass
+class Gate:
+    """What all connections share: how many are open, how many bytes are reserved."""
 
-    inbound_id: int
-    raw: bytes | None = None
-    mail_from: str = ""
+    max_connections: int
+    max_bytes_in_flight: int
+    connections: int = 0
+    bytes_in_flight: int = 0
+
+    def reserve(self, size: int) -> bool:
+        """Reserve `size` bytes for one transaction in DATA; False if they do not fit
+        (one transaction alone always fits, so no setting can refuse every message)."""
+        if self.bytes_in_flight and self.bytes_in_flight + size > self.max_bytes_in_flight:
+            return False
+        self.bytes_in_flight += size
+        return True
 
 
-class Processor:
-    """A worker thread that runs the ingest pipeline over stored messages in order.
+class _Limited(SMTP):
+    """aiosmtpd's protocol with the limits in the module docstring. Everything here runs
+    on the server's event loop, so the shared `Gate` needs no lock."""
 
-    Whatever has queued up while it worked is processed together, up to `BATCH`
-    messages in one transaction (see `ingest.process_batch`).
-    """
+    gate: Gate
+    time_limit: float
+    max_message_bytes: int
+    transaction_limit: int  # this transaction's size limit, set at MAIL and RCPT
+    _counted = False
+    _deadline: asyncio.TimerHandle | None = None
 
-    BATCH = 5  # bench_load: 5 takes more mail with a lower p99 to 250 than 20 (SQLite)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None:  # a new connection, not STARTTLS's second layer
+            if self.gate.connections >= self.gate.max_connections:
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(TOO_MANY_CONNECTIONS)
+                transport.close()
+                return
+            self.gate.connections += 1
+            self._counted = True
+            self._deadline = self.loop.call_later(self.time_limit, self._over_time)
+        super().connection_made(transport)
 
-    def __init__(self, app: App, *, after_batch: Callable[[], None] | None = None) -> None:
-        self.app = app
-        self.after_batch = after_batch  # e.g. wake the delivery loop: acknowledgements are queued
-        self.queue: queue.Queue[Stored | None] = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name="mailflow-ingest", daemon=True)
-        self.busy = 0
-        self.lock = threading.Lock()
+    def connection_lost(self, error: Exception | None) -> None:
+        if not self._counted:
+            return  # refused at connection_made: nothing was set up
+        self._counted = False
+        self.gate.connections -= 1
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(error)
 
-    def start(self) -> None:
-        """Start the worker and queue whatever was stored but never processed."""
-        with self.app.session() as session:
-            for inbound_id in ingest.unprocessed(session):
-                self.submit(Stored(inbound_id))
-        self.thread.start()
+    def _over_time(self) -> None:
+        log.info("%r: connection time limit of %g s reached", self.session and self.session.peer,
+                 self.time_limit)  # fmt: skip
+        if self.transport is not None:
+            assert isinstance(self.transport, asyncio.WriteTransport)
+            self.transport.write(TIME_LIMIT)
+            self.transport.close()
 
-    def submit(self, stored: Stored) -> None:
-        """Queue a stored message for processing."""
-        with self.lock:
-            self.busy += 1
-        self.queue.put(stored)
-
-    def _run(self) -> None:
-        while batch := self._next_batch():
-            try:
-                readings = [(stored.inbound_id, self._read(stored)) for stored in batch]
-                with self.app.writing() as session:
-                    ingest.process_batch(session, self.app.settings, readings,
-                                         now=self.app.now())  # fmt: skip
-            except Exception:  # the messages stay 'new' and are retried at the next start
-                log.exception("could not process inbound messages %s",
-                              [stored.inbound_id for stored in batch])  # fmt: skip
-            else:
-                self._log_outcomes([stored.inbound_id for stored in batch])
-                if self.after_batch is not None:
-                    self.after_batch()
-            finally:
-                with self.lock:
-                    self.busy -= len(batch)
-
-    def _log_outcomes(self, ids: list[int]) -> None:
-        """One line per message taken: its id, what it was sent to, and what became of it."""
-        if not log.isEnabledFor(logging.INFO):
+    async def smtp_DATA(self, arg: str) -> None:
+        envelope = self.envelope
+        if arg or envelope is None or not envelope.rcpt_tos:
+            await super().smtp_DATA(arg)  # its own 501/503 answers
             return
-        mail = self.app.settings.mail
-        with self.app.session() as session:
-            rows = session.execute(
-                select(InboundMessage.id, InboundMessage.rcpt, InboundMessage.status,
-                       InboundMessage.outcome).where(InboundMessage.id.in_(ids))
-            ).all()  # fmt: skip
-        for inbound_id, rcpt, status, outcome in rows:
-            purpose = addresses.describe_recipients(rcpt.split("\n"), mail.address, mail.secret)
-            log.info("message %d to %s: %s (%s)", inbound_id, purpose, status, outcome or "-")
-
-    def _next_batch(self) -> list[Stored]:
-        """Wait for a message, then take whatever else is queued (up to BATCH); [] once
-        the worker is told to stop."""
-        batch: list[Stored] = []
-        stored = self.queue.get()
-        while stored is not None:
-            batch.append(stored)
-            if len(batch) == self.BATCH:
-                break
-            try:
-                stored = self.queue.get_nowait()
-            except queue.Empty:
-                break
-        if stored is None:
-            self.queue.put(None)  # stop after this batch
-        return batch
-
-    def _read(self, stored: Stored) -> ingest.Reading | None:
-        """Parse the message before taking the write lock, so stores are not kept waiting."""
-        raw, mail_from = stored.raw, stored.mail_from
-        if raw is None:
-            with self.app.session() as session:
-                row = session.get(InboundMessage, stored.inbound_id)
-                if row is None:
-                    return None
-                raw, mail_from = row.raw, row.mail_from
+        size = min(self.transaction_limit, _declared_size(envelope) or self.transaction_limit)
+        if not self.gate.reserve(size):
+            await self.push(TOO_MUCH_IN_FLIGHT)
+            return
+        self.data_size_limit = size
         try:
-            return ingest.read(raw, mail_from)
-        except Exception:  # the pipeline will meet the same problem and record it
-            return None
+            await super().smtp_DATA(arg)
+        finally:
+            self.gate.bytes_in_flight -= size
+            self.data_size_limit = self.max_message_bytes
 
-    def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every queued message has been processed; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if self.busy == 0:
-                    return True
-            time.sleep(0.01)
-        return False
 
-    def stop(self) -> None:
-        """Finish what is queued, then stop the worker."""
-        self.queue.put(None)
-        if self.thread.is_alive():
-            self.thread.join(timeout=60)
+class LimitedSMTP(_Limited):
+    """SMTP with the server's limits."""
+
+
+class LimitedLMTP(_Limited, LMTP):
+    """LMTP with the server's limits."""
+
+
+def _declared_size(envelope: Envelope) -> int | None:
+    """The SIZE the client declared at MAIL FROM (RFC 1870), with a margin; None if none."""
+    for option in envelope.mail_options:
+        name, _, value = str(option).partition("=")
+        if name.upper() == "SIZE" and value.isdigit() and len(value) < 16:
+            return int(value) + int(value) // 10 + SIZE_MARGIN
+    return None
 
 
 class InboundHandler:
@@ -174,6 +158,8 @@ class InboundHandler:
             return "501 5.1.7 Bad sender address syntax"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
+        if isinstance(server, _Limited):
+            server.transaction_limit = server.max_message_bytes
         return "250 2.1.0 OK"
 
     async def handle_RCPT(
@@ -186,9 +172,24 @@ class InboundHandler:
             if domain != mail.domain:
                 return "550 5.7.1 Relaying denied"
             return "550 5.1.1 No such recipient here"
+        if found.bare and isinstance(server, _Limited):
+            await self._limit_strangers(server, envelope.mail_from or "")
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
+
+    async def _limit_strangers(self, server: _Limited, mail_from: str) -> None:
+        """Mail to the bare group address from an envelope sender who is not an active
+        member may be no larger than `stranger_max_message_bytes`."""
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, self._is_member, mail_from):
+            cap = self.app.settings.inbound.stranger_max_message_bytes
+            server.transaction_limit = min(server.transaction_limit, cap)
+
+    def _is_member(self, address: str) -> bool:
+        with self.app.session() as session:
+            member = find_member(session, address.strip("<>"))
+            return member is not None and member.active
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content or b""
@@ -225,15 +226,21 @@ class InboundHandler:
 
 
 class _Controller(Controller):
-    """aiosmtpd's threaded controller, making an LMTP server when asked."""
+    """aiosmtpd's threaded controller, making limited SMTP or LMTP protocol objects."""
 
     def __init__(self, handler: InboundHandler, *, lmtp: bool, **kwargs: Any) -> None:
         self.lmtp = lmtp
+        cfg = handler.app.settings.inbound
+        self.gate = Gate(cfg.max_connections, cfg.max_bytes_in_flight)
         super().__init__(handler, **kwargs)
 
     def factory(self) -> SMTP:
-        cls = LMTP if self.lmtp else SMTP
-        return cls(self.handler, **self.SMTP_kwargs)
+        cfg = self.handler.app.settings.inbound
+        protocol = (LimitedLMTP if self.lmtp else LimitedSMTP)(self.handler, **self.SMTP_kwargs)
+        protocol.gate = self.gate
+        protocol.time_limit = cfg.connection_time_limit_seconds
+        protocol.max_message_bytes = protocol.transaction_limit = cfg.max_message_bytes
+        return protocol
 
 
 class InboundServer:
@@ -262,12 +269,14 @@ class InboundServer:
         self.controller = _Controller(
             self.handler, lmtp=self.lmtp, hostname=self.host, port=self.port,
             data_size_limit=cfg.max_message_bytes, enable_SMTPUTF8=True,
+            timeout=cfg.idle_timeout_seconds,
             tls_context=_tls_context(app), require_starttls=cfg.require_starttls,
             ident="mailflow ESMTP",
         )  # fmt: skip
 
     def start(self) -> None:
         """Start processing leftovers (unless only storing), then listen."""
+        _check_file_handles(self.app.settings.inbound.max_connections)
         if self.process:
             self.processor.start()
         if self.delivery is not None:
@@ -293,3 +302,20 @@ def _tls_context(app: App) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(app.settings.path(cfg.tls_cert), app.settings.path(cfg.tls_key))
     return context
+
+
+def _check_file_handles(max_connections: int) -> None:
+    """Raise the open-file limit towards what `max_connections` needs; warn if it cannot.
+
+    Each connection holds a socket, and the database, the outbox and attachments need
+    some more: with too few, a burst of idle connections would refuse members' mail.
+    """
+    needed = 2 * max_connections + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, raised), hard))
+        soft = max(soft, raised)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("only %d file handles may be open (ulimit -n); max_connections = %d "
+                    "needs about %d", soft, max_connections, needed)  # fmt: skip

@@ -1,0 +1,27 @@
+"""inbound: how often a message left unprocessed was taken up again at start-up
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("inbound") as batch:
+        batch.add_column(
+            sa.Column("start_attempts", sa.Integer(), nullable=False, server_default="0")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("inbound") as batch:
+        batch.drop_column("start_attempts")
