@@ -211,8 +211,12 @@ def rate_limit(ctx: Context) -> None:
         InboundMessage.received_at >= ctx.row.received_at - timedelta(minutes=1),
         InboundMessage.id < ctx.row.id,
     )
-    if budget[0] == "envelope":  # only mail with the same envelope can share its budget
+    kind, who = budget
+    if kind == "envelope":  # only mail with the same envelope can share its budget
         query = query.where(func.lower(InboundMessage.mail_from) == ctx.row.mail_from.lower())
+    else:  # only mail to the member's signed addresses can (checked below, by signature)
+        field = f"-{_member_field(ctx.settings, int(who))}-"
+        query = query.where(func.lower(InboundMessage.rcpt).contains(field, autoescape=True))
     rows = ctx.session.execute(query)
     recent = sum(1 for r in rows if _budget(ctx.settings, r.mail_from, r.rcpt) == budget)
     if recent >= limit:
@@ -227,6 +231,11 @@ def _budget(settings: Settings, mail_from: str, rcpt: str) -> tuple[str, str]:
     if recipient is not None and recipient.token is not None:
         return ("member", str(recipient.token.member_id))
     return ("envelope", senders.envelope_address(mail_from))
+
+
+def _member_field(settings: Settings, member_id: int) -> str:
+    """How `member_id` is written in its signed tokens (``<purpose><target>-<member>-<tag>``)."""
+    return addresses.make_token(settings.mail.secret, ReplyToken("c", 0, member_id)).split("-")[1]
 
 
 def calendar_reply(ctx: Context) -> None:
