@@ -220,8 +220,8 @@ def rate_limit(ctx: Context) -> None:
     rows = ctx.session.execute(query)
     recent = sum(1 for r in rows if _budget(ctx.settings, r.mail_from, r.rcpt) == budget)
     if recent >= limit:
-        who = ctx.member.email if ctx.member else ctx.parsed.from_address
-        raise Hold(f"more than {limit} messages in a minute from {who}")
+        sender = ctx.member.email if ctx.member else ctx.parsed.from_address
+        raise Hold(f"more than {limit} messages in a minute from {sender}")
 
 
 def _budget(settings: Settings, mail_from: str, rcpt: str) -> tuple[str, str]:
