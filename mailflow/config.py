@@ -86,7 +86,7 @@ class InboundConfig:
     stranger_max_message_bytes: int = 5242880
     max_bytes_in_flight: int = 67108864
     max_connections: int = 50
-    idle_timeout_seconds: int = 120
+    idle_timeout_seconds: int = 300
     connection_time_limit_seconds: int = 600
     processing_budget_seconds: float = 20.0
     retry_seconds: int = 30

@@ -8,8 +8,9 @@ on the worker (`worker.Processor`), off the SMTP path. Any exception of ours ans
 
 Limits (`[inbound]`), so that no sender can take the server from the others:
 - `max_connections` at once: one more is answered 421 and closed;
-- `idle_timeout_seconds` of silence, and `connection_time_limit_seconds` in all, per
-  connection: a sender trickling a byte at a time inside DATA is cut off too;
+- `idle_timeout_seconds` between commands (aiosmtpd's timer, which a DATA phase does
+  not reset: a sender trickling a byte at a time inside DATA is cut off by it), and
+  `connection_time_limit_seconds` in all, per connection (421);
 - `max_message_bytes` per message, and `stranger_max_message_bytes` for mail to the
   bare group address from an envelope sender who is not a member (552 at DATA);
 - `max_bytes_in_flight`: what all transactions in DATA may hold at once. Each reserves
@@ -44,7 +45,7 @@ SHUTTING_DOWN = "421 4.3.2 Service shutting down; please try again later"
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections; please try again later\r\n"
 TIME_LIMIT = b"421 4.4.2 Connection time limit exceeded; please try again later\r\n"
 TOO_MUCH_IN_FLIGHT = "451 4.3.1 Too much mail arriving at once; please try again later"
-SIZE_MARGIN = 65536  # bytes over a declared SIZE still taken (dot-stuffing, estimates)
+SIZE_MARGIN = 16384  # bytes over a declared SIZE (and 10%) still taken: dot-stuffing, estimates
 
 
 @dataclass

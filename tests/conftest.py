@@ -108,17 +108,17 @@ class ConfigFactory:
 
     def write(
         self, *, transport: str = "maildir", smtp_port: int = 25, extra: str = "",
-        max_message_bytes: int = 26214400,
+        max_message_bytes: int = 26214400, inbound: str = "",
     ) -> Path:  # fmt: skip
-        """Write the standard test config (plus `extra` TOML) and return its path."""
+        """Write the standard test config (plus `inbound` lines in its [inbound] table,
+        and `extra` TOML at the end) and return its path."""
         path = self.folder / "mailflow.toml"
-        path.write_text(
-            CONFIG.format(
-                db_url=self.db_url, transport=transport, smtp_port=smtp_port,
-                inbound_port=free_port(), max_message_bytes=max_message_bytes,
-            ) + extra,
-            encoding="utf-8",
+        text = CONFIG.format(
+            db_url=self.db_url, transport=transport, smtp_port=smtp_port,
+            inbound_port=free_port(), max_message_bytes=max_message_bytes,
         )  # fmt: skip
+        path.write_text(text.replace("[inbound]\n", f"[inbound]\n{inbound}") + extra,
+                        encoding="utf-8")  # fmt: skip
         return path
 
 
