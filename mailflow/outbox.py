@@ -27,7 +27,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -360,6 +360,15 @@ def _dead_local_workers(session: Session, now: datetime) -> list[str]:
     return dead
 
 
+def _unclaimed(session: Session, now: datetime) -> ColumnElement[bool]:
+    """Rows no live worker holds: never claimed, lease run out, or claimer gone."""
+    return or_(
+        OutboxMessage.claimed_until.is_(None),
+        OutboxMessage.claimed_until < now,
+        OutboxMessage.claimed_by.in_(_dead_local_workers(session, now)),
+    )
+
+
 def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[OutboxMessage]:
     """Claim up to `limit` due rows for this worker and commit the claim.
 
@@ -369,11 +378,7 @@ def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[Outbox
     out after `LEASE`; rows claimed by a process on this host that no longer exists are
     free at once.
     """
-    free = or_(
-        OutboxMessage.claimed_until.is_(None),
-        OutboxMessage.claimed_until < now,
-        OutboxMessage.claimed_by.in_(_dead_local_workers(session, now)),
-    )
+    free = _unclaimed(session, now)
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
@@ -470,6 +475,8 @@ def deliver(
 def retry_failed(session: Session, *, now: datetime) -> int:
     """Queue failed messages again (with fresh attempts) and make deferred ones due now.
 
+    A row a live worker has claimed is left alone: that worker is sending it and will
+    record the outcome, so releasing its lease would let a second worker send it again.
     Returns how many messages are queued for delivery now.
     """
     session.execute(
@@ -479,8 +486,8 @@ def retry_failed(session: Session, *, now: datetime) -> int:
     )
     deferred = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == "queued")
-        .values(next_attempt_at=now, claimed_until=None)
+        .where(OutboxMessage.status == "queued", _unclaimed(session, now))
+        .values(next_attempt_at=now)
     )
     session.commit()
     return int(deferred.rowcount)  # type: ignore[attr-defined]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email
+import threading
+from collections import Counter
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
@@ -13,7 +15,7 @@ from sqlalchemy import func, select
 from mailflow import compose, outbox
 from mailflow.app import App
 from mailflow.models import MailingRecipient, OutboxMessage
-from tests.conftest import ConfigFactory, SmtpSink
+from tests.conftest import Cli, ConfigFactory, SmtpSink
 
 
 def message(app: App, to: str, subject: str = "Hello") -> EmailMessage:
@@ -155,3 +157,56 @@ def test_outbox_cli_lists_and_flushes(app: App, config_file: Path, cli) -> None:
     ]
     assert "sent 1" in cli("outbox", "flush").stdout
     assert json.loads(cli("outbox", "list", "--json").stdout)[0]["status"] == "sent"
+
+
+RETRY_MAILS = 300
+
+
+def queue_notices(app: App, total: int) -> None:
+    """Queue `total` small messages straight into the outbox table, each due now."""
+    now = app.now()
+    with app.session() as session:
+        for n in range(total):
+            raw = (
+                f"From: Eastleigh DHT Group <dht@example.org>\r\nTo: r{n}@members.example\r\n"
+                f"Subject: Notice {n}\r\nMessage-ID: <notice-{n}@example.org>\r\n\r\n"
+                f"Notice {n}\r\n"
+            ).encode()
+            session.add(OutboxMessage(recipient=f"r{n}@members.example", subject=f"Notice {n}",
+                                      message_id=f"<notice-{n}@example.org>", raw=raw,
+                                      status="queued", attempts=0, next_attempt_at=now,
+                                      created_at=now))  # fmt: skip
+
+
+def test_retry_during_a_flush_sends_each_mail_exactly_once(
+    configs: ConfigFactory, smtp_sink: SmtpSink, cli: Cli
+) -> None:
+    config = configs.write(transport="smtp", smtp_port=smtp_sink.port)
+    app = App.open(config)
+    queue_notices(app, RETRY_MAILS)
+    smtp_sink.handler.replies = ["451 4.3.0 try again later"] * 5  # a few deferred rows too
+
+    def flush() -> None:
+        with app.session() as session:
+            outbox.deliver(session, app.settings, now=app.now())
+
+    worker = threading.Thread(target=flush)
+    worker.start()
+    retries_during_flush = 0
+    while worker.is_alive():
+        result = cli("outbox", "retry", config=config)
+        assert result.exit_code == 0, result.stderr
+        retries_during_flush += 1
+    worker.join()
+    assert retries_during_flush >= 1
+    # Once more for the deferred rows, in case the flush finished before a retry.
+    assert cli("outbox", "retry", config=config).exit_code == 0
+    ids = Counter(
+        email.message_from_bytes(e.data, policy=policy.default)["Message-ID"]
+        for e in smtp_sink.received
+    )
+    assert len(ids) == RETRY_MAILS
+    assert [i for i, n in ids.items() if n > 1] == []
+    with app.session() as session:
+        assert set(session.scalars(select(OutboxMessage.status))) == {"sent"}
+    app.close()
