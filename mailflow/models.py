@@ -250,7 +250,8 @@ class InboundMessage(Base):
     mail_from: Mapped[str] = mapped_column(String(320))
     rcpt: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text, default="")
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # loaded only when used: listings, sweeps and the pipeline's steps mostly do not
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     status: Mapped[str] = mapped_column(String(20), default="new", index=True)
     outcome: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str] = mapped_column(Text, default="")

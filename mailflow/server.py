@@ -45,6 +45,7 @@ SHUTTING_DOWN = "421 4.3.2 Service shutting down; please try again later"
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections; please try again later\r\n"
 TIME_LIMIT = b"421 4.4.2 Connection time limit exceeded; please try again later\r\n"
 TOO_MUCH_IN_FLIGHT = "451 4.3.1 Too much mail arriving at once; please try again later"
+QUEUED_BYTES = 1048576  # messages up to this size wait for processing in memory
 SIZE_MARGIN = 16384  # bytes over a declared SIZE (and 10%) still taken: dot-stuffing, estimates
 
 
@@ -207,7 +208,10 @@ class InboundHandler:
         finally:
             self.in_flight -= 1
         if self.processor is not None:
-            self.processor.submit(Stored(inbound_id, raw, mail_from))
+            # a large message is read back from the database when its turn comes, so the
+            # queue never holds more than a few of them in memory
+            kept = raw if len(raw) <= QUEUED_BYTES else None
+            self.processor.submit(Stored(inbound_id, kept, mail_from, len(raw)))
         return self._per_recipient(envelope, f"250 2.0.0 Stored as message {inbound_id}")
 
     def _per_recipient(self, envelope: Envelope, status: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,10 @@ from rich.table import Table
 from sqlalchemy import select
 
 from mailflow import ingest, replies
-from mailflow.app import App
 from mailflow.cli.base import app, console, open_app, print_json
 from mailflow.errors import UserError
 from mailflow.models import InboundMessage
+from mailflow.worker import Processor
 
 group = typer.Typer(help="Received mail: list, reprocess, parse a reply.", no_args_is_help=True)
 app.add_typer(group, name="inbox")
@@ -78,32 +79,19 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> 
 
 @group.command("process")
 def process(ctx: typer.Context) -> None:
-    """Process every stored message that is still new (behind `serve --no-process`)."""
+    """Process every stored message that is still new (behind `serve --no-process`), each
+    read within `[inbound] processing_budget_seconds`, as the server does."""
     app_ = open_app(ctx)
+    processor = Processor(app_)
+    ids = processor.start()
+    processor.drain(timeout=None)
+    processor.stop()
     with app_.session() as session:
-        ids = ingest.unprocessed(session)
-    counts: dict[str, int] = {}
-    for inbound_id in ids:
-        reading = _read(app_, inbound_id)
-        with app_.writing() as session:
-            status = ingest.process(session, app_.settings, inbound_id, now=app_.now(),
-                                    reading=reading, only_new=True)  # fmt: skip
-        counts[status] = counts.get(status, 0) + 1
+        statuses = session.scalars(select(InboundMessage.status)
+                                   .where(InboundMessage.id.in_(ids))).all()  # fmt: skip
+    counts = Counter(statuses)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     console.print(f"{len(ids)} new message(s): {summary}" if ids else "nothing new to process")
-
-
-def _read(app_: App, inbound_id: int) -> ingest.Reading | None:
-    """Parse before the write transaction, as the server's processor does."""
-    with app_.session() as session:
-        row = session.get(InboundMessage, inbound_id)
-        if row is None or row.status != "new":
-            return None
-        raw, mail_from = row.raw, row.mail_from
-    try:
-        return ingest.read(raw, mail_from)
-    except Exception:  # the pipeline meets the same problem and records it
-        return None
 
 
 @group.command("reprocess")

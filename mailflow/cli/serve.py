@@ -53,7 +53,9 @@ def serve(
         server.start()
     except (OSError, RuntimeError) as exc:
         raise UserError(f"cannot listen on {server.host}:{server.port}: {exc}") from None
-    console.print(_startup_line(app_, server, no_process=no_process, deliver=deliver))
+    console.print(
+        _startup_line(app_, server, no_process=no_process, deliver=deliver), soft_wrap=True
+    )
     while not stop.wait(0.5):
         pass
     console.print("stopping: finishing messages in flight")
