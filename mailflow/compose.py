@@ -3,7 +3,9 @@
 Nothing here sends or stores anything; `outbox` takes the messages. Every message gets
 Message-ID, Date, From (group name + address), Reply-To (a signed address when given),
 List-Id, Auto-Submitted (RFC 3834) and a text + HTML `multipart/alternative` body.
-Headers are set through `EmailMessage`, never by joining strings of member input.
+Headers are set through `EmailMessage`, never by joining strings of member input:
+addresses are `Address` objects made by `mailbox`, and every text from stored data
+(display names, subjects, file names) passes `one_line` on its way into a header.
 """
 
 from __future__ import annotations
@@ -109,25 +111,54 @@ def _blob_part(part: Part) -> EmailMessage:
     assert part.blob is not None
     mime = EmailMessage(policy=policy.SMTP)
     mime["Content-Type"] = part.content_type
-    mime.set_param("name", part.filename)
+    filename = one_line(part.filename)
+    mime.set_param("name", filename)
     mime["Content-Disposition"] = "attachment"
-    mime.set_param("filename", part.filename, header="Content-Disposition")
+    mime.set_param("filename", filename, header="Content-Disposition")
     mime["Content-Transfer-Encoding"] = "base64"
     mime.set_payload(blob_marker(part.blob).decode("ascii") + "\r\n")
     return mime
 
 
 _MSG_ID = re.compile(r"<[^\s<>]{1,900}>")
+# C0 and C1 controls (CR, LF, NUL, ESC, DEL, NEL, ...) and the Unicode line and
+# paragraph separators: anything that can end a header line or hide in one.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def has_control(text: str) -> bool:
+    """Whether `text` holds a control character or a line break of any kind."""
+    return _CONTROL.search(text) is not None
 
 
 def one_line(text: str, limit: int = 200) -> str:
-    """Member text made safe for a header: one line, and no encoded words.
+    """Member text made safe for a header: one line, no controls, no encoded words.
 
-    `email` decodes ``=?...?=`` again when a value is put into a header, so text that
-    decodes to an encoded word holding CR LF would otherwise inject headers.
+    `email` decodes ``=?...?=`` when a value is put into a header (a display name, a
+    subject, a file name) and writes what it decodes to as is, so an encoded word that
+    decodes to CR LF would otherwise inject headers; ``= ?`` is left as plain text.
     """
-    flat = " ".join(text.replace("=?", "= ?").split())
+    flat = " ".join(_CONTROL.sub(" ", text).replace("=?", "= ?").split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def mailbox(addr_spec: str, display_name: str = "") -> Address:
+    """A header address for a stored address and name; the name is made `one_line`.
+
+    Raises `ValueError` for an address that cannot be made safe: one without a local
+    part and domain, or holding a control character or an encoded word (which the
+    email package would decode into the header, as for a display name).
+    """
+    local, at, domain = addr_spec.strip().rpartition("@")
+    if not (local and at and domain) or has_control(addr_spec) or "=?" in addr_spec:
+        raise ValueError("the address is not a plain local@domain")
+    return Address(display_name=one_line(display_name), username=local, domain=domain)
+
+
+def _header_address(value: Address | str) -> Address:
+    if isinstance(value, str):
+        return mailbox(value)
+    return mailbox(f"{value.username}@{value.domain}", value.display_name)
 
 
 def plain_msg_id(value: str | None) -> str | None:
@@ -139,13 +170,12 @@ def plain_msg_id(value: str | None) -> str | None:
 
 def group_from(settings: Settings) -> Address:
     """The From address: the group's name and address."""
-    local, domain = settings.mail.address.rsplit("@", 1)
-    return Address(display_name=settings.group.name, username=local, domain=domain)
+    return mailbox(settings.mail.address, settings.group.name)
 
 
 def list_id(settings: Settings) -> str:
     """The RFC 2919 List-Id value for the group."""
-    return f"{settings.group.name} <{settings.mail.address.replace('@', '.')}>"
+    return f"{one_line(settings.group.name)} <{settings.mail.address.replace('@', '.')}>"
 
 
 def new_message_id(settings: Settings) -> str:
@@ -161,7 +191,7 @@ def build_message(
     text: str,
     html: str,
     now: datetime,
-    reply_to: str | None = None,
+    reply_to: Address | str | None = None,
     auto_submitted: str = "auto-generated",
     in_reply_to: str | None = None,
     calendar: Part | None = None,
@@ -170,18 +200,20 @@ def build_message(
 ) -> EmailMessage:
     """Compose one outgoing message.
 
-    Parameters: `calendar` becomes a third alternative (text/calendar) beside the text
+    Parameters: `to` and `reply_to` go through `mailbox` and `subject` through
+    `one_line`; `calendar` becomes a third alternative (text/calendar) beside the text
     and HTML, and is also attached as `invite.ics`; `attachments` follow the body.
     Returns the message, with the alternative part first in any multipart/mixed.
+    Raises `ValueError` when `to` or `reply_to` is not a usable address.
     """
     msg = EmailMessage(policy=policy.SMTP)
     msg["Subject"] = one_line(subject)
     msg["From"] = group_from(settings)
-    msg["To"] = to
+    msg["To"] = _header_address(to)
     msg["Date"] = utils.format_datetime(now)
     msg["Message-ID"] = message_id or new_message_id(settings)
     if reply_to:
-        msg["Reply-To"] = reply_to
+        msg["Reply-To"] = _header_address(reply_to)
     msg["List-Id"] = list_id(settings)
     msg["Auto-Submitted"] = auto_submitted
     if reference := plain_msg_id(in_reply_to):
@@ -200,7 +232,7 @@ def build_message(
         maintype, _, subtype = part.content_type.partition("/")
         msg.add_attachment(
             part.data, maintype=maintype, subtype=subtype or "octet-stream",
-            filename=part.filename,
+            filename=one_line(part.filename),
         )  # fmt: skip
     return msg
 
@@ -214,5 +246,5 @@ def _add_calendar(msg: EmailMessage, calendar: Part) -> None:
         calendar.data,
         maintype="application",
         subtype="ics",
-        filename=calendar.filename or "invite.ics",
+        filename=one_line(calendar.filename) or "invite.ics",
     )

@@ -53,10 +53,12 @@ def pending_posts(session: Session, settings: Settings, *, now: datetime) -> lis
 
 @dataclass(frozen=True)
 class DigestReport:
-    """What `send_digest` did: the posts in today's digest and the mails queued now."""
+    """What `send_digest` did: the posts in today's digest, the mails queued now, and
+    the members skipped because their copy could not be built."""
 
     posts: tuple[Item, ...]
     queued: int
+    skipped: tuple[outbox.Skipped, ...] = ()
 
 
 def _attachments(settings: Settings, posts: Sequence[Item]) -> list[compose.Part]:
@@ -101,10 +103,11 @@ def send_digest(session: Session, settings: Settings, *, now: datetime) -> Diges
                                      text=text, html=html, now=now, attachments=files,
                                      reply_to=settings.mail.address)  # fmt: skip
 
+    skipped: list[outbox.Skipped] = []
     queued = planning.fan_out(session, key=key, kind="digest", meeting=None,
                               recipients=active_members(session), build=build,
-                              now=now)  # fmt: skip
-    return DigestReport(tuple(posts), queued)
+                              now=now, on_skip=skipped.append)  # fmt: skip
+    return DigestReport(tuple(posts), queued, tuple(skipped))
 
 
 def due_digest(session: Session, settings: Settings, now: datetime) -> list[str]:
@@ -113,9 +116,11 @@ def due_digest(session: Session, settings: Settings, now: datetime) -> list[str]
     if weekday != settings.schedule.digest_weekday.lower():
         return []
     report = send_digest(session, settings, now=now)
-    if not report.queued:
-        return []
-    return [f"news digest: {len(report.posts)} post(s) mailed to {report.queued} member(s)"]
+    done = [outbox.describe_skips(report.skipped)] if report.skipped else []
+    if report.queued:
+        done.insert(0, f"news digest: {len(report.posts)} post(s) mailed to "
+                       f"{report.queued} member(s)")  # fmt: skip
+    return done
 
 
 def relay(

@@ -1,4 +1,9 @@
-"""Members: adding, importing from CSV, listing and removing (deactivating)."""
+"""Members: adding, importing from CSV, listing and removing (deactivating).
+
+Names, organisations and addresses end up in the headers of the mail we send, so they
+are refused when they hold a control character (CR, LF, NUL, ...), whether raw or
+inside an RFC 2047 encoded word, which mail software decodes.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,15 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.headerregistry import Address
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailflow import compose
 from mailflow.errors import UserError
 from mailflow.models import Member
 
@@ -27,6 +35,8 @@ def normalise_email(text: str) -> str:
     Raises `UserError` for anything that is not a plain ``local@domain`` address.
     """
     value = text.strip()
+    if compose.has_control(value) or "=?" in value:  # no header can carry it safely
+        raise UserError(f"not a valid email address: {value!r}")
     try:
         addr = Address(addr_spec=value)
     except (ValueError, IndexError, TypeError):
@@ -35,6 +45,24 @@ def normalise_email(text: str) -> str:
     if not addr.username or "." not in domain or addr.addr_spec != value or " " in value:
         raise UserError(f"not a valid email address: {value!r}")
     return f"{addr.username}@{domain}"
+
+
+def check_text(label: str, value: str) -> str:
+    """`value`, if it holds no control character, raw or inside an encoded word.
+
+    Raises `UserError` naming `label` otherwise, or if an encoded word cannot be decoded.
+    """
+    if compose.has_control(value):
+        raise UserError(f"{label} contains a line break or control character: {value!r}")
+    if "=?" not in value:
+        return value
+    try:
+        decoded = str(make_header(decode_header(value)))
+    except (LookupError, UnicodeError, HeaderParseError):
+        raise UserError(f"{label} has an undecodable encoded word: {value!r}") from None
+    if compose.has_control(decoded):
+        raise UserError(f"{label} encodes a line break or control character: {value!r}")
+    return value
 
 
 def find_member(session: Session, email: str) -> Member | None:
@@ -53,10 +81,19 @@ def add_member(
     session: Session, *, email: str, name: str, organisation: str = "", role: str = "member",
     now: datetime,
 ) -> Member:  # fmt: skip
-    """Add a member, or re-activate a removed one; `UserError` if already active."""
+    """Add a member, or re-activate a removed one.
+
+    Raises `UserError` if already active, or for a bad address, name, organisation or role.
+    """
     address = normalise_email(email)
-    if not name.strip():
+    name, organisation = name.strip(), organisation.strip()
+    if not name:
         raise UserError(f"{address}: a name is required")
+    try:
+        check_text("name", name)
+        check_text("organisation", organisation)
+    except UserError as exc:
+        raise UserError(f"{address}: {exc}") from None
     role = _check_role(role)
     member = find_member(session, address)
     if member is not None and member.active:
@@ -64,7 +101,7 @@ def add_member(
     if member is None:
         member = Member(email=address, created_at=now)
         session.add(member)
-    member.name, member.organisation, member.role = name.strip(), organisation.strip(), role
+    member.name, member.organisation, member.role = name, organisation, role
     member.active = True
     session.flush()
     return member
@@ -78,47 +115,64 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)  # already members, or twice in the file
 
 
-def _read_rows(text: str) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = tuple((h or "").strip().lower() for h in reader.fieldnames or ())
+def _read_rows(text: str) -> list[tuple[int, dict[str, str] | str]]:
+    """The non-empty rows, each with the line it starts on, as fields or as an error."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in ("email", "name") if c not in header]
     if missing:
         raise UserError(f"CSV header must be {','.join(CSV_HEADER)} (missing {missing[0]})")
     unknown = [h for h in header if h not in CSV_HEADER]
     if unknown:
         raise UserError(f"CSV header: unknown column {unknown[0]!r}")
-    rows = []
-    for row in reader:
-        clean = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        if None in row:
-            raise UserError(f"row {reader.line_num}: more fields than the header has")
-        if any(clean.values()):
-            rows.append((reader.line_num, clean))
+    rows: list[tuple[int, dict[str, str] | str]] = []
+    start = reader.line_num + 1
+    for fields in reader:
+        if len(fields) > len(header):
+            rows.append((start, "more fields than the header has"))
+        elif any(f.strip() for f in fields):
+            rows.append((start, {h: f.strip() for h, f in zip(header, fields, strict=False)}))
+        start = reader.line_num + 1  # a quoted field may span several lines
     return rows
+
+
+def _check_row(row: dict[str, str]) -> str:
+    """The row's normalised address; `UserError` for anything `add_member` would refuse."""
+    address = normalise_email(row.get("email", ""))
+    if not row.get("name"):
+        raise UserError("a name is required")
+    check_text("name", row["name"])
+    check_text("organisation", row.get("organisation", ""))
+    _check_role(row.get("role", ""))
+    return address
 
 
 def import_members(session: Session, text: str, *, now: datetime) -> ImportReport:
     """Import members from CSV text (header email,name,organisation,role): all or nothing.
 
-    A bad row raises `UserError` naming its row number and nothing is imported; addresses
-    that are already members or appear twice are reported, not doubled.
+    Bad rows raise one `UserError` naming every one of them with its row number (the
+    line it starts on), and nothing is imported; addresses that are already members or
+    appear twice are reported, not doubled.
     """
     report = ImportReport()
     seen: set[str] = set()
     valid: list[tuple[int, str, dict[str, str]]] = []
+    errors: list[str] = []
     for line, row in _read_rows(text):
         try:
-            address = normalise_email(row.get("email", ""))
-            if not row.get("name"):
-                raise UserError("a name is required")
-            _check_role(row.get("role", ""))
+            if isinstance(row, str):
+                raise UserError(row)
+            address = _check_row(row)
         except UserError as exc:
-            raise UserError(f"row {line}: {exc}") from None
+            errors.append(f"row {line}: {exc}")
+            continue
         if address.lower() in seen:
             report.skipped.append(f"row {line}: {address} appears twice in the file")
             continue
         seen.add(address.lower())
         valid.append((line, address, row))
+    if errors:
+        raise UserError(f"{'; '.join(errors)} (nothing imported)")
     for line, address, row in valid:
         existing = find_member(session, address)
         if existing is not None and existing.active:

@@ -1,7 +1,9 @@
 """The outbox: every outgoing mail is queued here before anything is delivered.
 
 `enqueue` stores one message; `fan_out` queues one message per recipient of a mailing,
-idempotently (a row per (mailing, recipient)) and resumably (committed in batches).
+idempotently (a row per (mailing, recipient)) and resumably (committed in batches); a
+recipient whose message cannot be built (an address stored before it was validated) is
+skipped with a warning, and everyone else still gets theirs.
 `deliver` claims due rows (safe with several workers: a conditional UPDATE, and
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and hands them to a transport: a maildir
 folder of `.eml` files, or an SMTP relay over a small pool of reused connections.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import queue
 import smtplib
@@ -23,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
@@ -37,6 +41,8 @@ from mailflow.models import Blob, Mailing, MailingRecipient, OutboxMessage
 
 LEASE = timedelta(minutes=10)  # a claimed row that was never finished is retried after this
 BATCH = 200
+
+log = logging.getLogger(__name__)
 
 
 def _recipient(msg: EmailMessage) -> str:
@@ -146,6 +152,38 @@ def pending_recipients(session: Session, mailing: Mailing, recipients: Iterable[
     return [r for r in recipients if r.lower() not in done]
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A recipient left out of a mailing because their message could not be built."""
+
+    recipient: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.recipient!r}: {self.reason}"
+
+
+SkipHook = Callable[[Skipped], None] | None
+
+
+def describe_skips(skipped: Sequence[Skipped]) -> str:
+    """One line naming every skipped recipient and why, e.g. for a command to print."""
+    return f"skipped {len(skipped)}: " + "; ".join(str(s) for s in skipped)
+
+
+def try_build(build: Callable[[str], EmailMessage], recipient: str) -> EmailMessage | Skipped:
+    """`build(recipient)`, or why it could not be built from the stored data.
+
+    Only the errors bad data causes (an address or header value the email package
+    refuses) are caught; anything else is a fault that stops the run.
+    """
+    try:
+        return build(recipient)
+    except (ValueError, MessageError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Skipped(recipient, f"cannot build the message: {reason}")
+
+
 def fan_out(
     session: Session,
     mailing: Mailing,
@@ -155,10 +193,13 @@ def fan_out(
     now: datetime,
     progress: Callable[[int], None] | None = None,
     blobs: Sequence[str] = (),
+    on_skip: SkipHook = None,
 ) -> int:
     """Queue `build(recipient)` for every recipient not yet queued for `mailing`.
 
     `blobs` names the shared parts (see `store_blob`) every message refers to.
+    A recipient whose message cannot be built is logged, passed to `on_skip` and left
+    pending (a re-run after the data is fixed queues theirs); the others are queued.
 
     Each recipient's outbox row and its (mailing, recipient) row are written in the same
     transaction, committed every `BATCH` recipients, so a crash loses nothing and a
@@ -168,25 +209,39 @@ def fan_out(
     Returns how many messages this run queued.
     """
     queued = 0
+    skipped: dict[str, Skipped] = {}  # by recipient: a retried batch meets them again
     for _attempt in range(5):
         batch = 0
         try:
             for recipient in pending_recipients(session, mailing, recipients):
-                row = enqueue(session, build(recipient), now=now, mailing=mailing, blobs=blobs)
-                session.add(MailingRecipient(mailing_id=mailing.id, recipient=recipient.lower(),
-                                             outbox_id=row.id))  # fmt: skip
-                batch += 1
-                if batch % BATCH == 0:
-                    session.commit()
-                    queued, batch = queued + batch, 0
+                msg = try_build(build, recipient)
+                if isinstance(msg, Skipped):
+                    skipped[recipient] = msg
+                else:
+                    row = enqueue(session, msg, now=now, mailing=mailing, blobs=blobs)
+                    session.add(MailingRecipient(mailing_id=mailing.id,
+                                                 recipient=recipient.lower(),
+                                                 outbox_id=row.id))  # fmt: skip
+                    batch += 1
+                    if batch % BATCH == 0:
+                        session.commit()
+                        queued, batch = queued + batch, 0
                 if progress:
                     progress(1)
             mailing.completed_at = now
             session.commit()
+            _report_skips(mailing, skipped.values(), on_skip)
             return queued + batch
         except IntegrityError:
             session.rollback()
     raise RuntimeError(f"mailing {mailing.key}: recipients kept colliding with another run")
+
+
+def _report_skips(mailing: Mailing, skipped: Iterable[Skipped], on_skip: SkipHook) -> None:
+    for skip in skipped:
+        log.warning("mailing %s: skipped %s", mailing.key, skip)
+        if on_skip:
+            on_skip(skip)
 
 
 # --- delivery -----------------------------------------------------------------------

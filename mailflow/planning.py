@@ -3,7 +3,8 @@
 Every mailing is a fan-out through the outbox keyed so that running it twice (or in two
 overlapping `tick`s) queues each member's copy once: ``call:<meeting>``,
 ``reminder:<meeting>``, ``invite:<meeting>:<sequence>``, ``cancel:<meeting>:<sequence>``,
-``outcome:<meeting>``.
+``outcome:<meeting>``. A member whose copy cannot be built is skipped (see
+`outbox.fan_out`) and handed to the caller's `on_skip`, or listed in the report.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ Progress = Callable[[int], None] | None
 
 
 def to_address(member: Member) -> Address:
-    """A member as a To: address (display name set through the email package)."""
-    local, domain = member.email.rsplit("@", 1)
-    return Address(display_name=member.name, username=local, domain=domain)
+    """A member as a To: address, their name made one line (see `compose.mailbox`).
+
+    Raises `ValueError` if the stored address cannot go into a header.
+    """
+    return compose.mailbox(member.email, member.name)
 
 
 def signed(settings: Settings, purpose: str, target_id: int, member: Member) -> str:
@@ -74,29 +77,31 @@ def proposed_items(session: Session, meeting: Meeting) -> list[Item]:
 def fan_out(
     session: Session, *, key: str, kind: str, meeting: Meeting | None,
     recipients: Sequence[Member], build: Callable[[Member], EmailMessage], now: datetime,
-    progress: Progress = None,
+    progress: Progress = None, on_skip: outbox.SkipHook = None,
 ) -> int:  # fmt: skip
     """Queue `build(member)` once per member for the mailing `key` (see `outbox.fan_out`).
 
-    Returns how many messages this run queued; members already queued are skipped.
+    Returns how many messages this run queued; members already queued are not queued
+    again, and members whose message cannot be built go to `on_skip`.
     """
     by_email = {m.email.lower(): m for m in recipients}
     mailing = outbox.get_mailing(session, key=key, kind=kind, now=now,
                                  meeting_id=meeting.id if meeting else None)  # fmt: skip
     return outbox.fan_out(
         session, mailing, list(by_email), lambda e: build(by_email[e]), now=now,
-        progress=progress,
+        progress=progress, on_skip=on_skip,
     )  # fmt: skip
 
 
 def call_for_items(
     session: Session, settings: Settings, meeting: Meeting, *, now: datetime,
-    reminder: bool = False, progress: Progress = None,
+    reminder: bool = False, progress: Progress = None, on_skip: outbox.SkipHook = None,
 ) -> int:  # fmt: skip
     """Mail the call for items from each member's own reply address.
 
     The call goes to every active member; with `reminder`, only to those who have not
-    replied yet. Returns how many messages were queued now.
+    replied yet. Returns how many messages were queued now; a member whose message
+    cannot be built goes to `on_skip` and the others still get theirs.
     """
     _require_open(meeting)
     context = common_context(settings, meeting) | {"proposed": proposed_items(session, meeting),
@@ -117,7 +122,7 @@ def call_for_items(
 
     return fan_out(session, key=key, kind="reminder" if reminder else "call-for-items",
                     meeting=meeting, recipients=recipients, build=build, now=now,
-                    progress=progress)  # fmt: skip
+                    progress=progress, on_skip=on_skip)  # fmt: skip
 
 
 def members_without_reply(session: Session, meeting: Meeting) -> list[Member]:
@@ -139,11 +144,12 @@ def _require_open(meeting: Meeting) -> None:
 
 @dataclass(frozen=True)
 class InviteReport:
-    """What `send_invites` queued."""
+    """What `send_invites` queued, and whom it skipped (their mail could not be built)."""
 
     invites: int
     outcomes: int
     agenda: planner.Agenda
+    skipped: tuple[outbox.Skipped, ...] = ()
 
 
 def agenda_text(
@@ -205,11 +211,14 @@ def send_invites(
                                  template="member/invite", context=context, description=text,
                                  now=now)  # fmt: skip
 
+    skipped: list[outbox.Skipped] = []
     invites = fan_out(session, key=f"invite:{meeting.id}:{meeting.sequence}", kind="invite",
                        meeting=meeting, recipients=active_members(session), build=build,
-                       now=now, progress=progress)  # fmt: skip
-    outcomes = notify_outcomes(session, settings, meeting, agenda, now=now)
-    return InviteReport(invites=invites, outcomes=outcomes, agenda=agenda)
+                       now=now, progress=progress, on_skip=skipped.append)  # fmt: skip
+    outcomes = notify_outcomes(session, settings, meeting, agenda, now=now,
+                               on_skip=skipped.append)  # fmt: skip
+    return InviteReport(invites=invites, outcomes=outcomes, agenda=agenda,
+                        skipped=tuple(skipped))  # fmt: skip
 
 
 def _open_questions(session: Session, agenda: planner.Agenda) -> list[Item]:
@@ -220,7 +229,7 @@ def _open_questions(session: Session, agenda: planner.Agenda) -> list[Item]:
 
 def notify_outcomes(
     session: Session, settings: Settings, meeting: Meeting, agenda: planner.Agenda, *,
-    now: datetime,
+    now: datetime, on_skip: outbox.SkipHook = None,
 ) -> int:  # fmt: skip
     """Tell each member whose items were deferred or sent for written answer, and why."""
     left_out = [*agenda.deferred, *agenda.written_answer]
@@ -244,22 +253,36 @@ def notify_outcomes(
 
     return fan_out(session, key=f"outcome:{meeting.id}", kind="item-outcome", meeting=meeting,
                     recipients=[m for m in members if m is not None], build=build,
-                    now=now)  # fmt: skip
+                    now=now, on_skip=on_skip)  # fmt: skip
 
 
 def move_meeting(
-    session: Session, settings: Settings, meeting: Meeting, start: str, *, now: datetime
-) -> int:
-    """Move a meeting and send everyone an update (same UID, SEQUENCE+1)."""
+    session: Session, settings: Settings, meeting: Meeting, start: str, *, now: datetime,
+    on_skip: outbox.SkipHook = None,
+) -> int:  # fmt: skip
+    """Move a meeting and send everyone an update (same UID, SEQUENCE+1).
+
+    Returns how many invites were queued; members skipped go to `on_skip`.
+    """
     _require_open(meeting)
     meeting.start = schedule.parse_local(start, settings.group.tz)
     meeting.sequence += 1
     session.commit()
-    return send_invites(session, settings, meeting, now=now).invites
+    report = send_invites(session, settings, meeting, now=now)
+    if on_skip:
+        for skip in report.skipped:
+            on_skip(skip)
+    return report.invites
 
 
-def cancel_meeting(session: Session, settings: Settings, meeting: Meeting, *, now: datetime) -> int:
-    """Cancel a meeting and send everyone a CANCEL (the whole event, SEQUENCE+1)."""
+def cancel_meeting(
+    session: Session, settings: Settings, meeting: Meeting, *, now: datetime,
+    on_skip: outbox.SkipHook = None,
+) -> int:  # fmt: skip
+    """Cancel a meeting and send everyone a CANCEL (the whole event, SEQUENCE+1).
+
+    Returns how many were queued; members whose CANCEL cannot be built go to `on_skip`.
+    """
     _require_open(meeting)
     meeting.status = "cancelled"
     meeting.sequence += 1
@@ -275,7 +298,7 @@ def cancel_meeting(session: Session, settings: Settings, meeting: Meeting, *, no
 
     return fan_out(session, key=f"cancel:{meeting.id}:{meeting.sequence}", kind="cancel",
                     meeting=meeting, recipients=active_members(session), build=build,
-                    now=now)  # fmt: skip
+                    now=now, on_skip=on_skip)  # fmt: skip
 
 
 def export_calendar(

@@ -4,7 +4,8 @@ What every copy shares (the rendered minutes, attendance, questions, resources, 
 next meeting, and the attachments, stored once as shared blobs) is worked out once per
 run; only the "Your actions" block differs per member. The fan-out is a keyed mailing
 (``minutes:<meeting>:<n>``), so a re-run sends nothing new, a crash resumes where it
-stopped, and `--resend` starts the next numbered mailing.
+stopped, and `--resend` starts the next numbered mailing. A member whose copy cannot be
+built is skipped and listed in the report; everyone else still gets theirs.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Report:
     sent: int = 0
     deferred: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[outbox.Skipped] = field(default_factory=list)  # copies that cannot be built
     delivery: outbox.DeliveryReport = field(default_factory=outbox.DeliveryReport)  # all mail due
     dry_run: list[tuple[str, int, int]] = field(default_factory=list)  # to, bytes, files
     dry_run_dir: Path | None = None
@@ -203,14 +205,26 @@ def _started(session: Session, mailing: Mailing) -> bool:
 
 def dry_run(settings: Settings, shared: Shared, members: Sequence[Member], folder: Path, *,
             now: datetime) -> Report:  # fmt: skip
-    """Write the copy each member would get as .eml files; send and store nothing."""
+    """Write the copy each member would get as .eml files; send and store nothing.
+
+    A member whose copy cannot be built is listed in `Report.skipped`, as a real run would.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     report = Report(recipients=len(members), dry_run_dir=folder)
-    for member in members:
-        raw = compose.to_bytes(compose_copy(settings, shared, member, now=now, shared_blobs=False))
-        (folder / f"{member.email.lower()}.eml").write_bytes(raw)
+    by_email = {m.email.lower(): m for m in members}
+
+    def build(email: str) -> EmailMessage:
+        return compose_copy(settings, shared, by_email[email], now=now, shared_blobs=False)
+
+    for email in by_email:
+        msg = outbox.try_build(build, email)
+        if isinstance(msg, outbox.Skipped):
+            report.skipped.append(msg)
+            continue
+        raw = compose.to_bytes(msg)
+        (folder / f"{email}.eml").write_bytes(raw)
         report.dry_run.append(
-            (member.email, len(raw), len([f for f in shared.files if not f.link]))
+            (by_email[email].email, len(raw), len([f for f in shared.files if not f.link]))
         )
     return report
 
@@ -244,7 +258,7 @@ def send_minutes(
         report.queued = outbox.fan_out(
             session, mailing, list(by_email),
             lambda e: compose_copy(settings, shared, by_email[e], now=now, shared_blobs=True),
-            now=now, progress=tick, blobs=blobs,
+            now=now, progress=tick, blobs=blobs, on_skip=report.skipped.append,
         )  # fmt: skip
         mailing_id = mailing.id
     _deliver(app, report, mailing_id, progress)

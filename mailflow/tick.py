@@ -62,19 +62,25 @@ def due_mailings(
     reminder_at = invite_at - timedelta(days=cfg.reminder_days)
     called = _created(session, f"call:{meeting.id}")
     done = []
+    skipped: list[outbox.Skipped] = []
     if now >= invite_at:
         if not _sent(session, f"invite:{meeting.id}:{meeting.sequence}"):
-            count = planning.send_invites(session, settings, meeting, now=now).invites
-            done.append(f"{meeting.ref}: invites queued for {count} member(s)")
+            report = planning.send_invites(session, settings, meeting, now=now)
+            skipped += report.skipped
+            done.append(f"{meeting.ref}: invites queued for {report.invites} member(s)")
     elif called is None and now >= call_at:
-        count = planning.call_for_items(session, settings, meeting, now=now)
+        count = planning.call_for_items(session, settings, meeting, now=now,
+                                        on_skip=skipped.append)  # fmt: skip
         done.append(f"{meeting.ref}: call for items queued for {count} member(s)")
     elif (
         called is not None and called < reminder_at <= now
         and not _sent(session, f"reminder:{meeting.id}")
     ):  # fmt: skip
-        count = planning.call_for_items(session, settings, meeting, now=now, reminder=True)
+        count = planning.call_for_items(session, settings, meeting, now=now, reminder=True,
+                                        on_skip=skipped.append)  # fmt: skip
         done.append(f"{meeting.ref}: reminder queued for {count} member(s)")
+    if skipped:
+        done.append(f"{meeting.ref}: {outbox.describe_skips(skipped)}")
     return done
 
 
