@@ -11,6 +11,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,3 +254,28 @@ def server(app: App) -> Iterator[Any]:
         yield srv
     finally:
         srv.stop()
+
+
+@contextmanager
+def running_server(config: Path) -> Iterator[tuple[App, Any]]:
+    """An App on `config` with its inbound server running on a free local port."""
+    from mailflow.server import InboundServer
+
+    app_ = App.open(config)
+    srv = InboundServer(app_, port=free_port())
+    srv.start()
+    try:
+        yield app_, srv
+    finally:
+        srv.stop()
+        app_.close()
+
+
+AUTHSERV = "mx.example.org"
+
+
+@pytest.fixture
+def strict(configs: ConfigFactory) -> Iterator[tuple[App, Any]]:
+    """A running installation that trusts Authentication-Results from mx.example.org only."""
+    with running_server(configs.write(inbound=f'trusted_authserv_id = "{AUTHSERV}"\n')) as pair:
+        yield pair

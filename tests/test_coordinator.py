@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from mailflow.app import App
 from mailflow.server import InboundServer
-from tests.conftest import Cli, ConfigFactory, free_port
+from tests.conftest import Cli
 from tests.loops import (
     JANE,
     MARY,
@@ -116,22 +115,6 @@ def test_commands_only_from_the_coordinator(app: App, server: Any) -> None:
     row = send(server, JANE, address(app, "k", group.meeting, 0), "approve")
     assert row.status == "held"
     assert invitations(app) == []
-
-
-@pytest.fixture
-def strict(configs: ConfigFactory) -> Iterator[tuple[App, InboundServer]]:
-    """An installation that trusts Authentication-Results from mx.example.org only."""
-    path = configs.write()
-    trusted = '[inbound]\ntrusted_authserv_id = "mx.example.org"\n'
-    path.write_text(path.read_text().replace("[inbound]\n", trusted))
-    app = App.open(path)
-    srv = InboundServer(app, port=free_port())
-    srv.start()
-    try:
-        yield app, srv
-    finally:
-        srv.stop()
-        app.close()
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ recorded, what was mailed. The forgeries are files in tests/hostile/forged_*.eml
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,14 +18,14 @@ from mailflow import senders, tick
 from mailflow.app import App
 from mailflow.models import Attendance, Held, InboundMessage, Item, Meeting
 from mailflow.server import InboundServer
-from tests.conftest import ConfigFactory, free_port, load_mail
+from tests.conftest import AUTHSERV, load_mail
 from tests.loops import JANE, MARY, SAM, address, make_group, message, outgoing, text_of
 from tests.test_hostile import hostile
 
 GROUP = "dht@example.org"
 COORDINATOR = "coordinator@example.org"  # [group] coordinator in the test config
 SPOOFER = "x@spoofer.example"
-AUTHSERV = "mx.example.org"
+
 DOMAIN = "hamble.hants.sch.uk"  # Jane's
 NO_PASS = ("held", f"no dkim, spf or dmarc pass from {AUTHSERV} for {DOMAIN}")
 FRIDAY = datetime(2026, 10, 2, 16, 0, tzinfo=UTC)
@@ -59,22 +58,6 @@ def forged_post(n: int = 0, *, sender: str = JANE) -> bytes:
 def items(app: App) -> list[tuple[str, str]]:
     with app.session() as session:
         return [(i.author, i.title) for i in session.scalars(select(Item).order_by(Item.id))]
-
-
-@pytest.fixture
-def strict(configs: ConfigFactory) -> Iterator[tuple[App, InboundServer]]:
-    """An installation that trusts Authentication-Results from mx.example.org only."""
-    path = configs.write()
-    path.write_text(path.read_text().replace(
-        "[inbound]\n", f'[inbound]\ntrusted_authserv_id = "{AUTHSERV}"\n'))  # fmt: skip
-    app = App.open(path)
-    srv = InboundServer(app, port=free_port())
-    srv.start()
-    try:
-        yield app, srv
-    finally:
-        srv.stop()
-        app.close()
 
 
 # --------------------------------------------------------------------------- the policy

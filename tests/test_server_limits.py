@@ -22,7 +22,7 @@ from mailflow.app import App
 from mailflow.models import InboundMessage
 from mailflow.reading import BoundedReader, BudgetExceeded
 from mailflow.server import InboundServer
-from tests.conftest import ConfigFactory, free_port, load_mail
+from tests.conftest import ConfigFactory, free_port, load_mail, running_server
 from tests.loops import JANE, message
 
 GROUP = "dht@example.org"
@@ -37,16 +37,10 @@ def limited(configs: ConfigFactory) -> Iterator[tuple[App, InboundServer]]:
         "max_connections = 3\nidle_timeout_seconds = 2\nconnection_time_limit_seconds = 3\n"
         "retry_seconds = 1\n"
     ))  # fmt: skip
-    app = App.open(config)
-    with app.session() as session:
-        members.add_member(session, email=JANE, name="Jane Smith", now=app.now())
-    server = InboundServer(app, port=free_port())
-    server.start()
-    try:
+    with running_server(config) as (app, server):
+        with app.session() as session:
+            members.add_member(session, email=JANE, name="Jane Smith", now=app.now())
         yield app, server
-    finally:
-        server.stop()
-        app.close()
 
 
 def _sized(sender: str, size: int) -> bytes:
