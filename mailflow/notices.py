@@ -2,14 +2,18 @@
 
 Fan-outs to many members go through `planning.fan_out`; the mails here are one-off
 consequences of one event (a reply arrived, a poll closed), queued in the outbox inside
-the caller's transaction, so they are queued exactly once with the event.
+the caller's transaction, so they are queued exactly once with the event. A mail that
+cannot be built from a stored row (an address stored before it was validated) is left
+out with a warning, so that someone else's bad row never stops the event's processing.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from email.headerregistry import Address
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,25 +24,35 @@ from mailflow.config import Settings
 from mailflow.models import Member, OutboxMessage
 from mailflow.planning import to_address
 
+log = logging.getLogger(__name__)
+
 
 def queue_mail(
     session: Session, settings: Settings, *, to: Member | Address | str, template: str,
     context: Mapping[str, Any], subject: str, now: datetime, reply_to: str | None = None,
     in_reply_to: str | None = None, auto_submitted: str = "auto-generated",
-) -> OutboxMessage:  # fmt: skip
+) -> OutboxMessage | None:  # fmt: skip
     """Render `template` (text + HTML) with `context` and queue it for `to`.
 
     The context always has ``group`` (the group's name) and ``name`` (the recipient's,
     when `to` is a member; else whatever the caller gave, or "").
+    Returns the queued row, or None (logged) if the message cannot be built.
     """
     name = to.name if isinstance(to, Member) else ""
     full = {"name": name, **context, "group": settings.group.name}
     text, html = compose.render(template, full)
-    msg = compose.build_message(
-        settings, to=to_address(to) if isinstance(to, Member) else to, subject=subject,
-        text=text, html=html, now=now, reply_to=reply_to, in_reply_to=in_reply_to,
-        auto_submitted=auto_submitted,
-    )  # fmt: skip
+
+    def build(_recipient: str) -> EmailMessage:
+        return compose.build_message(
+            settings, to=to_address(to) if isinstance(to, Member) else to, subject=subject,
+            text=text, html=html, now=now, reply_to=reply_to, in_reply_to=in_reply_to,
+            auto_submitted=auto_submitted,
+        )  # fmt: skip
+
+    msg = outbox.try_build(build, to.email if isinstance(to, Member) else str(to))
+    if isinstance(msg, outbox.Skipped):
+        log.warning("%s not queued: skipped %s", template, msg)
+        return None
     return outbox.enqueue(session, msg, now=now)
 
 

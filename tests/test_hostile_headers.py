@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailflow import compose, outbox, tick
+from mailflow import compose, notices, outbox, sendminutes, tick
 from mailflow.app import App
 from mailflow.models import Member, OutboxMessage
 from tests.conftest import Cli
@@ -150,3 +150,37 @@ def test_headers_from_hostile_text_stay_one_line(app: App) -> None:
     with pytest.raises(ValueError):
         compose.build_message(app.settings, to=BAD_ADDRESS, subject="Hi", text="",
                               html="", now=app.now())  # fmt: skip
+
+
+def test_send_minutes_skips_a_bad_address_and_reports_it(
+    app: App, cli: Cli, tmp_path: Path
+) -> None:
+    add_members(app, cli)
+    assert cli("meetings", "add", "--title", "Autumn meeting", "--start",
+               "2026-11-19 16:00").exit_code == 0  # fmt: skip
+    minutes = tmp_path / "minutes.md"
+    minutes.write_text("## Attendance\n\n- ACTION Jane Smith: send the list\n", encoding="utf-8")
+    dry = sendminutes.send_minutes(app, "1", minutes, [], dry=True)
+    assert [s.recipient for s in dry.skipped] == [BAD_ADDRESS.lower()]
+    report = sendminutes.send_minutes(app, "1", minutes, [])
+    assert (report.queued, [s.recipient for s in report.skipped]) == (4, [BAD_ADDRESS.lower()])
+    assert "skipped 1: 'mallory@example.org" in outbox.describe_skips(report.skipped)
+    messages = sent(app)
+    assert len(messages) == 4
+    for msg in messages:
+        assert_clean(msg)
+
+
+def test_a_notice_to_a_bad_address_is_left_out_not_raised(
+    app: App, cli: Cli, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_members(app, cli)
+    with app.session() as session:
+        members = {m.email: m for m in session.scalars(select(Member))}
+        for address in (BAD_ADDRESS, "trudy@example.org"):
+            notices.queue_mail(session, app.settings, to=members[address],
+                               template="member/reply", context={"lines": ["Noted."]},
+                               subject="Re: your reply", now=app.now())  # fmt: skip
+        rows = session.scalars(select(OutboxMessage)).all()
+    assert [r.recipient for r in rows] == ["trudy@example.org"]
+    assert "member/reply not queued: skipped 'mallory@example.org" in caplog.text
