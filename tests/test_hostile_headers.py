@@ -106,6 +106,7 @@ def test_call_for_items_cleans_or_skips_bad_rows_and_reaches_everyone_else(
                "2026-11-19 16:00").exit_code == 0  # fmt: skip
     result = cli("call-for-items", "1")
     assert result.exit_code == 0, result.stderr
+    assert f"skipped 1: {BAD_ADDRESS.lower()!r}: cannot build the message" in result.stdout
     messages = sent(app)
     for msg in messages:
         assert_clean(msg)

@@ -7,7 +7,7 @@ import typer
 from mailflow import answers, digest, votes
 from mailflow.cli.base import app, console, open_app
 from mailflow.cli.items import group as items_group
-from mailflow.cli.outbox import announce_and_deliver, deliver_now
+from mailflow.cli.outbox import announce_and_deliver, deliver_now, print_skips
 from mailflow.meetings import find_meeting
 
 
@@ -20,6 +20,7 @@ def send_digest(ctx: typer.Context) -> None:
     if not report.posts:
         console.print("no new posts since the last digest; nothing sent")
         return
+    print_skips(report.skipped)
     announce_and_deliver(app_, f"digest of {len(report.posts)} post(s)", report.queued,
                          why_none="already sent today")  # fmt: skip
 

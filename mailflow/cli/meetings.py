@@ -8,7 +8,8 @@ from rich.table import Table
 from mailflow import meetings as meetings_
 from mailflow import planning, rsvp, schedule
 from mailflow.cli.base import app, console, open_app, print_json
-from mailflow.cli.outbox import deliver_now
+from mailflow.cli.outbox import deliver_now, print_skips
+from mailflow.outbox import Skipped
 
 group = typer.Typer(help="Plan, add, list, show, move and cancel meetings.", no_args_is_help=True)
 app.add_typer(group, name="meetings")
@@ -110,11 +111,14 @@ def move(
 ) -> None:
     """Move a meeting and send everyone an invite update."""
     app_ = open_app(ctx)
+    skipped: list[Skipped] = []
     with app_.session() as session:
         m = meetings_.find_meeting(session, meeting)
-        queued = planning.move_meeting(session, app_.settings, m, start, now=app_.now())
+        queued = planning.move_meeting(session, app_.settings, m, start, now=app_.now(),
+                                       on_skip=skipped.append)  # fmt: skip
         when = schedule.human_local(m.start, app_.settings.group.tz)
         console.print(f"moved {m.ref} to {when} (sequence {m.sequence}); {queued} update(s) queued")
+    print_skips(skipped)
     deliver_now(app_)
 
 
@@ -124,8 +128,11 @@ def cancel(
 ) -> None:
     """Cancel a meeting and send everyone a calendar CANCEL."""
     app_ = open_app(ctx)
+    skipped: list[Skipped] = []
     with app_.session() as session:
         m = meetings_.find_meeting(session, meeting)
-        queued = planning.cancel_meeting(session, app_.settings, m, now=app_.now())
+        queued = planning.cancel_meeting(session, app_.settings, m, now=app_.now(),
+                                         on_skip=skipped.append)  # fmt: skip
         console.print(f"cancelled {m.ref}; {queued} cancellation(s) queued")
+    print_skips(skipped)
     deliver_now(app_)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from mailflow import sendminutes
 from mailflow.cli.base import app, console, open_app
-from mailflow.cli.outbox import print_delivery
+from mailflow.cli.outbox import print_delivery, print_skips
 
 
 @app.command("send-minutes")
@@ -41,12 +41,14 @@ def send_minutes(
         console.print(table)
         console.print(f"dry run: nothing sent; {len(report.dry_run)} message(s) written to "
                       f"{report.dry_run_dir}")  # fmt: skip
+        print_skips(report.skipped)
         return
     if report.queued == 0 and report.already_sent:
         console.print("the minutes were already sent to every member (use --resend to send again)")
     console.print(f"minutes: {report.queued} queued now for {report.recipients} member(s); "
                   f"delivered {report.sent}, retrying {report.deferred}, "
                   f"failed {len(report.failed)}")  # fmt: skip
+    print_skips(report.skipped)
     print_delivery(report.delivery)
     for to, error in report.failed:
         console.print(f"  failed: {to}: {error}")

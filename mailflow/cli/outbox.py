@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import typer
@@ -59,6 +60,12 @@ def deliver_now(app_: App) -> outbox_.DeliveryReport:
             )  # fmt: skip
     print_delivery(report)
     return report
+
+
+def print_skips(skipped: Sequence[outbox_.Skipped]) -> None:
+    """Name the members a mailing left out (their stored data cannot make a message)."""
+    if skipped:
+        console.print(outbox_.describe_skips(skipped), soft_wrap=True)
 
 
 def print_delivery(report: outbox_.DeliveryReport) -> None:

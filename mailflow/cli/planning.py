@@ -9,9 +9,10 @@ import typer
 from mailflow import planning
 from mailflow import tick as tick_
 from mailflow.cli.base import app, console, open_app
-from mailflow.cli.outbox import announce_and_deliver, deliver_now
+from mailflow.cli.outbox import announce_and_deliver, deliver_now, print_skips
 from mailflow.errors import UserError
 from mailflow.meetings import find_meeting
+from mailflow.outbox import Skipped
 
 
 @app.command("call-for-items")
@@ -20,9 +21,12 @@ def call_for_items(
 ) -> None:
     """Mail every active member the call for items, from their own reply address."""
     app_ = open_app(ctx)
+    skipped: list[Skipped] = []
     with app_.session() as session:
         m = find_meeting(session, meeting)
-        queued = planning.call_for_items(session, app_.settings, m, now=app_.now())
+        queued = planning.call_for_items(session, app_.settings, m, now=app_.now(),
+                                         on_skip=skipped.append)  # fmt: skip
+    print_skips(skipped)
     announce_and_deliver(app_, "call for items", queued, why_none="already sent to everyone")
 
 
@@ -40,6 +44,7 @@ def send_invites(
                   f"{len(agenda.written_answer)} for written answer")  # fmt: skip
     console.print(f"invites: {report.invites} queued; {report.outcomes} member(s) told "
                   "about deferred or written-answer items")  # fmt: skip
+    print_skips(report.skipped)
     deliver_now(app_)
 
 
