@@ -78,13 +78,13 @@ def occurrences(data: bytes, first: date, last: date) -> list[datetime]:
     return sorted(e.start for e in found)
 
 
-def vtimezone_only(data: bytes) -> icalendar.Calendar:
+def vtimezone_only(data: bytes, tzid: bytes = b"Europe/London") -> icalendar.Calendar:
     """The calendar with our zone renamed, so readers must use our VTIMEZONE, not zoneinfo.
 
     The name is unique per content: icalendar caches zones it has read by TZID.
     """
     name = b"Mailflow-" + hashlib.sha256(data).hexdigest()[:12].encode()
-    return parse(data.replace(b"Europe/London", name))
+    return parse(data.replace(tzid, name))
 
 
 def golden(name: str, data: bytes) -> None:
@@ -141,16 +141,62 @@ class TestRequest:
         cal = parse(build(start=datetime(2026, 6, 18, 15, tzinfo=UTC)))
         [vtimezone] = cal.timezones
         assert vtimezone.tz_name == "Europe/London"
-        offsets = {
-            (str(sub["TZNAME"]), sub["DTSTART"].dt.date())
-            for sub in vtimezone.walk()
-            if sub.name in ("STANDARD", "DAYLIGHT")
-        }
-        assert ("BST", date(2026, 3, 29)) in offsets
-        assert ("GMT", date(2026, 10, 25)) in offsets
         tz = vtimezone_only(build()).timezones[0].to_tz()
         assert tz.utcoffset(datetime(2026, 6, 18, 16)) == timedelta(hours=1)
         assert tz.utcoffset(datetime(2026, 11, 19, 16)) == timedelta(0)
+
+    def test_vtimezone_as_outlook_and_google_write_it(self) -> None:
+        # One observance per kind with a yearly RRULE, DTSTART the local time before the
+        # change (BST starts at 01:00 GMT), and no RDATE: ical.js misreads DTSTART + RDATE.
+        data = build()
+        assert b"RDATE" not in data
+        [vtimezone] = parse(data).timezones
+        [daylight], [standard] = vtimezone.daylight, vtimezone.standard
+        assert daylight["DTSTART"].dt == datetime(2025, 3, 30, 1)
+        assert daylight["RRULE"].to_ical() == b"FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3"
+        assert (daylight["TZOFFSETFROM"].td, daylight["TZOFFSETTO"].td) == (
+            timedelta(0),
+            timedelta(hours=1),
+        )
+        assert str(daylight["TZNAME"]) == "BST"
+        assert standard["DTSTART"].dt == datetime(2025, 10, 26, 2)
+        assert standard["RRULE"].to_ical() == b"FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10"
+
+    def test_new_york_rules_count_sundays_from_the_start(self) -> None:
+        [vtimezone] = parse(build(tz=ZoneInfo("America/New_York"))).timezones
+        [daylight], [standard] = vtimezone.daylight, vtimezone.standard
+        assert daylight["DTSTART"].dt == datetime(2025, 3, 9, 2)
+        assert daylight["RRULE"].to_ical() == b"FREQ=YEARLY;BYDAY=2SU;BYMONTH=3"
+        assert standard["DTSTART"].dt == datetime(2025, 11, 2, 2)
+        assert standard["RRULE"].to_ical() == b"FREQ=YEARLY;BYDAY=1SU;BYMONTH=11"
+
+    def test_zone_without_summer_time(self) -> None:
+        [vtimezone] = parse(build(tz=ZoneInfo("Asia/Tokyo"))).timezones
+        [standard] = vtimezone.walk("STANDARD")
+        assert (standard["TZOFFSETFROM"].td, standard["TZOFFSETTO"].td) == (
+            timedelta(hours=9),
+            timedelta(hours=9),
+        )
+        assert "RRULE" not in standard and not vtimezone.daylight
+
+    def test_zone_whose_rule_changes_gets_one_observance_per_change(self) -> None:
+        # Mexico City dropped summer time after October 2022: no yearly rule covers it.
+        data = build(tz=ZoneInfo("America/Mexico_City"), start=datetime(2022, 6, 1, 15, tzinfo=UTC))
+        assert b"RRULE" not in data and b"RDATE" not in data
+        zone = vtimezone_only(data, b"America/Mexico_City").timezones[0].to_tz()
+        assert zone.utcoffset(datetime(2022, 6, 1, 10)) == timedelta(hours=-5)
+        assert zone.utcoffset(datetime(2023, 6, 1, 10)) == timedelta(hours=-6)
+
+    def test_end_in_the_repeated_hour_is_written_in_utc(self) -> None:
+        # 23:30 BST for two hours ends at 01:30 BST, which comes twice that night.
+        data = build(start=datetime(2026, 10, 24, 22, 30, tzinfo=UTC), duration_minutes=120)
+        assert b"DTSTART:20261024T223000Z\r\n" in data
+        assert b"DTEND:20261025T003000Z\r\n" in data
+
+    def test_start_in_the_repeated_hour_is_written_in_utc(self) -> None:
+        data = build(start=datetime(2026, 10, 25, 1, 30, tzinfo=UTC), duration_minutes=60)
+        assert b"DTSTART:20261025T013000Z\r\n" in data
+        assert b"DTEND:20261025T023000Z\r\n" in data
 
     def test_vtimezone_comes_before_the_event(self) -> None:
         data = build()
@@ -308,6 +354,30 @@ class TestWeekly:
         tz = vtimezone_only(data).timezones[0].to_tz()
         assert tz.utcoffset(datetime(2028, 7, 3, 20)) == timedelta(hours=1)
         assert tz.utcoffset(datetime(2028, 12, 4, 20)) == timedelta(0)
+
+    def test_series_ending_in_the_repeated_hour_keeps_a_local_start(self) -> None:
+        data = build(
+            start=datetime(2026, 10, 24, 22, 30, tzinfo=UTC), duration_minutes=120, rrule=self.RRULE
+        )
+        assert b"DTSTART;TZID=Europe/London:20261024T233000\r\n" in data
+        assert b"DTEND:20261025T003000Z\r\n" in data
+
+    def test_moved_to_another_time_moves_the_skipped_start(self) -> None:
+        data = build(
+            start=datetime(2026, 9, 7, 18, 30, tzinfo=UTC), rrule=self.RRULE, exdates=self.EXDATES
+        )
+        assert b"EXDATE;TZID=Europe/London:20261026T193000\r\n" in data
+        starts = occurrences(data, date(2026, 10, 19), date(2026, 11, 3))
+        assert [s.date() for s in starts] == [date(2026, 10, 19), date(2026, 11, 2)]
+
+    def test_moved_to_another_day_recurs_on_that_day_and_skips_the_same_week(self) -> None:
+        data = build(
+            start=datetime(2026, 9, 8, 19, tzinfo=UTC), rrule=self.RRULE, exdates=self.EXDATES
+        )
+        assert b"RRULE:FREQ=WEEKLY;UNTIL=20261218T235959Z;BYDAY=TU\r\n" in data
+        assert b"EXDATE;TZID=Europe/London:20261027T200000\r\n" in data
+        starts = occurrences(data, date(2026, 10, 19), date(2026, 11, 4))
+        assert [s.date() for s in starts] == [date(2026, 10, 20), date(2026, 11, 3)]
 
     def test_rrule_without_until(self) -> None:
         data = build(rrule="FREQ=WEEKLY;COUNT=3")
