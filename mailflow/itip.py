@@ -26,6 +26,7 @@ from calendar import monthrange
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -171,10 +172,12 @@ def _zone_state(tz: ZoneInfo, when: datetime) -> tuple[timedelta, str, bool]:
     return local.utcoffset() or timedelta(0), local.tzname() or "", bool(local.dst())
 
 
-def _changes(tz: ZoneInfo, first: datetime, last: datetime) -> list[_Change]:
+@lru_cache(maxsize=32)
+def _changes(tz: ZoneInfo, first: datetime, last: datetime) -> tuple[_Change, ...]:
     """Every change of `tz` between two UTC instants, found day by day, then to the second.
 
-    zoneinfo has no public list of transitions; no zone changes twice in one day.
+    zoneinfo has no public list of transitions; no zone changes twice in one day. Cached:
+    a mailing builds the same zone for every member.
     """
     found = []
     day = timedelta(days=1)
@@ -188,7 +191,7 @@ def _changes(tz: ZoneInfo, first: datetime, last: datetime) -> list[_Change]:
                 low, high = (middle, high) if _zone_state(tz, middle) == before else (low, middle)
             found.append(_Change(high, before[0], *_zone_state(tz, high)))
         when += day
-    return found
+    return tuple(found)
 
 
 def _yearly_rule(onsets: Sequence[datetime], years: range) -> vRecur | None:
@@ -235,8 +238,8 @@ def _vtimezone(tz: ZoneInfo, first: date, last: date) -> Timezone:
     changes = _changes(tz, start, datetime.combine(last + timedelta(days=1), time(), UTC))
     kinds: dict[tuple[timedelta, timedelta, str, bool], list[_Change]] = {}
     for change in changes:
-        kinds.setdefault((change.offset_from, change.offset_to, change.name, change.dst), [])
-        kinds[(change.offset_from, change.offset_to, change.name, change.dst)].append(change)
+        kind = (change.offset_from, change.offset_to, change.name, change.dst)
+        kinds.setdefault(kind, []).append(change)
     years = range(first.year, last.year + 1)
     rules = [(kind[0], _yearly_rule([c.onset for c in kind], years)) for kind in kinds.values()]
     vtimezone = Timezone()
