@@ -67,7 +67,7 @@ class Gate:
         return True
 
 
-class _Limited(SMTP):
+class LimitedSMTP(SMTP):
     """aiosmtpd's protocol with the limits in the module docstring. Everything here runs
     on the server's event loop, so the shared `Gate` needs no lock."""
 
@@ -124,11 +124,7 @@ class _Limited(SMTP):
             self.data_size_limit = self.max_message_bytes
 
 
-class LimitedSMTP(_Limited):
-    """SMTP with the server's limits."""
-
-
-class LimitedLMTP(_Limited, LMTP):
+class LimitedLMTP(LimitedSMTP, LMTP):
     """LMTP with the server's limits."""
 
 
@@ -160,7 +156,7 @@ class InboundHandler:
             return "501 5.1.7 Bad sender address syntax"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
-        if isinstance(server, _Limited):
+        if isinstance(server, LimitedSMTP):
             server.transaction_limit = server.max_message_bytes
         return "250 2.1.0 OK"
 
@@ -174,13 +170,13 @@ class InboundHandler:
             if domain != mail.domain:
                 return "550 5.7.1 Relaying denied"
             return "550 5.1.1 No such recipient here"
-        if found.bare and isinstance(server, _Limited):
+        if found.bare and isinstance(server, LimitedSMTP):
             await self._limit_strangers(server, envelope.mail_from or "")
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 2.1.5 OK"
 
-    async def _limit_strangers(self, server: _Limited, mail_from: str) -> None:
+    async def _limit_strangers(self, server: LimitedSMTP, mail_from: str) -> None:
         """Mail to the bare group address from an envelope sender who is not an active
         member may be no larger than `stranger_max_message_bytes`."""
         loop = asyncio.get_running_loop()

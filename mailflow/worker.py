@@ -64,7 +64,7 @@ class Processor:
         self.lock = threading.Lock()
         self.queued: set[int] = set()  # ids queued or in hand: the sweep leaves them alone
         self.failures: dict[int, tuple[int, float]] = {}  # swept id -> (tries, next try)
-        self.next_sweep = time.monotonic()
+        self.next_sweep = time.monotonic() + app.settings.inbound.retry_seconds
 
     def start(self) -> list[int]:
         """Start the worker and queue whatever was stored but never processed; returns
@@ -112,12 +112,16 @@ class Processor:
         """Wait for a message (sweeping now and then), then take whatever else is queued
         (up to BATCH messages or BATCH_BYTES); [] once the worker is told to stop."""
         batch: list[Stored] = []
+        interval = self.app.settings.inbound.retry_seconds
         while True:
+            if interval and time.monotonic() >= self.next_sweep:  # busy or idle alike
+                self.next_sweep = time.monotonic() + interval
+                self._sweep()
             try:
-                stored = self.queue.get(timeout=self.app.settings.inbound.retry_seconds or None)
+                stored = self.queue.get(timeout=interval or None)
                 break
             except queue.Empty:
-                self._sweep()
+                continue
         size = 0
         while stored is not None:
             batch.append(stored)
