@@ -54,12 +54,10 @@ class DeliveryLoop:
             if self.stopping.is_set():
                 return
 
-    def deliver_due(self) -> outbox.DeliveryReport | None:
+    def deliver_due(self) -> None:
         """One pass over the outbox; logs one line when anything was delivered or failed.
-
-        Returns the pass's totals, or None when the pass could not run (logged; the
-        next pass tries again, so a database hiccup never stops the loop).
-        """
+        A pass that cannot run is logged and the next one tries again, so a database
+        hiccup never stops the loop."""
         try:
             with self.app.session() as session:
                 report = outbox.deliver(session, self.app.settings, now=self.app.now(),
@@ -67,8 +65,7 @@ class DeliveryLoop:
                                         guard=self.app.write_guard)  # fmt: skip
         except Exception:
             log.exception("outbox delivery failed; trying again in %s s", self.interval)
-            return None
+            return
         if report.sent or report.deferred or report.failed:
             log.info("outbox: sent %d, deferred %d, failed %d",
                      report.sent, report.deferred, report.failed)  # fmt: skip
-        return report
