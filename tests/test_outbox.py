@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import email
+import subprocess
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 from email import policy
@@ -15,7 +17,8 @@ from sqlalchemy import func, select
 from mailflow import compose, outbox
 from mailflow.app import App
 from mailflow.models import MailingRecipient, OutboxMessage
-from tests.conftest import Cli, ConfigFactory, SmtpSink
+from mailflow.server import InboundServer
+from tests.conftest import MAILFLOW, Cli, ConfigFactory, SmtpSink, free_port
 
 
 def message(app: App, to: str, subject: str = "Hello") -> EmailMessage:
@@ -201,6 +204,37 @@ def test_retry_during_a_flush_sends_each_mail_exactly_once(
     assert retries_during_flush >= 1
     # Once more for the deferred rows, in case the flush finished before a retry.
     assert cli("outbox", "retry", config=config).exit_code == 0
+    ids = Counter(
+        email.message_from_bytes(e.data, policy=policy.default)["Message-ID"]
+        for e in smtp_sink.received
+    )
+    assert len(ids) == RETRY_MAILS
+    assert [i for i, n in ids.items() if n > 1] == []
+    with app.session() as session:
+        assert set(session.scalars(select(OutboxMessage.status))) == {"sent"}
+    app.close()
+
+
+def test_serve_delivers_beside_a_flush_each_mail_once(
+    configs: ConfigFactory, smtp_sink: SmtpSink
+) -> None:
+    """The server's delivery loop and an `outbox flush` process at the same time: every
+    mail reaches the relay exactly once."""
+    config = configs.write(transport="smtp", smtp_port=smtp_sink.port)
+    app = App.open(config)
+    queue_notices(app, RETRY_MAILS)
+    server = InboundServer(app, port=free_port(), deliver=True)
+    flush = subprocess.Popen([MAILFLOW, "--config", str(config), "outbox", "flush"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    server.start()
+    try:
+        assert flush.wait(timeout=120) == 0, flush.stderr.read() if flush.stderr else ""
+        deadline = time.monotonic() + 30
+        while len(smtp_sink.received) < RETRY_MAILS and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.stop()
+        flush.kill()
     ids = Counter(
         email.message_from_bytes(e.data, policy=policy.default)["Message-ID"]
         for e in smtp_sink.received
