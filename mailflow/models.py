@@ -13,12 +13,14 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -62,6 +64,10 @@ class Member(Base):
     bounces: Mapped[int] = mapped_column(default=0)
     last_bounce_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# members are looked up by address case-insensitively, on the SMTP path too (RCPT)
+Index("ix_members_email_lower", func.lower(Member.email))
 
 
 class Meeting(Base):
