@@ -86,3 +86,28 @@ def test_remove_deactivates(cli: Cli) -> None:
     assert cli("members", "remove", "a@school.org").exit_code == 1
     assert cli("members", "add", "a@school.org", "--name", "A").exit_code == 0
     assert members(cli)[0]["active"] is True
+
+
+def test_import_reads_excel_windows_csv_and_utf8_with_bom(cli: Cli, tmp_path: Path) -> None:
+    windows = tmp_path / "windows.csv"  # Excel on Windows, "CSV (Comma delimited)"
+    windows.write_bytes("email,name,organisation,role\r\nzoe@hamble.sch.uk,Zoë Brontë,"
+                        "École Hamble,member\r\n".encode("cp1252"))  # fmt: skip
+    result = cli("members", "import", str(windows))
+    assert result.exit_code == 0, result.stderr
+    assert "read it as Windows-1252" in result.stdout
+    bom = tmp_path / "bom.csv"  # Excel's "CSV UTF-8"
+    bom.write_bytes(b"\xef\xbb\xbf" + "email,name\r\nrene@dijon.example,René Ça\r\n".encode())
+    assert cli("members", "import", str(bom)).exit_code == 0
+    assert sorted((m["name"], m["organisation"]) for m in members(cli)) == [
+        ("René Ça", ""),
+        ("Zoë Brontë", "École Hamble"),
+    ]
+
+
+def test_members_list_keeps_long_addresses_whole_when_piped(cli: Cli) -> None:
+    address = "deputy.headteacher.designated.safeguarding@st-bartholomews-primary.hants.sch.uk"
+    school = "St Bartholomew's Church of England Primary School"
+    name = "Alexandra Fitzwilliam-Montgomery"
+    assert cli("members", "add", address, "--name", name, "--org", school).exit_code == 0
+    listed = cli("members", "list").stdout
+    assert address in listed and school in listed and name in listed

@@ -17,7 +17,10 @@ from typer.exceptions import Abort, Exit, TyperException
 from mailflow.app import App
 from mailflow.errors import MailflowError
 
-console = Console(highlight=False)
+# Piped or redirected output is not cut to 80 columns: a table of addresses and times
+# written to a file or read by a script keeps every value on its line.
+PIPED_WIDTH = 250
+console = Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
 err_console = Console(stderr=True, highlight=False)
 
 

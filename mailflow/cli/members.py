@@ -38,16 +38,33 @@ def import_(
     file: Path = typer.Argument(..., help="CSV with header email,name,organisation,role."),
 ) -> None:
     """Import members from a CSV file: all rows or none."""
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {file}: {exc}") from None
+    text = _read_csv(file)
     app_ = open_app(ctx)
     with app_.session() as session:
         report = members_.import_members(session, text, now=app_.now())
     for line in report.skipped:
         console.print(f"skipped {line}")
     console.print(f"imported {len(report.added)} member(s), skipped {len(report.skipped)}")
+
+
+def _read_csv(file: Path) -> str:
+    """The file's text: UTF-8 (with or without Excel's byte-order mark), else Windows-1252,
+    which is what Excel on Windows writes as plain "CSV" (said in a note)."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {file}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise UserError(f"{file} is neither UTF-8 nor Windows-1252 text; "
+                        "save it as \"CSV UTF-8\"") from None  # fmt: skip
+    console.print(f"note: {file} is not UTF-8; read it as Windows-1252 (Excel's plain CSV)")
+    return text
 
 
 @group.command("list")
