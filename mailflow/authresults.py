@@ -15,8 +15,10 @@ from email import policy
 from email.parser import BytesHeaderParser
 
 _COMMENTS = re.compile(r"\([^()]*\)")
-_CLAUSE = re.compile(r"\s*([\w.-]+)\s*=\s*([\w.-]+)(.*)$", re.DOTALL)
-_PROPERTY = re.compile(r"([\w.-]+)\s*=\s*(\S+)")
+_CLAUSE = re.compile(r"\s*+([\w.-]++)\s*+=\s*+([\w.-]+)(.*)$", re.DOTALL)
+# a name starts only where a word starts, and is taken whole: a long run of name
+# characters is not tried at every position
+_PROPERTY = re.compile(r"(?<![\w.-])([\w.-]++)\s*+=\s*+(\S+)")
 
 
 @dataclass(frozen=True)

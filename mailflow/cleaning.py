@@ -16,32 +16,35 @@ import unicodedata
 from collections.abc import Sequence
 
 from mailflow.mime import IMAGE_PLACEHOLDER
-from mailflow.syntax import marker, withdrawal
+from mailflow.syntax import bounded, marker, short, withdrawal
 
 _I = re.IGNORECASE
 _QUOTE = re.compile(r"^\s*>(\s|>|$)")  # ">50% of pupils" is not a quote
 _ORIGINAL = re.compile(
-    r"^\s*-{2,}\s*(original message|ursprüngliche nachricht|original-nachricht|"
+    r"^\s*+-{2,}+\s*+(original message|ursprüngliche nachricht|original-nachricht|"
     r"message d'origine|mensaje original|oorspronkelijk bericht|messaggio originale|"
     r"neges wreiddiol|mensagem original|oryginalna wiadomo[śs][ćc]|wiadomo[śs][ćc] oryginalna|"
     r"originalnachricht|oorspronkelijke bericht|ursprungligt meddelande|original meddelelse)"
-    r"\s*-{2,}\s*$",
+    r"\s*+-{2,}+\s*+$",
     _I,
 )
 _FORWARD = re.compile(
-    r"^\s*(-{2,}\s*(forwarded message|weitergeleitete nachricht|message transf[ée]r[ée]|"
+    r"^\s*+(-{2,}+\s*+(forwarded message|weitergeleitete nachricht|message transf[ée]r[ée]|"
     r"mensaje reenviado|doorgestuurd bericht|messaggio inoltrato|neges wedi'i anfon ymlaen|"
     r"mensagem encaminhada|wiadomo[śs][ćc] przekazana dalej|przekazana wiadomo[śs][ćc]|"
-    r"videresendt melding|vidarebefordrat meddelande)\s*-*|begin forwarded message\s*:|"
+    r"videresendt melding|vidarebefordrat meddelande)\s*+-*+|begin forwarded message\s*:|"
     r"d[ée]but du message r[ée]exp[ée]di[ée]\s*:|anfang der weitergeleiteten nachricht\s*:|"
     r"inicio del mensaje reenviado\s*:|begin doorgestuurd bericht\s*:|"
-    r"inizio messaggio inoltrato\s*:)\s*$",
+    r"inizio messaggio inoltrato\s*:)\s*+$",
     _I,
 )
-_UNDERSCORES = re.compile(r"^\s*_{8,}\s*$")
-_DASHED_ATTRIB = re.compile(r"^\s*-{2,}\s*(?P<inner>\S.{8,300}?)\s*-{2,}\s*$")  # Zoho
+_UNDERSCORES = re.compile(r"^\s*+_{8,}+\s*+$")
+# Zoho's "---- On <date> <name> wrote ----". Possessive dash runs, and an inner text
+# that ends in neither a dash nor a space, so that no run of dashes is tried at every
+# split (8,000 dashes took minutes).
+_DASHED_ATTRIB = re.compile(r"^\s*+-{2,}+\s*+(?P<inner>\S.{7,299}?[^\s-])\s*+-{2,}+\s*+$")
 # start of the original when header lines ("Od: ...", "Data: ...") follow it.
-_DASHED = re.compile(r"^\s*-{2,}\s*[^\W\d_][^-]{1,48}?\s*-{2,}\s*$")
+_DASHED = re.compile(r"^\s*+-{2,}+\s*+[^\W\d_][^-]{1,48}?\s*+-{2,}+\s*+$")
 _HEADERISH = re.compile(r"^\s*\*?[^\W\d_][\w'’.-]*(?:\s[\w'’.-]+)?\*?\s*:\*?\s*\S")
 _HEADER_FROM = re.compile(
     r"^\s*\*?(from|de|von|van|da|oddi wrth|fra|från|od|lähettäjä)\s*:\*?\s*\S", _I
@@ -61,9 +64,10 @@ _ATTRIB_END = re.compile(
     r"kirjoitti|írta|έγραψε|كتب|كتبت|작성|写道|寫道)\b[^:：]{0,200}[:：]\s*$",
     _I,
 )
+_ATTRIB_TAIL = 300  # the longest "wrote" word, 200 characters and the colon fit in this
 _SIG_SEP = re.compile(r"^--\s*$")
 _DEVICE = re.compile(
-    r"^\s*(sent from my [\w' -]{2,30}|sent from (mail|outlook) for \w+|get outlook for \w+|"
+    r"^\s*+(sent from my [\w' -]{2,30}|sent from (mail|outlook) for \w+|get outlook for \w+|"
     r"sent from outlook( for \w+)?|sent from yahoo mail( for \w+| on \w+)?|"
     r"sent from (my )?(samsung|huawei|galaxy|blackberry)[\w ,.-]{0,30}|"
     r"sent with proton ?mail[\w ]{0,30}|sent via [\w ]{2,20} (app|mobile)|"
@@ -82,7 +86,7 @@ _DEVICE = re.compile(
     r"надіслано з [\w '’-]{2,30}|отправлено (с|из) [\w '’-]{2,30}|odesl[áa]no z [\w '’-]{2,30}|"
     r"skickat fr[åa]n min [\w '’-]{2,30}|sendt fra min [\w '’-]{2,30}|"
     r"l[äa]hetetty [\w '’-]{2,30})"
-    r"\s*[.!]?\s*(<[^>\s]*>|\(?https?://\S+\)?)?\s*$",
+    r"\s*+[.!]?\s*+(<[^>\s]*>|\(?https?://\S+\)?)?\s*+$",
     _I,
 )
 _BANNER = re.compile(
@@ -158,9 +162,9 @@ _SIGNOFF_WORDS = (
     r"よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します"
 )
 _SIGNOFF = re.compile(
-    rf"^\s*(?i:{_SIGNOFF_WORDS})(\s*[,.!/-]*\s*(?i:and)?\s*(?i:{_SIGNOFF_WORDS}))?"
-    r"(\s*[,.!-]*\s*([A-Z][\w.'’-]*|x+|(?i:all|everyone|again|both|team|folks))){0,3}"
-    r"\s*[,.!:)x。]*\s*$"
+    rf"^\s*+(?i:{_SIGNOFF_WORDS})((?>\s*[,.!/-]*\s*)(?:(?i:and)\s*+)?(?i:{_SIGNOFF_WORDS}))?"
+    r"((?>\s*[,.!-]*\s*)([A-Z][\w.'’-]*+|x++|(?i:all|everyone|again|both|team|folks))){0,3}"
+    r"\s*+[,.!:)x。]*+\s*+$"
 )
 _LONE_NAME = re.compile(r"^\s*(?:[A-Z][\w'’&-]*\.?\s+){0,3}[A-Z][\w'’&-]*\s*$")
 _PS = re.compile(r"^\s*p\.?\s?s\.?\b", _I)
@@ -191,21 +195,28 @@ def clean_body(text: str, *, names: Sequence[str] = ()) -> str:
 
 
 def member_text(text: str, *, names: Sequence[str] = (), _depth: int = 0) -> str:
-    """Like `clean_body` but "" when the member wrote nothing of their own."""
-    lines = normalise(text).split("\n")
+    """Like `clean_body` but "" when the member wrote nothing of their own.
+
+    Only the first `syntax.MAX_TEXT` characters are searched; the text after them is
+    kept as written, unless the original message below the reply started before it.
+    """
+    head, rest = bounded(normalise(text))
+    lines = head.split("\n")
     kept, cut, kind = _scan(lines)
     segments = _segments(kept)
     if segments:
         segments[0] = _drop_banner(trim_blank(segments[0]))
     own = _join([_tidy_segment(seg, names) for seg in segments])
+    if not kind and rest.strip():
+        return (own + rest).strip()
     if not own and kind == "forward" and _depth < 2:
-        forwarded = "\n".join(_unquote(_skip_headers(lines[cut + 1 :])))
+        forwarded = "\n".join(_unquote(_skip_headers(lines[cut + 1 :]))) + rest
         return member_text(forwarded, names=names, _depth=_depth + 1) or forwarded.strip()
     if not _only_signature(own, names):
         return own
     below = _written_below(lines[cut + 1 :]) if kind == "original" and _depth < 2 else None
     if below is not None:
-        return member_text(below, names=names, _depth=_depth + 1)
+        return member_text(below + rest, names=names, _depth=_depth + 1)
     return ""  # nothing but the sender's signature
 
 
@@ -242,19 +253,19 @@ def _scan(lines: list[str]) -> tuple[list[str | None], int, str]:
             kept.append(None)
             in_sig, i = False, i + 1
             continue
-        kind = _hard_boundary(lines, i)
-        if kind:
-            return kept, i, kind
-        end = _attribution_end(lines, i)
-        if end is not None:
-            if not _quote_follows(lines, end):
-                return kept, i, "original"
-            kept.append(None)
-            in_sig, i = False, end
-            continue
-        if _SIG_SEP.match(line) or _DEVICE.match(line):
-            in_sig = True
-        elif not in_sig and not IMAGE_PLACEHOLDER.fullmatch(line.strip()):
+        if line and short(line):  # a blank or a long line is never a boundary or tagline
+            kind = _hard_boundary(lines, i)
+            if kind:
+                return kept, i, kind
+            end = _attribution_end(lines, i)
+            if end is not None:
+                if not _quote_follows(lines, end):
+                    return kept, i, "original"
+                kept.append(None)
+                in_sig, i = False, end
+                continue
+            in_sig = in_sig or bool(_SIG_SEP.match(line) or _DEVICE.match(line))
+        if not in_sig and not IMAGE_PLACEHOLDER.fullmatch(line.strip()):
             kept.append(line)
         i += 1
     return kept, len(lines), ""
@@ -326,8 +337,11 @@ def _wrapped_attribution_end(lines: list[str], i: int) -> int | None:
 
 def _ends_attrib(text: str) -> bool:
     """Whether `text` ends like an attribution ("... wrote:"). Only text ending in a
-    colon can match, and checking that first spares a regex search of nearly every line."""
-    return text.rstrip().endswith((":", "：")) and bool(_ATTRIB_END.search(text))
+    colon can match, and checking that first spares a regex search of nearly every line.
+    A match is a "wrote" word and at most 200 characters before the colon, so only the
+    end of the text is searched."""
+    text = text.rstrip()
+    return text.endswith((":", "：")) and bool(_ATTRIB_END.search(text[-_ATTRIB_TAIL:]))
 
 
 def _starts_attrib(text: str) -> bool:
@@ -425,7 +439,7 @@ def _signature_block(lines: list[str]) -> bool:
 
 def is_signoff(line: str) -> bool:
     """A sign-off line ("Kind regards,", "Thanks! 😊", "Pozdrawiam serdecznie")."""
-    return bool(_SIGNOFF.match(without_symbols(line)))
+    return short(line) and bool(_SIGNOFF.match(without_symbols(line)))
 
 
 def without_symbols(text: str) -> str:
@@ -448,7 +462,7 @@ def _signature_like(line: str) -> bool:
 
 def _name_forms(names: Sequence[str]) -> set[str]:
     forms: set[str] = set()
-    for name in names:
+    for name in filter(short, names):  # a name is a short line (a long one is not a name)
         name = re.sub(r"\(.*?\)|\[.*?\]", " ", name)
         if "," in name:
             last, _, first = name.partition(",")
@@ -518,7 +532,7 @@ def _drop_one_signature(lines: list[str], forms: set[str]) -> list[str]:
 
 
 def _bare(line: str) -> str:
-    text = re.sub(r"\s+x+$", "", line.strip(" -–—_*,.!").strip(), flags=_I)
+    text = re.sub(r"(?<!\s)\s++x++$", "", line.strip(" -–—_*,.!").strip(), flags=_I)  # "Jo xx"
     return " ".join(text.lower().split())
 
 

@@ -24,6 +24,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailflow.syntax import bounded
+
 MAX_ID = 999_999_999  # ids are at most nine digits: anything longer is not an id of ours
 _NUMBER = r"#?(\d{1,9})"
 _FILLER = {"for", "item", "items", "and", "&", "question", "questions", "q"}
@@ -90,11 +92,17 @@ def member_commands(text: str) -> MemberCommands:
     Returns:
         The votes (a later vote on the same item wins), the volunteered question ids,
         and the remaining lines as `rest` (what may still hold questions or items).
+        Only the first `syntax.MAX_TEXT` characters are searched; the text after
+        them is in `rest` as written.
     """
     votes: dict[int, VoteCommand] = {}
     volunteers: list[int] = []
     rest: list[str] = []
-    for line in str(text).splitlines():
+    head, unsearched = bounded(str(text))
+    for line in head.splitlines():
+        if not line.strip():
+            rest.append(line)
+            continue
         found = _vote_line(line)
         if found:
             votes.update({v.item_id: v for v in found})
@@ -107,7 +115,7 @@ def member_commands(text: str) -> MemberCommands:
     return MemberCommands(
         votes=tuple(votes.values()),
         volunteers=tuple(dict.fromkeys(volunteers)),
-        rest="\n".join(rest).strip(),
+        rest=("\n".join(rest) + unsearched).strip(),
     )
 
 
@@ -163,9 +171,10 @@ def poll_choice(text: str, options: Sequence[str]) -> int | None:
     A line that is only a number in range (``2``, ``#2``, ``option 2``) or exactly an
     option's words decides. Failing that, each line points at the one option sharing
     the most distinctive words with it ("curriculum", "I vote for workload"). Lines
-    pointing at different options, or a line tied between two, choose nothing.
+    pointing at different options, or a line tied between two, choose nothing. Only
+    the first `syntax.MAX_TEXT` characters are read.
     """
-    lines = [ln for ln in str(text).splitlines() if ln.strip()]
+    lines = [ln for ln in bounded(str(text))[0].splitlines() if ln.strip()]
     for pick in (_strong_choice, _weak_choice):
         found = {pick(ln, options) for ln in lines}
         found.discard(None)

@@ -448,7 +448,7 @@ _OOO_HANDLING = re.compile(
 )
 # What a person answering our mail writes, and an autoresponder does not.
 _OOO_HUMAN = re.compile(
-    r"\?|apolog|\b(the|this|our|next|that) meeting\b|^\s*(q|question|item|agenda)\s*:",
+    r"\?|apolog|\b(the|this|our|next|that) meeting\b|^[^\S\n]*+(q|question|item|agenda)\s*+:",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -456,7 +456,7 @@ _OOO_HUMAN = re.compile(
 def out_of_office(text: str) -> str | None:
     """The reason "body: out of office" if `text` starts as an out-of-office notice."""
     head = text.replace("\u2019", "'").strip()[:1200]
-    head = re.split(r"^\s*>|^-{2,}\s*\w", head, maxsplit=1, flags=re.MULTILINE)[0]
+    head = re.split(r"^[^\S\n]*+>|^-{2,}+\s*+\w", head, maxsplit=1, flags=re.MULTILINE)[0]
     if not head or _OOO_HUMAN.search(head):
         return None
     if _OOO_ABSENT.search(head) and _OOO_HANDLING.search(head):
@@ -660,7 +660,7 @@ class _TextExtractor(HTMLParser):
         elif tag == "li":
             self.flush()
             self.current.append(self._bullet())
-        elif tag in {"td", "th"} and "".join(self.current).strip():
+        elif tag in {"td", "th"} and not self._line_blank():
             self.current.append(" ")
         if tag in {"ul", "ol"}:
             el.list_kind = tag
@@ -703,9 +703,21 @@ class _TextExtractor(HTMLParser):
             self.current.append(parts[-1])
             return
         text = re.sub(r"[ \t\r\n\f\v]+", " ", data.replace("\xa0", " "))
-        if not "".join(self.current).strip():
+        if self._line_blank():
             text = text.lstrip(" ")
-        self.current.append(text)
+        if text:  # no empty parts, so that _line_blank stops at the first part
+            self.current.append(text)
+
+    def _line_blank(self) -> bool:
+        """Whether the line so far has no text (without joining it: a line of many
+        short tags would make that quadratic)."""
+        return not any(part.strip() for part in self.current)
+
+
+# A "<" with another "<" after it before any ">" opens no tag: it is text. The standard
+# parser reads such a tag name to the end of the text each time ("<a<a<a...": 100 KB
+# took 8 s), so it is escaped first.
+_UNCLOSED_TAG = re.compile(r"<(?=[^<>]*+<)")
 
 
 def html_to_text(html: str) -> str:
@@ -719,7 +731,7 @@ def html_to_text(html: str) -> str:
     """
     parser = _TextExtractor()
     try:
-        parser.feed(html)
+        parser.feed(_UNCLOSED_TAG.sub("&lt;", html))
         parser.close()
     except Exception:  # keep whatever was collected before the fault
         pass

@@ -49,7 +49,7 @@ from mailflow.cleaning import (
 )
 from mailflow.commands import VoteCommand, member_commands
 from mailflow.mime import ParsedMail, parse_mail
-from mailflow.syntax import marker, withdrawal
+from mailflow.syntax import MAX_LINE, bounded, marker, short, withdrawal
 
 __all__ = [
     "ParsedItem",
@@ -101,7 +101,7 @@ _NO_ITEM = re.compile(
 _NUMBER = r"\d{1,3}(?:[.,]\d{1,2})?"
 _UNIT = r"m|mins?|minutes?|h|hrs?|hours?|munud"
 _ABOUT = r"(?:(?:approx(?:imately)?|about|around|roughly|c|ca|up to|max(?:imum)?|tua)\.?\s*|~\s*)?"
-_PLEASE = r"(?:\s*(?:please|pls|max(?:imum)?|tops|or so|ish|at most|if poss(?:ible)?))?"
+_PLEASE = r"(?:\s*+(?:please|pls|max(?:imum)?|tops|or so|ish|at most|if poss(?:ible)?))?"
 _AMOUNT = (  # "10m", "10-15 mins" (a range asks for the most), "about 20 minutes please"
     rf"{_ABOUT}(?P<n>{_NUMBER})(?:\s*(?:-|–|to)\s*(?P<upto>{_NUMBER}))?\s*(?P<unit>{_UNIT})"
     rf"\.?{_PLEASE}"
@@ -110,19 +110,24 @@ _WORDS = (  # "half an hour", "tua hanner awr"
     r"(?:about |around |approx\.? |tua )?(?P<words>half an hour|an hour|a quarter of an "
     rf"hour|quarter of an hour|one hour|hanner awr|awr){_PLEASE}"
 )
-_TIME = re.compile(rf"\s*[\[(]\s*{_AMOUNT}\s*[!.]?\s*[\])]\s*[.!]?\s*$", _I)  # "[10m]"
-_TIME_WORDS = re.compile(rf"\s*[\[(]\s*{_WORDS}\s*[\])]\s*[.!]?\s*$", _I)  # "(half an hour)"
+# The patterns searched for at the end of a title start only where a run of spaces
+# starts ((?<!\s)), and take runs of spaces whole (*+): a title of 40,000 spaces was
+# otherwise tried at every split and took half a minute.
+_TIME_START = r"(?<!\s)\s*+"
+_TIME_END = r"\s*+[\])]\s*+[.!]?\s*+$"
+_TIME = re.compile(rf"{_TIME_START}[\[(]\s*+{_AMOUNT}\s*+[!.]?{_TIME_END}", _I)  # "[10m]"
+_TIME_WORDS = re.compile(rf"{_TIME_START}[\[(]\s*+{_WORDS}{_TIME_END}", _I)  # "(half an hour)"
 _TIME_DASH = re.compile(  # "Budget - 10 mins", "Budget, about 10 mins please": a unit in words
-    rf"(?:\s+[-–—]|\s*,)\s*{_ABOUT}(?P<n>{_NUMBER})\s*(?P<unit>mins?|minutes?|hrs?|hours?|munud)"
-    rf"\.?{_PLEASE}\s*[.!]?\s*$",
+    rf"(?<!\s)(?:\s++[-–—]|\s*+,)\s*+{_ABOUT}(?P<n>{_NUMBER})\s*+"
+    rf"(?P<unit>mins?|minutes?|hrs?|hours?|munud)\.?{_PLEASE}\s*+[.!]?\s*+$",
     _I,
 )
 _TIME_CLOCK = re.compile(  # "[0:15]", "(1:00)": hours and minutes
-    r"\s*[\[(]\s*(?P<hours>\d):(?P<mins>[0-5]\d)\s*[\])]\s*[.!]?\s*$"
+    rf"{_TIME_START}[\[(]\s*+(?P<hours>\d):(?P<mins>[0-5]\d){_TIME_END}"
 )
-_TIME_FIRST = re.compile(rf"^\s*[\[(]\s*(?:{_AMOUNT}|{_WORDS})\s*[\])]\s*", _I)  # "[10m] Title"
+_TIME_FIRST = re.compile(rf"^\s*+[\[(]\s*+(?:{_AMOUNT}|{_WORDS})\s*+[\])]\s*", _I)  # "[10m] Title"
 _TIME_LINE = re.compile(  # a line of its own under the title: "15 mins please"
-    rf"^\s*[\[(]?\s*(?:{_AMOUNT}|{_WORDS})\s*[\])]?\s*[.!]?\s*$", _I
+    rf"^\s*+[\[(]?\s*+(?:{_AMOUNT}|{_WORDS})\s*+[\])]?\s*+[.!]?\s*+$", _I
 )
 _COUNT = r"\d{1,3}|five|ten|fifteen|twenty|twenty-five|thirty|forty|forty-five|sixty"
 _ASKED = re.compile(  # "Could I have ten minutes to ...", "Yes please, 10 mins for the budget"
@@ -133,7 +138,7 @@ _ASKED = re.compile(  # "Could I have ten minutes to ...", "Yes please, 10 mins 
     rf"^\s*(?:yes,?\s*(?:please,?\s*)?)?(?P<first>{_COUNT})\s*(?:mins?|minutes)\s+(?:for|on|please)\b",
     _I,
 )
-_BARE_MINUTES = re.compile(r"\s*\[\s*(?P<n>\d{1,2})\s*\]\s*$")  # "[10]": the unit forgotten
+_BARE_MINUTES = re.compile(rf"{_TIME_START}\[\s*+(?P<n>\d{{1,2}})\s*+\]\s*+$")  # "[10]": no unit
 _COUNT_WORDS = {"five": 5, "ten": 10, "fifteen": 15, "twenty": 20, "twenty-five": 25,
                 "thirty": 30, "forty": 40, "forty-five": 45, "sixty": 60}  # fmt: skip
 _WORD_MINUTES = {
@@ -171,12 +176,12 @@ _NAME_COMMA = re.compile(r"^\s*[A-Z][\w'’-]+(\s+[A-Z][\w'’-]+)?\s*,\s*$")
 # ("Dzień dobry,", "Hej alla,", "Bonjour à tous,").
 _SALUTATION = re.compile(r"^\s*[^\W\d_][^\s\d?:;]*(?:\s+[^\s\d?:;]+){0,3}\s*,\s*$")
 _HOPE = re.compile(
-    r"^\s*(i )?(hope|trust) (you|this|all|everyone|that)\b[^?]{0,70}?[.!]*\s*$|"
+    r"^\s*(i )?(hope|trust) (you|this|all|everyone|that)\b[^?]{0,70}?[.!]*+\s*+$|"
     r"^\s*(thanks|thank you) (for|so much for) (the|your|this|sending|organising|"
-    r"organizing|the reminder)\b[^?]{0,60}?[.!]*\s*$|"
+    r"organizing|the reminder)\b[^?]{0,60}?[.!]*+\s*+$|"
     r"^\s*(apologies|sorry|my apologies) (for|about) (the |my )?(late|slow|delayed|belated)"
-    r"( reply| response)?[^?]{0,40}?[.!]*\s*$|"
-    r"^\s*(apologies|sorry) (for|about) (the|this) delay[^?]{0,40}?[.!]*\s*$",
+    r"( reply| response)?[^?]{0,40}?[.!]*+\s*+$|"
+    r"^\s*(apologies|sorry) (for|about) (the|this) delay[^?]{0,40}?[.!]*+\s*+$",
     _I,
 )
 _HOPE_SENTENCE = re.compile(
@@ -262,8 +267,8 @@ _APOLOGY = re.compile(
     r"(?:apologies|apols|regrets|sends? (?:my |her |his |their )?apologies)\b(?P<tail>.*)$",
     _I,
 )
-_APOLOGY_PHRASE = re.compile(
-    r"^\s*(for (my |our )?absence|from (me|us)|for (the |this |next |our |thursday'?s |"
+_APOLOGY_PHRASE = re.compile(  # matched at a position, so no "^"
+    r"\s*(for (my |our )?absence|from (me|us)|for (the |this |next |our |thursday'?s |"
     r"the next |this term'?s |the autumn |the spring |the summer )?(meeting|session|"
     r"thursday|monday|tuesday|wednesday|friday|\d{1,2}(st|nd|rd|th)?\b[\w ]{0,12}))\b",
     _I,
@@ -279,7 +284,8 @@ def _spaced(title: str) -> str:
 def _without_trailing_signoff(title: str) -> str:
     """A title without a sign-off written after its last sentence ("...? Cheers, Dave")."""
     for end in re.finditer(r"[?.!]\s+", title):
-        if is_signoff(title[end.end() :]):
+        # only the last few hundred characters can be a sign-off: no copy of the rest
+        if len(title) - end.end() <= MAX_LINE and is_signoff(title[end.end() :]):
             return title[: end.end()].rstrip()
     return title
 
@@ -309,7 +315,9 @@ def extract_items(
     text = normalise(body).strip()
     # Cleaning is idempotent on clean text, and makes a quote-only fallback body
     # (what cleaning.clean_body returns when the member wrote nothing) yield no items.
-    own = member_text(text)
+    # Items are looked for in the start of the text only; `body` keeps all of it.
+    own, _ = bounded(member_text(text))
+    subject, _ = bounded(subject)
     withdraw, lines = _take_withdrawals(own.split("\n"))
     commands = member_commands("\n".join(lines))
     if commands.found:
@@ -363,7 +371,8 @@ def _take_withdrawals(lines: list[str]) -> tuple[list[int], list[str]]:
     for line in lines:
         match = withdrawal(line)
         if match:
-            numbers += [int(n) for n in re.findall(r"\d+", match.group(1))]
+            # an item number has at most nine digits; "withdraw 1111..." names no item
+            numbers += [int(n) for n in re.findall(r"\d+", match.group(1)) if len(n) <= 9]
         else:
             rest.append(line)
     return numbers, rest
@@ -519,13 +528,20 @@ def _tidy_body(lines: list[str]) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+# Greetings and pleasantries a reply opens with; a bound, so that "Hi, Hi, Hi, ..."
+# is not taken apart one greeting at a time over the whole text.
+_MAX_OPENINGS = 8
+
+
 def _opening(lines: list[str]) -> list[str]:
     """Drop leading greetings and "hope you are well" lines; unwrap "Hi Sam, <text>"."""
     lines = trim_blank(lines)
-    while lines:
+    for _ in range(_MAX_OPENINGS):
+        if not lines:
+            break
         first = lines[0].strip()
         probe = _plain(first)
-        if (
+        if short(probe) and (
             _GREETING.match(probe)
             or (_HOPE.match(probe) and not _WANTS.search(probe))
             or (
@@ -591,14 +607,15 @@ def _plain(text: str) -> str:
 def _apology_rest(tail: str) -> str | None:
     """What follows "Apologies" if it is an apology for absence, else None."""
     tail = re.sub(r"^\s*(please|pls)\b", "", tail, flags=_I)
-    phrase = _APOLOGY_PHRASE.match(_plain(tail))
+    plain = _plain(tail)
+    phrase = _APOLOGY_PHRASE.match(plain)
     if phrase is None and tail.strip() and not re.match(r"^\s*[,.!:;–—-]", tail):
         return None
-    following = phrase
-    while following:  # "from me", then "for the 14th"
-        tail = tail[following.end() :]
-        following = _APOLOGY_PHRASE.match(_plain(tail))
-    rest = re.sub(r"^[\s,.!:;–—-]+", "", tail)
+    end, following = 0, phrase
+    while following:  # "from me", then "for the 14th" (matched in place: no copies)
+        end = following.end()
+        following = _APOLOGY_PHRASE.match(plain, end)
+    rest = re.sub(r"^[\s,.!:;–—-]+", "", tail[end:])
     if rest and not phrase and _NOT_ABSENCE.search(rest) and not _ABSENCE.search(_plain(rest)):
         return None
     return rest

@@ -1,0 +1,241 @@
+"""Adversarial text against every public parsing entry point: each call is fast.
+
+Every regular expression that sees a member's or a stranger's text must be linear, or
+bounded by `syntax.MAX_LINE` / `syntax.MAX_TEXT`. Each case below is a long run of one
+punctuation or whitespace class (10 KB and 100 KB) or a repeated token that once made
+a pattern backtrack for seconds or minutes, put in the body, the subject or the display
+name of a message, or handed straight to a parser. Each call must finish within 100 ms.
+The last test sends the 8 KB message that once froze all inbound mail through a real
+server.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import time
+from collections.abc import Callable
+from datetime import date
+from functools import partial
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from mailflow import (
+    authresults,
+    cleaning,
+    commands,
+    meetings,
+    members,
+    mime,
+    minutes,
+    planner,
+    replies,
+    syntax,
+)
+from mailflow.app import App
+from mailflow.models import Held, InboundMessage
+from mailflow.server import InboundServer
+
+LIMIT = 0.100  # seconds per call (the issue's limit; real timings are a few ms)
+SIZES = {"10k": 10_000, "100k": 100_000}
+HOSTILE = Path(__file__).parent / "hostile"
+GROUP = "dht@example.org"
+JANE = "jane.smith@hamble.hants.sch.uk"
+
+RUNS = {
+    "dash": "-", "underscore": "_", "equals": "=", "star": "*", "gt": ">", "dot": ".",
+    "space": " ", "tab": "\t", "nbsp": "\xa0", "emspace": "\u2003", "pipe": "|", "hash": "#",
+    "bracket": "[", "paren": "(", "colon": ":", "newline": "\n", "quote": "> ", "sigdash": "-- ",
+}  # fmt: skip
+
+
+def _repeat(token: str, size: int) -> str:
+    return token * (size // len(token))
+
+
+def _payloads(size: int) -> dict[str, str]:
+    """Runs of each class followed by "!" or a letter, and the shapes that once backtracked."""
+    cases = {f"{name}-{end}": _repeat(run, size) + end
+             for name, run in RUNS.items() for end in ("!", "a")}  # fmt: skip
+    spaces = " " * size
+    cases |= {
+        "q-spaces": "Q: " + spaces + "x",
+        "q-spaces-dash": "Q" + spaces + "!",
+        "ps-spaces": "P.S." + spaces + "x",
+        "item-time": "Item: x" + spaces + "[10m]",
+        "item-emspace-time": "Item: x" + _repeat("\u2003", size) + "[10m]!",
+        "time-spaces": "Item: x [10m]" + spaces + "!",
+        "withdraw-digits": "withdraw " + _repeat("1", size) + "x",
+        "withdraw-spaces": "withdraw 1" + spaces + "x",
+        "sent-from": "Sent from my " + spaces + "a",
+        "thanks-spaces": "Thanks" + spaces + "!",
+        "thanks-x": "Thanks" + _repeat("x", size) + "?",
+        "thanks-name": "Thanks, A" + _repeat(".-", size) + "?",
+        "wrote-one-line": _repeat("On 1 Jan 2026, a@b.c wrote ", size) + ":",
+        "wrote-lines": _repeat("On 1 Jan 2026, Jo <jo@example.org> wrote:\n", size),
+        "zoho-dashes": "-- On" + _repeat("-", size) + "!",
+        "hope-dots": "I hope you" + _repeat(".", size) + "a",
+        "greetings": _repeat("Hi, ", size) + "x",
+        "hopes": _repeat("I hope you are well. ", size) + "x",
+        "apologies": "Apologies from me" + _repeat(" from me", size),
+        "sentences": "Item: x" + _repeat(". ", size) + "Cheers",
+        "nested-quote": _repeat("> ", size) + "!",
+        "sorry": "Sorry " + _repeat("x ", size) + "!",
+        "unclosed-tags": _repeat("<a", size),
+    }
+    return cases
+
+
+def _message(body: str = "Hello", subject: str = "Re: Call for items", name: str = "Jane") -> bytes:
+    """tests/hostile/redos_reply.eml with the payload in its body, subject or display name
+    (in a header, line breaks become spaces: the header must stay one header)."""
+    values = {"body": body, "subject": " ".join(subject.split()) or "x",
+              "name": " ".join(name.split()) or "x"}  # fmt: skip
+    text = (HOSTILE / "redos_reply.eml").read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return re.sub(r"\r?\n", "\r\n", text).encode("utf-8")
+
+
+def _parse_reply(raw: bytes) -> object:
+    """parse_reply reports a parser fault instead of raising: that is a failure here."""
+    result = replies.parse_reply(raw)
+    assert "error" not in result, result["error"]
+    return result
+
+
+def _authentication_results(payload: str) -> bytes:
+    value = " ".join(payload.split())
+    return f"Authentication-Results: mx.example.org; dkim=pass {value}\r\n\r\n".encode()
+
+
+# Each entry point (or a group of small ones) made into calls on one payload; messages
+# are built before the clock starts.
+ENTRY_POINTS: dict[str, Callable[[str], list[partial[object]]]] = {
+    "parse_reply-body": lambda p: [partial(_parse_reply, _message(body=p))],
+    "parse_reply-subject": lambda p: [partial(_parse_reply, _message(subject=p))],
+    "parse_reply-name": lambda p: [partial(_parse_reply, _message(name=p))],
+    "cleaning": lambda p: [
+        partial(cleaning.member_text, p, names=["Jane Smith", p]),
+        partial(cleaning.is_signoff, p),
+    ],
+    "replies": lambda p: [partial(replies.extract_items, p, subject=p)],
+    "syntax": lambda p: [partial(syntax.marker, p), partial(syntax.withdrawal, p)],
+    "commands": lambda p: [
+        partial(commands.member_commands, p),
+        partial(commands.coordinator_commands, p),
+        partial(commands.poll_choice, p, ["Workload", "Curriculum"]),
+    ],
+    "mime": lambda p: [
+        partial(mime.out_of_office, p),
+        partial(mime.parse_from, p),
+        partial(mime.html_to_text, p),
+    ],
+    "authresults": lambda p: [
+        partial(authresults.trusted_verdicts, _authentication_results(p), "mx.example.org")
+    ],
+    "minutes-planner": lambda p: [
+        partial(minutes.find_actions, p, {}, today=date(2026, 11, 2)),
+        partial(planner.is_aob, p),
+    ],
+}
+
+
+_PAYLOADS = {label: _payloads(size) for label, size in SIZES.items()}
+
+
+@pytest.mark.parametrize(
+    ("label", "name"), [(label, name) for label in SIZES for name in _PAYLOADS[label]]
+)
+def test_every_parser_is_fast_on_adversarial_text(label: str, name: str) -> None:
+    payload = _PAYLOADS[label][name]
+    for entry, make in ENTRY_POINTS.items():
+        for call in make(payload):
+            started = time.perf_counter()
+            call()
+            elapsed = time.perf_counter() - started
+            assert elapsed < LIMIT, f"{entry}: {elapsed * 1000:.0f} ms on {name} ({label})"
+
+
+# --------------------------------------------------------------------------- meaning kept
+
+
+def test_a_zoho_attribution_still_cuts_the_original() -> None:
+    text = "Q: Budget?\n\n---- On Mon, 02 Nov 2026 09:00 Sam <sam@example.org> wrote ----\n\nOld"
+    assert cleaning.member_text(text) == "Q: Budget?"
+
+
+def test_a_time_request_after_a_run_of_spaces_is_still_read() -> None:
+    [item] = replies.extract_items("Item: Budget" + "\u2003" * 50 + "[10m]").items
+    assert (item.title, item.minutes) == ("Budget", 10)
+
+
+def test_withdrawals_keep_their_numbers_and_reason() -> None:
+    assert replies.extract_items("withdraw 3, 5 and #7 - covered already").withdraw == (3, 5, 7)
+    assert syntax.withdrawal("withdraw 3.- covered") is None
+
+
+def test_text_past_the_searched_start_is_kept_as_written() -> None:
+    tail = "\n".join(f"Line {n} of a very long report." for n in range(2_000))
+    text = "Q: Can we discuss the report?\n\n" + tail
+    assert len(text) > syntax.MAX_TEXT
+    assert cleaning.member_text(text) == text
+    reply = replies.extract_items(text)
+    assert [i.title for i in reply.items] == ["Can we discuss the report?"]
+    assert reply.body == text
+
+
+def test_a_long_line_is_the_members_text_not_a_signature() -> None:
+    line = "Sent from my phone" * (syntax.MAX_LINE // 10)
+    assert cleaning.member_text("Q: Room?\n\n" + line) == "Q: Room?\n\n" + line
+
+
+# --------------------------------------------------------------------------- over SMTP
+
+
+@pytest.fixture
+def group(app: App) -> int:
+    """Jane, a member, and a meeting for her reply; her member id."""
+    with app.session() as session:
+        jane = members.add_member(session, email=JANE, name="Jane Smith", now=app.now())
+        meetings.add_meeting(session, app.settings, title="Autumn meeting",
+                             start="2027-11-18 16:00", now=app.now())  # fmt: skip
+        return jane.id
+
+
+def _send(server: InboundServer, data: bytes, sender: str) -> int:
+    """MAIL, RCPT and DATA on a new connection; the stored message's id."""
+    with smtplib.SMTP("127.0.0.1", server.port) as smtp:
+        smtp.ehlo()
+        assert smtp.mail(sender)[0] == 250
+        assert smtp.rcpt(GROUP)[0] == 250
+        code, reply = smtp.data(data)
+    found = re.search(rb"Stored as message (\d+)", reply)
+    assert code == 250 and found, reply
+    return int(found.group(1))
+
+
+def _outcome(app: App, inbound: int) -> tuple[str, str]:
+    with app.session() as session:
+        row = session.get(InboundMessage, inbound)
+        assert row is not None
+        return row.status, row.error or row.outcome
+
+
+def test_the_8kb_dash_message_is_held_in_time_and_mail_keeps_flowing(
+    app: App, server: InboundServer, group: int
+) -> None:
+    raw = re.sub(rb"\r?\n", b"\r\n", (HOSTILE / "redos_dashes.eml").read_bytes())
+    started = time.monotonic()
+    stranger = _send(server, raw, "pat@elsewhere.example")
+    assert server.processor is not None and server.processor.drain(timeout=2)
+    assert time.monotonic() - started < 2
+    assert _outcome(app, stranger) == ("held", "pat@elsewhere.example is not a member")
+    with app.session() as session:
+        assert session.scalars(select(Held.inbound_id)).all() == [stranger]
+    started = time.monotonic()
+    member = _send(server, _message(body="Item: Room bookings after half term"), JANE)
+    assert server.processor.drain(timeout=2) and time.monotonic() - started < 2
+    assert _outcome(app, member)[0] == "processed"
