@@ -25,6 +25,7 @@ from mailflow import (
     addresses,
     cleaning,
     compose,
+    files,
     itip,
     meetings,
     mime,
@@ -81,6 +82,7 @@ class Context:
     meeting: Meeting | None = None
     done: bool = False
     answered: bool = False  # a step queued its own answer: no acknowledgement as well
+    rsvp: bool = False  # a calendar answer: recorded (see the outcome), never acknowledged
     recorded: list[Item] = field(default_factory=list)
     withdrawn: list[Item] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -239,11 +241,16 @@ def _member_field(settings: Settings, member_id: int) -> str:
 
 
 def calendar_reply(ctx: Context) -> None:
-    """An iTIP REPLY updates the member's attendance; it is not an item.
+    """An iTIP REPLY or COUNTER updates the member's attendance; it is not an item.
 
     It is taken only for the attendee it names, and only when it came on that
     attendee's own signed address or is authentic for their address (`senders`): the
-    event's UID is in every member's invitation, so it proves nothing.
+    event's UID is in every member's invitation, so it proves nothing. On the bare group
+    address (clients that drop the ``+token``) the event's UID finds the meeting and
+    `identify` has already found the member by the sender and checked the message is
+    theirs. An answer about one occurrence of a series is kept for that date only
+    (`rsvp.occurrence_answer`). The calendar shows the member their answer, so none is
+    mailed back (`acknowledge`); the message's outcome says what was recorded.
     """
     if not ctx.parsed.calendars:
         return
@@ -259,18 +266,23 @@ def calendar_reply(ctx: Context) -> None:
         raise Hold(f"calendar reply from {reply.attendee}, who is not the invited member")
     if ctx.token is None and not ctx.trusted:
         _check_sender(ctx, reply.attendee, what=f"calendar reply for {reply.attendee}: ")
-    ctx.done = True
+    ctx.done = ctx.rsvp = True
     if reply.sequence < meeting.sequence:
         ctx.notes.append(f"outdated reply (sequence {reply.sequence} < {meeting.sequence})")
+        return
+    ctx.meeting = meeting
+    words = rsvp.member_words(reply, cleaning.member_text(ctx.parsed.text),
+                              titles=(meeting.title, meeting.heading))  # fmt: skip
+    if reply.recurrence_id is not None and meeting.rrule:
+        ctx.notes += rsvp.occurrence_answer(ctx.session, ctx.settings, meeting, member, reply,
+                                            words, message_id=ctx.row.id, now=ctx.now)  # fmt: skip
         return
     status = {"accepted": "accepted", "declined": "declined", "tentative": "tentative"}.get(
         reply.partstat, "needs-action"
     )
     row = meetings.set_attendance(ctx.session, meeting, member, status, now=ctx.now,
                                   sequence=reply.sequence)  # fmt: skip
-    ctx.meeting = meeting
     ctx.notes.append(f"attendance {status} for {meeting.ref}")
-    words = rsvp.member_words(reply, cleaning.member_text(ctx.parsed.text))
     ctx.notes += rsvp.after_reply(ctx.session, ctx.settings, row, reply, words, now=ctx.now)
 
 
@@ -343,12 +355,12 @@ def _store_attachments(ctx: Context, files: list[mime.Attachment]) -> None:
 
 
 def store_blob(data_dir: Path, data: bytes, sha256: str) -> Path:
-    """Write `data` under data_dir/attachments/<sha256>, once; returns the path."""
+    """Write `data` under data_dir/attachments/<sha256>, once, owner-only; returns the path."""
     path = blob_path(data_dir, sha256)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        files.private_dir(path.parent)
         partial = path.with_suffix(".partial")
-        partial.write_bytes(data)
+        files.write_private(partial, data)
         partial.replace(path)
     return path
 
@@ -381,8 +393,12 @@ def next_meeting(session: Session, now: datetime) -> Meeting | None:
 
 
 def acknowledge(ctx: Context) -> None:
-    """Queue exactly one acknowledgement listing what was recorded."""
-    if ctx.answered or (ctx.member is None and not ctx.parsed.from_address):
+    """Queue exactly one acknowledgement listing what was recorded.
+
+    None for a calendar answer (its calendar already shows the member what they said)
+    or when another step answered the message itself.
+    """
+    if ctx.answered or ctx.rsvp or (ctx.member is None and not ctx.parsed.from_address):
         return
     if not ctx.recorded and not ctx.withdrawn and not ctx.notes:
         return

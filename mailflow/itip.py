@@ -15,12 +15,16 @@ against icalendar, ical.js and libical. Serialisation and line folding are icale
 
 `parse_calendar_reply` reads what members' calendars send back (METHOD:REPLY, or COUNTER
 for a proposed new time), tolerating what real clients do: lower-case values, a BOM, LF
-line ends, X- properties, several ATTENDEE lines, a missing SEQUENCE. Oversized input is
-refused before it is parsed.
+line ends, X- properties, several ATTENDEE lines, a missing SEQUENCE, Windows zone names
+(Outlook's "GMT Standard Time", defined in the reply's VTIMEZONE). The member's words are
+the COMMENT (Outlook, Thunderbird) or Google's X-RESPONSE-COMMENT on their ATTENDEE line;
+an answer about one occurrence of a series (Google's and Outlook's "this event only")
+carries its RECURRENCE-ID. Oversized input is refused before it is parsed.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from calendar import monthrange
 from collections.abc import Sequence
@@ -435,20 +439,21 @@ def _address(value: object) -> str:
     return text.strip().lower()
 
 
-def _pick_attendee(vevent: Component) -> tuple[str, str]:
-    """(email, partstat) of the answering attendee: the first who said something."""
+def _pick_attendee(vevent: Component) -> tuple[str, str, Any]:
+    """(email, partstat, ATTENDEE property) of the answering attendee: the first who said
+    something."""
     attendees = _as_list(vevent.get("ATTENDEE"))
     if not attendees:
         raise ValueError("calendar reply has no ATTENDEE")
     answers = [
-        (_address(a), str(getattr(a, "params", {}).get("PARTSTAT", "needs-action")).lower())
+        (_address(a), str(getattr(a, "params", {}).get("PARTSTAT", "needs-action")).lower(), a)
         for a in attendees
     ]
     # Unknown values (x-names, typos) count as no answer rather than a made-up status.
-    answers = [(e, p if p in PARTSTATS else "needs-action") for e, p in answers]
-    for email, partstat in answers:
+    answers = [(e, p if p in PARTSTATS else "needs-action", a) for e, p, a in answers]
+    for email, partstat, attendee in answers:
         if partstat != "needs-action":
-            return email, partstat
+            return email, partstat, attendee
     return answers[0]
 
 
@@ -481,8 +486,14 @@ def _utc_datetime(vevent: Component, name: str) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _comment(vevent: Component) -> str:
-    return "\n".join(str(c).strip() for c in _as_list(vevent.get("COMMENT")) if str(c).strip())
+def _comment(vevent: Component, attendee: Any) -> str:
+    """The member's words: the COMMENT lines, else Google's X-RESPONSE-COMMENT parameter
+    of their ATTENDEE line (which Google writes with HTML entities, e.g. ``&#39\\;``)."""
+    comments = [str(c).strip() for c in _as_list(vevent.get("COMMENT")) if str(c).strip()]
+    if comments:
+        return "\n".join(comments)
+    note = str(getattr(attendee, "params", {}).get("X-RESPONSE-COMMENT", ""))
+    return html.unescape(note.replace("\\;", ";").replace("\\,", ",")).strip().strip('"').strip()
 
 
 def parse_calendar_reply(text: str) -> CalendarReply:
@@ -511,10 +522,10 @@ def parse_calendar_reply(text: str) -> CalendarReply:
     uid = str(vevent.get("UID", "")).strip()
     if not uid:
         raise ValueError("calendar reply has no UID")
-    email, partstat = _pick_attendee(vevent)
+    email, partstat, attendee = _pick_attendee(vevent)
     partstat = _from_summary(vevent, partstat)
     return CalendarReply(
         uid=uid, attendee=email, partstat=partstat, sequence=_sequence(vevent), method=method,
         proposed_start=_utc_datetime(vevent, "DTSTART") if method == "COUNTER" else None,
-        comment=_comment(vevent), recurrence_id=_utc_datetime(vevent, "RECURRENCE-ID"),
+        comment=_comment(vevent, attendee), recurrence_id=_utc_datetime(vevent, "RECURRENCE-ID"),
     )  # fmt: skip

@@ -1,7 +1,11 @@
 """What calendar answers mean beyond their status: words, proposed times, apologies, quorum.
 
-* A member's words with an RSVP (the calendar's COMMENT, or their own text in the
-  mail) are kept on their attendance row.
+* A member's words with an RSVP (the calendar's COMMENT or Google's note, else their own
+  text in the mail above the event's title, never the title, times and zone that
+  calendars repeat below it) are kept on their attendance row.
+* An answer about one occurrence of a weekly series (RECURRENCE-ID) leaves the series'
+  answer alone (`occurrence_answer`): a decline is kept as an apology item for that date,
+  in the member's words; accepting that date again withdraws it.
 * A COUNTER (a member proposes a new time) is kept as the attendance's
   ``proposed_start`` and mailed to the coordinator, who decides; `meetings show` lists
   it. The meeting does not move by itself.
@@ -15,6 +19,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
@@ -35,12 +40,33 @@ _BOILERPLATE = re.compile(
 )
 
 
-def member_words(reply: itip.CalendarReply, text: str) -> str:
-    """The member's own words with an RSVP: the COMMENT, else their text in the mail."""
+# Where a calendar's own account of the event starts in its text (Google's footer, when
+# the event's title line is not there to find).
+_EVENT_LINES = re.compile(r"^\s*invitation from google calendar\s*$", re.IGNORECASE)
+_QUOTED = re.compile(r'^\s*["\u201c](.*)["\u201d]\s*$', re.DOTALL)
+
+
+def member_words(reply: itip.CalendarReply, text: str, titles: Sequence[str] = ()) -> str:
+    """The member's own words with an RSVP: the COMMENT, else their text in the mail.
+
+    The text is read only above the first line that is the event's title (one of
+    `titles`, the meeting's names as its invites gave them): below it calendars repeat the
+    event (Google: its times and zone, then its footer). Lines the calendar writes on
+    the member's behalf ("Jane has declined this invitation with a note:") are dropped,
+    and quotes around what is left (Google quotes the note).
+    """
     if reply.comment.strip():
         return reply.comment.strip()[:2000]
-    lines = [ln for ln in text.splitlines() if not _BOILERPLATE.search(ln)]
-    return "\n".join(lines).strip()[:2000]
+    names = {t.strip().casefold() for t in titles if t.strip()}
+    lines = []
+    for line in text.splitlines():
+        if line.strip().casefold() in names or _EVENT_LINES.match(line):
+            break
+        if not _BOILERPLATE.search(line):
+            lines.append(line)
+    words = "\n".join(lines).strip()
+    quoted = _QUOTED.match(words)
+    return (quoted.group(1).strip() if quoted else words)[:2000]
 
 
 def after_reply(
@@ -67,6 +93,40 @@ def after_reply(
             reply_to=member.email,
         )  # fmt: skip
     return [f"proposed a new time: {proposed}"]
+
+
+def occurrence_answer(
+    session: Session, settings: Settings, meeting: Meeting, member: Member,
+    reply: itip.CalendarReply, words: str, *, message_id: int, now: datetime,
+) -> list[str]:  # fmt: skip
+    """Record an answer about one occurrence of a series; returns notes.
+
+    The series' own answer is left as it is. A decline is the member's apology for that
+    date (one item per date, its words updated by a later decline); any other answer
+    for the date withdraws that apology.
+    """
+    assert reply.recurrence_id is not None
+    when = schedule.human_local(reply.recurrence_id, settings.group.tz)
+    title = f"Apologies for {when}"
+    item = session.scalar(
+        select(Item).where(Item.meeting_id == meeting.id, Item.member_id == member.id,
+                           Item.kind == "apology", Item.title == title)
+        .order_by(Item.id.desc()).limit(1)
+    )  # fmt: skip
+    status = reply.partstat if reply.partstat in ("accepted", "declined", "tentative") else ""
+    note = f"{status or 'no answer'} for {when}"
+    if status != "declined":
+        if item is not None and item.status != "withdrawn":
+            item.status = "withdrawn"
+            return [note, f"withdrew #{item.id}"]
+        return [note]
+    if item is None:
+        item = Item(meeting_id=meeting.id, member_id=member.id, message_id=message_id,
+                    kind="apology", title=title, created_at=now, author=member.email)  # fmt: skip
+        session.add(item)
+    item.body, item.status = words, "proposed"
+    session.flush()
+    return [note, f"apology #{item.id}"]
 
 
 def answers(session: Session, meeting: Meeting) -> dict[int, Attendance]:
