@@ -25,7 +25,7 @@ Rule decisions (the reply syntax itself is in DESIGN.md):
 * Commands (``withdraw N``, ``+1 3 7``, ``answer 5``) are never items; with no markers,
   the rest of such a reply is context, not a new item. A reply to a poll ("Re: Poll:")
   is a vote and has no items.
-* A message carrying an iTIP REPLY (a calendar RSVP) has no items: its text is a
+* A message carrying an iTIP REPLY or COUNTER (a calendar RSVP) has no items: its text is a
   comment on the RSVP. parse_reply reports it with ``"rsvp": true``.
 * Resources: with markers, one extra resource item titled by the filenames (body
   empty); without, the text is the resource item. With no text at all the title is
@@ -698,7 +698,8 @@ def is_poll_reply(mail: ParsedMail) -> bool:
 
 
 def is_rsvp(mail: ParsedMail) -> bool:
-    """True if the message carries an iTIP REPLY (a calendar accept/decline)."""
+    """True if the message carries an iTIP REPLY or COUNTER (a calendar's answer or
+    proposed new time: recorded as the member's attendance, never as items)."""
     return any(_is_itip_reply(cal) for cal in mail.calendars)
 
 
@@ -706,7 +707,7 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
     """What a reply would record: the DESIGN.md `inbox parse` JSON shape. Never raises.
 
     Keys: automatic (reason or None), body (cleaned text), items, attachments
-    (non-inline only), plus apologies, withdraw, rsvp (True for a calendar REPLY), poll
+    (non-inline only), plus apologies, withdraw, rsvp (True for a calendar REPLY or COUNTER), poll
     (True for a reply to a poll, which the server reads as a vote), and
     the commands a reply to a call for items would carry out: votes (``[{item,
     value}]``) and volunteers (question ids). Command lines are not items, and neither
@@ -751,7 +752,7 @@ def _item_dict(item: ParsedItem) -> dict[str, object]:
 
 def _is_itip_reply(calendar: str) -> bool:
     unfolded = re.sub(r"\r?\n[ \t]", "", calendar)
-    return bool(re.search(r"^METHOD\s*:\s*REPLY\s*$", unfolded, re.MULTILINE | _I))
+    return bool(re.search(r"^METHOD\s*:\s*(?:REPLY|COUNTER)\s*$", unfolded, re.MULTILINE | _I))
 
 
 def _sender_names(name: str, address: str) -> list[str]:
