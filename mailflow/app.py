@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailflow import config, db
+from mailflow import config, db, files
 from mailflow.config import Settings
 
 
@@ -51,8 +51,9 @@ class App:
         return app
 
     def upgrade(self) -> None:
-        """Create the schema or bring it to the newest migration."""
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the schema or bring it to the newest migration; a new data folder is
+        created owner-only (0700)."""
+        files.private_dir(self.settings.data_dir)
         db.upgrade(self.engine)
 
     @contextmanager

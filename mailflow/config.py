@@ -144,6 +144,16 @@ class ArchiveConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long mail is kept (days; 0 = keep), and what erasing a member does to their items."""
+
+    inbound_days: int = 0
+    sent_days: int = 0
+    held_days: int = 0
+    erase_items: str = "anonymise"
+
+
+@dataclass(frozen=True)
 class TermConfig:
     """One `[[terms]]` entry: the term's dates and its meeting time or rule."""
 
@@ -170,6 +180,7 @@ class Settings:
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     terms: tuple[TermConfig, ...] = ()
 
     def path(self, value: str) -> Path:
@@ -216,7 +227,10 @@ _SECTIONS: dict[str, type[Any]] = {
     "outbound": OutboundConfig,
     "schedule": ScheduleConfig,
     "archive": ArchiveConfig,
+    "retention": RetentionConfig,
 }
+
+ERASE_ITEMS = ("anonymise", "delete")
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -342,6 +356,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"schedule.digest_weekday: {settings.schedule.digest_weekday!r} is not a day of "
             "the week (monday ... sunday)"
+        )
+    if settings.retention.erase_items not in ERASE_ITEMS:
+        raise ConfigError(
+            f"retention.erase_items: {settings.retention.erase_items!r} is neither "
+            "'anonymise' nor 'delete'"
         )
     names = [t.name for t in settings.terms]
     if len(names) != len(set(names)):

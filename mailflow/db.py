@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -16,6 +17,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailflow import files
 from mailflow.errors import ConfigError
 
 
@@ -34,14 +36,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     """Create an engine for `url`; SQLite gets WAL, synchronous=FULL, a busy timeout and
-    foreign keys."""
+    foreign keys, and a new database file is created owner-only (0600)."""
     try:
         engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     except Exception as exc:  # bad URL, missing driver
         raise ConfigError(f"database.url: cannot use {url!r}: {exc}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        _private_sqlite_file(engine.url.database)
     return engine
+
+
+def _private_sqlite_file(database: str | None) -> None:
+    """Create a new SQLite file owner-only before SQLite creates it with the umask's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir():
+        files.create_private(path)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

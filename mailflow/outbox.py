@@ -35,7 +35,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailflow import compose
+from mailflow import compose, files
 from mailflow.config import Settings
 from mailflow.models import Blob, Mailing, MailingRecipient, OutboxMessage
 
@@ -269,21 +269,20 @@ class Transport:
 
 
 class MaildirTransport(Transport):
-    """Writes each message as one `.eml` file, atomically (temp file, then rename)."""
+    """Writes each message as one owner-only `.eml` file, atomically (temp file, then rename)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def send_all(self, rows: Sequence[Delivery]) -> Iterator[Outcome]:
         """Write every message to `<folder>/<id>.eml`."""
-        tmp = self.folder / ".tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        tmp = files.private_dir(self.folder / ".tmp")
         for row in rows:
             outbox_id = row.outbox_id
             final = self.folder / f"{outbox_id:06d}.eml"
             partial = tmp / f"{outbox_id:06d}.{os.getpid()}.eml"
             try:
-                with open(partial, "wb") as fh:
+                with files.open_private(partial) as fh:
                     fh.write(row.message())
                     fh.flush()
                     os.fsync(fh.fileno())

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailflow import due, meetings, outbox, planning
+from mailflow import due, meetings, outbox, planning, privacy
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.models import Mailing, Meeting
@@ -98,6 +98,7 @@ def run(app: App) -> list[str]:
         done += due.run(session, app.settings, now, upcoming)  # polls, drafts, votes, digest
         for meeting in upcoming:
             done += due_mailings(session, app.settings, meeting, now)
+        done += privacy.apply_retention(session, app.settings, now)  # [retention]
         report = outbox.deliver(session, app.settings, now=now)
     if report.sent or report.failed or report.deferred:
         done.append(f"delivered: {report.sent} sent, {report.deferred} deferred, "

@@ -18,6 +18,7 @@ from mailflow.cli import (  # noqa: F401 (registers commands)
     outbox,
     planning,
     polls,
+    privacy,
     serve,
     setup,
 )

@@ -1,4 +1,8 @@
-"""`mailflow init`: write a config file with a random secret and create the database."""
+"""`mailflow init`: write a config file with a random secret and create the database.
+
+The config file (it holds the secret), a new SQLite database and the data folder are
+created readable by the owner only, and `init` says what mode each one has.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from mailflow import config, db
+from mailflow import config, db, files
 from mailflow.app import App
 from mailflow.cli.base import app, config_path, console
 from mailflow.errors import UserError
@@ -33,14 +37,19 @@ def init(
     else:
         if path.is_dir():
             raise UserError(f"{path} is a folder, not a config file")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(example_config(secrets.token_urlsafe(32)), encoding="utf-8")
+        files.private_dir(path.parent)
+        files.write_private(path, example_config(secrets.token_urlsafe(32)).encode("utf-8"))
         console.print(f"wrote {path}")
+    console.print(f"  {path.name}: {files.describe_mode(path)}")
     settings = config.load(path)
     app_ = App.from_settings(settings)
     try:
         app_.upgrade()
         console.print(f"database ready at revision {db.current_revision(app_.engine)}")
+        database = app_.engine.url.database
+        if app_.engine.dialect.name == "sqlite" and database:
+            console.print(f"  {database}: {files.describe_mode(Path(database))}")
     finally:
         app_.close()
     console.print(f"data folder: {Path(settings.data_dir)}")
+    console.print(f"  {files.describe_mode(settings.data_dir)}")
