@@ -23,6 +23,8 @@ PURPOSES = {
     "p": "poll",  # a vote in the poll whose id is the target
     "d": "digest",  # reply to a digest entry
     "k": "coordinator",  # the coordinator's commands on an agenda draft
+    "u": "unsubscribe",  # the List-Unsubscribe address: mail to it means the member leaves
+    "j": "rejoin",  # the confirmation that a member left: a reply brings them back
 }
 _TAG_BYTES = 10
 _TOKEN_RE = re.compile(r"^([a-z])([0-9a-z]{1,10})-([0-9a-z]{1,10})-([a-z2-7]{16})$")

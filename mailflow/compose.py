@@ -2,7 +2,8 @@
 
 Nothing here sends or stores anything; `outbox` takes the messages. Every message gets
 Message-ID, Date, From (group name + address), Reply-To (a signed address when given),
-List-Id, Auto-Submitted (RFC 3834) and a text + HTML `multipart/alternative` body.
+List-Id, Auto-Submitted (RFC 3834) and a text + HTML `multipart/alternative` body; mail
+to a member also carries List-Unsubscribe (see `list_unsubscribe`).
 Headers are set through `EmailMessage`, never by joining strings of member input:
 addresses are `Address` objects made by `mailbox`, and every text from stored data
 (display names, subjects, file names) passes `one_line` on its way into a header.
@@ -26,6 +27,7 @@ import markupsafe
 import nh3
 from markdown_it import MarkdownIt
 
+from mailflow import addresses
 from mailflow.config import Settings
 
 _ALLOWED_TAGS = {
@@ -178,6 +180,29 @@ def list_id(settings: Settings) -> str:
     return f"{one_line(settings.group.name)} <{settings.mail.address.replace('@', '.')}>"
 
 
+def list_unsubscribe(settings: Settings, member_id: int) -> str:
+    """The RFC 2369 List-Unsubscribe value for a member: their signed ``mailto:`` address
+    (purpose ``u``), where any mail means "I am leaving".
+
+    There is no ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058): that
+    header promises an HTTPS endpoint taking a POST, and mailflow has none, so a client
+    offering one-click unsubscribe mails this address instead.
+    """
+    token = addresses.ReplyToken("u", 0, member_id)
+    signed = addresses.reply_address(settings.mail.address, settings.mail.secret, token)
+    return f"<mailto:{mailbox(signed).addr_spec}?subject=unsubscribe>"
+
+
+def _member_of(settings: Settings, reply_to: Address | str | None) -> int | None:
+    """The member a signed reply address was issued to (None for anyone else)."""
+    if not reply_to:
+        return None
+    spec = reply_to if isinstance(reply_to, str) else reply_to.addr_spec
+    found = addresses.classify_recipient(spec, settings.mail.address, settings.mail.secret)
+    token = found.token if found else None
+    return token.member_id if token and token.member_id > 0 else None
+
+
 def new_message_id(settings: Settings) -> str:
     """A fresh Message-ID in the group's domain."""
     return utils.make_msgid(domain=settings.mail.domain)
@@ -197,11 +222,14 @@ def build_message(
     calendar: Part | None = None,
     attachments: Sequence[Part] = (),
     message_id: str | None = None,
+    member_id: int | None = None,
 ) -> EmailMessage:
     """Compose one outgoing message.
 
     Parameters: `to` and `reply_to` go through `mailbox` and `subject` through
-    `one_line`; `calendar` becomes a third alternative (text/calendar) beside the text
+    `one_line`; `member_id` names the member it goes to, for List-Unsubscribe (by
+    default the member of a signed `reply_to`, so every reply address a member gets
+    brings theirs); `calendar` becomes a third alternative (text/calendar) beside the text
     and HTML, and is also attached as `invite.ics`; `attachments` follow the body.
     Returns the message, with the alternative part first in any multipart/mixed.
     Raises `ValueError` when `to` or `reply_to` is not a usable address.
@@ -215,6 +243,9 @@ def build_message(
     if reply_to:
         msg["Reply-To"] = _header_address(reply_to)
     msg["List-Id"] = list_id(settings)
+    member = member_id or _member_of(settings, reply_to)
+    if member:
+        msg["List-Unsubscribe"] = list_unsubscribe(settings, member)
     msg["Auto-Submitted"] = auto_submitted
     if reference := plain_msg_id(in_reply_to):
         msg["In-Reply-To"] = reference

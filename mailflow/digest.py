@@ -101,7 +101,8 @@ def send_digest(session: Session, settings: Settings, *, now: datetime) -> Diges
         text, html = compose.render("member/digest", context)
         return compose.build_message(settings, to=planning.to_address(member), subject=subject,
                                      text=text, html=html, now=now, attachments=files,
-                                     reply_to=settings.mail.address)  # fmt: skip
+                                     reply_to=settings.mail.address,
+                                     member_id=member.id)  # fmt: skip
 
     skipped: list[outbox.Skipped] = []
     queued = planning.fan_out(session, key=key, kind="digest", meeting=None,

@@ -288,8 +288,16 @@ def calendar_reply(ctx: Context) -> None:
     ctx.notes += rsvp.after_reply(ctx.session, ctx.settings, row, reply, words, now=ctx.now)
 
 
+def rejoin_by_reply(ctx: Context) -> None:
+    """A reply to the confirmation that a member left brings them back (before
+    `identify`, which holds mail from members who have left)."""
+    from mailflow import routing  # routing's modules build on this one
+
+    routing.rejoin(ctx)
+
+
 def route_replies(ctx: Context) -> None:
-    """Votes, answers, poll votes, news replies, corrections, coordinator commands."""
+    """Leaving, votes, answers, poll votes, news replies, corrections, coordinator commands."""
     from mailflow import routing  # routing's modules build on this one
 
     routing.route(ctx)
@@ -437,6 +445,7 @@ Step = Callable[[Context], None]
 PIPELINE: tuple[tuple[str, Step], ...] = (
     ("parse", parse),
     ("ignore automatic mail", ignore_automatic),
+    ("rejoin by reply", rejoin_by_reply),
     ("identify the sender", identify),
     ("rate limit", rate_limit),
     ("calendar reply", calendar_reply),

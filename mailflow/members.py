@@ -1,4 +1,4 @@
-"""Members: adding, importing from CSV, listing and removing (deactivating).
+"""Members: adding, importing from CSV, editing, listing and removing (deactivating).
 
 Names, organisations and addresses end up in the headers of the mail we send, so they
 are refused when they hold a control character (CR, LF, NUL, ...), whether raw or
@@ -102,7 +102,38 @@ def add_member(
         member = Member(email=address, created_at=now)
         session.add(member)
     member.name, member.organisation, member.role = name, organisation, role
-    member.active = True
+    member.active, member.left_at = True, None
+    session.flush()
+    return member
+
+
+def edit_member(
+    session: Session, email: str, *, name: str | None = None, organisation: str | None = None,
+    role: str | None = None, new_email: str | None = None,
+) -> Member:  # fmt: skip
+    """Change a member's details in place: their id, and with it their items, votes and
+    attendance, stays the same. Only the given fields change.
+
+    Raises `UserError` for an unknown member, a bad value, or a new address that is
+    already someone else's.
+    """
+    member = find_member(session, normalise_email(email))
+    if member is None:
+        raise UserError(f"{email.strip()} is not a member")
+    if name is not None:
+        if not name.strip():
+            raise UserError("a name is required")
+        member.name = check_text("name", name.strip())
+    if organisation is not None:
+        member.organisation = check_text("organisation", organisation.strip())
+    if role is not None:
+        member.role = _check_role(role)
+    if new_email is not None:
+        address = normalise_email(new_email)
+        other = find_member(session, address)
+        if other is not None and other.id != member.id:
+            raise UserError(f"{address} is already the address of {other.name}")
+        member.email = address
     session.flush()
     return member
 

@@ -64,6 +64,9 @@ class Member(Base):
     bounces: Mapped[int] = mapped_column(default=0)
     last_bounce_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # when the member asked by mail to leave (see `membership`); a reply to the
+    # confirmation brings back only someone who left that way
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 # members are looked up by address case-insensitively, on the SMTP path too (RCPT)
@@ -335,5 +338,7 @@ class Held(Base):
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="held")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # when the coordinator's notice listed it (see `moderation`)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     inbound: Mapped[InboundMessage] = relationship()

@@ -5,12 +5,13 @@ consequences of one event (a reply arrived, a poll closed), queued in the outbox
 the caller's transaction, so they are queued exactly once with the event. A mail that
 cannot be built from a stored row (an address stored before it was validated) is left
 out with a warning, so that someone else's bad row never stops the event's processing.
+A member who has left gets nothing more.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -31,13 +32,18 @@ def queue_mail(
     session: Session, settings: Settings, *, to: Member | Address | str, template: str,
     context: Mapping[str, Any], subject: str, now: datetime, reply_to: str | None = None,
     in_reply_to: str | None = None, auto_submitted: str = "auto-generated",
+    attachments: Sequence[compose.Part] = (),
 ) -> OutboxMessage | None:  # fmt: skip
     """Render `template` (text + HTML) with `context` and queue it for `to`.
 
     The context always has ``group`` (the group's name) and ``name`` (the recipient's,
     when `to` is a member; else whatever the caller gave, or "").
-    Returns the queued row, or None (logged) if the message cannot be built.
+    Returns the queued row, or None (logged) if the message cannot be built or `to` is
+    a member who has left.
     """
+    if isinstance(to, Member) and not to.active:
+        log.info("%s not queued: %s has left the group", template, to.email)
+        return None
     name = to.name if isinstance(to, Member) else ""
     full = {"name": name, **context, "group": settings.group.name}
     text, html = compose.render(template, full)
@@ -46,7 +52,8 @@ def queue_mail(
         return compose.build_message(
             settings, to=to_address(to) if isinstance(to, Member) else to, subject=subject,
             text=text, html=html, now=now, reply_to=reply_to, in_reply_to=in_reply_to,
-            auto_submitted=auto_submitted,
+            auto_submitted=auto_submitted, attachments=attachments,
+            member_id=to.id if isinstance(to, Member) else None,
         )  # fmt: skip
 
     msg = outbox.try_build(build, to.email if isinstance(to, Member) else str(to))

@@ -27,6 +27,8 @@ Rule decisions (the reply syntax itself is in DESIGN.md):
   is a vote and has no items.
 * A message carrying an iTIP REPLY or COUNTER (a calendar RSVP) has no items: its text is a
   comment on the RSVP. parse_reply reports it with ``"rsvp": true``.
+* A reply whose whole text asks to leave ("unsubscribe", "please remove me"; see
+  `leaving`) has ``leave`` set and no items; with no text of its own, its subject counts.
 * Resources: with markers, one extra resource item titled by the filenames (body
   empty); without, the text is the resource item. With no text at all the title is
   the subject when it is a new subject (not a reply), else the first filename.
@@ -48,6 +50,7 @@ from mailflow.cleaning import (
     without_symbols,
 )
 from mailflow.commands import VoteCommand, member_commands
+from mailflow.leaving import asks_to_leave
 from mailflow.mime import ParsedMail, parse_mail
 from mailflow.syntax import MAX_LINE, bounded, marker, short, withdrawal
 
@@ -74,7 +77,7 @@ class ParsedItem:
 @dataclass(frozen=True)
 class ParsedReply:
     """The items found in a cleaned reply body, and the commands in it (withdrawals,
-    priority votes, volunteers to answer), which are never items themselves."""
+    priority votes, volunteers to answer, asking to leave), which are never items."""
 
     body: str
     items: tuple[ParsedItem, ...]
@@ -82,6 +85,7 @@ class ParsedReply:
     withdraw: tuple[int, ...]
     votes: tuple[VoteCommand, ...] = ()
     volunteers: tuple[int, ...] = ()
+    leave: bool = False
 
 
 _I = re.IGNORECASE
@@ -679,10 +683,14 @@ def read_reply(mail: ParsedMail) -> ParsedReply:
     nothing of their own.
     """
     files = [a for a in mail.attachments if not a.inline]
-    own = member_text(mail.text, names=_sender_names(mail.from_name, mail.from_address))
+    names = _sender_names(mail.from_name, mail.from_address)
+    own = member_text(mail.text, names=names)
     body = own or normalise(mail.text).strip()
     if mail.automatic is not None or is_rsvp(mail) or is_poll_reply(mail):
         return ParsedReply(body, (), False, ())
+    signoffs = (*names, *(n.split()[0] for n in names if n.split()))
+    if asks_to_leave(own or _REPLY_PREFIX.sub("", mail.subject), names=signoffs):
+        return ParsedReply(body, (), False, (), leave=True)
     reply = extract_items(
         own,
         has_attachments=bool(files),
@@ -708,7 +716,8 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
 
     Keys: automatic (reason or None), body (cleaned text), items, attachments
     (non-inline only), plus apologies, withdraw, rsvp (True for a calendar REPLY or COUNTER), poll
-    (True for a reply to a poll, which the server reads as a vote), and
+    (True for a reply to a poll, which the server reads as a vote), leave (True when
+    the whole reply asks to leave the group), and
     the commands a reply to a call for items would carry out: votes (``[{item,
     value}]``) and volunteers (question ids). Command lines are not items, and neither
     is a comment written beside commands without a marker.
@@ -731,6 +740,7 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
         "poll": is_poll_reply(mail),
         "votes": [],
         "volunteers": [],
+        "leave": False,
     }  # fmt: skip
     try:
         reply = read_reply(mail)
@@ -743,6 +753,7 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
     result["withdraw"] = list(reply.withdraw)
     result["votes"] = [{"item": v.item_id, "value": v.value} for v in reply.votes]
     result["volunteers"] = list(reply.volunteers)
+    result["leave"] = reply.leave
     return result
 
 

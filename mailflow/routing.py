@@ -5,6 +5,10 @@ This is one step of the ingest pipeline, between the calendar step and `record_i
 * ``c``, ``a``, ``i`` (call for items, acknowledgement, invite): vote lines (``+1 3 7``)
   and volunteers (``answer 5``) are carried out and taken out of the text; whatever is
   left goes on to `record_items`, and the usual acknowledgement lists what happened.
+* Leaving: mail to the unsubscribe address (``u``), or a reply anywhere whose whole text
+  asks to leave, deactivates the member (`membership.leave`); a reply from an active
+  member to the leave confirmation (``j``) is answered. Neither is ever an item.
+  `rejoin` runs before `ingest.identify` (which holds mail from those who have left).
 * ``w``: a written answer to the question; ``p``: a poll vote; ``d``: a reply to a news
   post, relayed to its author; ``m``: a correction to the minutes; ``k``: the
   coordinator's commands on the agenda draft. Each is answered with its own short mail
@@ -22,13 +26,14 @@ from mailflow import (
     coordinator,
     corrections,
     digest,
+    membership,
     notices,
     planning,
     polls,
     votes,
 )
-from mailflow.errors import Hold
-from mailflow.ingest import Context
+from mailflow.errors import Discard, Hold
+from mailflow.ingest import Context, our_recipient
 from mailflow.models import Item, Member, Poll
 
 
@@ -205,6 +210,56 @@ def coordinator_reply(ctx: Context) -> None:
     ctx.answered = True
 
 
+def rejoin(ctx: Context) -> None:
+    """A reply to the confirmation that a member left: they are a member again.
+
+    Runs before `ingest.identify`, which holds mail from anyone who has left. Only mail
+    on the member's own rejoin address (``j``) from their own address, from someone who
+    left by mail, is taken back, and not if it asks to leave again; mail from them to
+    their unsubscribe address (``u``) changes nothing. Anything else is left to
+    `identify`.
+    """
+    recipient = our_recipient(ctx.settings, ctx.row.rcpt)
+    token = recipient.token if recipient else None
+    if token is None or token.purpose not in ("j", "u"):
+        return
+    member = ctx.session.get(Member, token.member_id)
+    if member is None or member.active or member.left_at is None:
+        return
+    if not ctx.trusted and ctx.parsed.from_address.lower() != member.email.lower():
+        return
+    if token.purpose == "u" or ctx.reply.leave:
+        raise Discard(f"{member.email} has already left the group")
+    membership.rejoin(ctx.session, ctx.settings, member, now=ctx.now,
+                      in_reply_to=ctx.parsed.message_id or None)  # fmt: skip
+    ctx.notes.append(f"{member.email} rejoined the group")
+    ctx.done = ctx.answered = True
+
+
+def leave(ctx: Context) -> bool:
+    """Leaving by mail (see the module docstring); True when the message was that."""
+    member, purpose = ctx.member, ctx.token.purpose if ctx.token else ""
+    if member is None or not member.active:
+        return False
+    if purpose == "u":
+        how = "mail to the unsubscribe address"
+    elif ctx.reply.leave:
+        how = f'a reply saying "{cleaning.normalise(own_text(ctx))[:200] or ctx.parsed.subject}"'
+    elif purpose == "j":
+        line = f"You are a member of {ctx.settings.group.name}; nothing has changed."
+        answer_sender(ctx, [line], reply_to=planning.signed(ctx.settings, "j", 0, member))
+        ctx.done = True
+        return True
+    else:
+        return False
+    membership.leave(ctx.session, ctx.settings, member, how=how, now=ctx.now,
+                     subject=ctx.parsed.subject,
+                     in_reply_to=ctx.parsed.message_id or None)  # fmt: skip
+    ctx.notes.append(f"{member.email} left the group ({how})")
+    ctx.done = ctx.answered = True
+    return True
+
+
 HANDLERS: dict[str, Callable[[Context], None]] = {
     "c": member_commands,
     "a": member_commands,
@@ -218,8 +273,8 @@ HANDLERS: dict[str, Callable[[Context], None]] = {
 
 
 def route(ctx: Context) -> None:
-    """The pipeline step: hand the message to the handler of its address's purpose."""
-    if ctx.done or ctx.token is None:
+    """The pipeline step: a request to leave, else the handler of its address's purpose."""
+    if ctx.done or leave(ctx) or ctx.token is None:
         return
     handler = HANDLERS.get(ctx.token.purpose)
     if handler is not None:

@@ -76,7 +76,7 @@ def test_members_import_names_every_bad_row_and_imports_nothing(cli: Cli, tmp_pa
         + b"sam.patel@westend.sch.uk,Sam Patel,West End Primary,member\r\n"
         b"oscar@example.org,Oscar,=?utf-8?b?DQpYOiAx?=,member\r\n"
     )
-    result = cli("members", "import", str(csv))
+    result = cli("members", "import", str(csv), "--quiet")
     assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1
     # Each row is named by the line it starts on (Mallory's quoted name spans three).
@@ -90,7 +90,7 @@ def test_members_import_names_every_bad_row_and_imports_nothing(cli: Cli, tmp_pa
 def add_members(app: App, cli: Cli) -> None:
     """Two good members through the CLI; three bad rows straight into the database."""
     for address, name in GOOD:
-        assert cli("members", "add", address, "--name", name).exit_code == 0
+        assert cli("members", "add", address, "--name", name, "--quiet").exit_code == 0
     with app.session() as session:
         bad = [("eve@example.org", ENCODED_CRLF), ("trudy@example.org", RAW_CRLF),
                (BAD_ADDRESS, "Mallory")]  # fmt: skip

@@ -33,7 +33,7 @@ def ok(result: CliResult) -> CliResult:
 @pytest.fixture
 def people(cli: Cli) -> None:
     for address, name in MEMBERS:
-        ok(cli("members", "add", address, "--name", name))
+        ok(cli("members", "add", address, "--name", name, "--quiet"))
 
 
 @pytest.fixture
@@ -265,7 +265,7 @@ def test_weekly_meeting_is_one_recurring_event(cli: Cli, app: App, configs: obje
         'closures = ["2027-02-15"]\n'
     ))  # fmt: skip
     for address, name in MEMBERS:
-        ok(cli("members", "add", address, "--name", name, config=weekly))
+        ok(cli("members", "add", address, "--name", name, "--quiet", config=weekly))
     ok(cli("meetings", "plan-term", "chat-spring", config=weekly))
     ok(cli("send-invites", "chat-spring", config=weekly))
     cal = calendar_of(sent(App.open(weekly))[0])

@@ -114,7 +114,9 @@ def test_forged_post_is_held_and_never_reaches_the_digest(app: App, server: Any)
     digests = [m for m in outgoing(app) if " news: " in str(m["Subject"])]
     assert len(digests) == 4
     assert all("Inspection update" in text_of(m) for m in digests)
-    assert not any("URGENT" in text_of(m) or "spoofer" in text_of(m) for m in outgoing(app))
+    coordinators = (MARY, COORDINATOR)  # the held notice names the forged post to them
+    members_mail = [m for m in outgoing(app) if m["To"].addresses[0].addr_spec not in coordinators]
+    assert not any("URGENT" in text_of(m) or "spoofer" in text_of(m) for m in members_mail)
 
 
 def test_rotating_envelopes_are_all_held(app: App, server: Any) -> None:
