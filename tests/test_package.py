@@ -172,7 +172,7 @@ def test_deploy_steps_take_a_reply_over_lmtp_and_acknowledge_it(
     installed: Path, deployed: tuple[Path, int], smtp_sink: SmtpSink
 ) -> None:
     folder, port = deployed
-    _run(installed, "members", "add", JANE, "--name", "Jane Smith", cwd=folder)
+    _run(installed, "members", "add", JANE, "--name", "Jane Smith", "--quiet", cwd=folder)
     _run(installed, "meetings", "add", "--title", "Spring meeting", "--start",
          "2027-03-18 16:00", cwd=folder)  # fmt: skip
     _run(installed, "call-for-items", "1", cwd=folder)
