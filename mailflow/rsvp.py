@@ -201,6 +201,7 @@ def quorum_warning(
         return compose.build_message(
             settings, to=planning.to_address(to), text=text, html=html, now=now,
             subject=f"Below quorum: {len(coming)} of {quorum} for {meeting.title}",
+            member_id=to.id or None,  # the [group] coordinator address is no member's
         )  # fmt: skip
 
     count = planning.fan_out(session, key=f"quorum:{meeting.id}", kind="quorum",

@@ -112,3 +112,5 @@ def test_quorum_warning_is_sent_once(app: App, server: Any) -> None:
         assert len(mails) == 1
         assert str(mails[0]["Subject"]) == "Below quorum: 2 of 3 for Autumn meeting"
         assert "Jane Smith" in text_of(mails[0]) and "Ruth Evans" in text_of(mails[0])
+        # a member may leave from any mail; the [group] coordinator address is no member
+        assert (mails[0]["List-Unsubscribe"] is not None) == (person == MARY)
