@@ -513,7 +513,8 @@ def test_zip_bomb_is_stored_never_unpacked(mta: Mta, app: App, group: Group) -> 
 # --------------------------------------------------------------------------- header injection
 
 ALLOWED_HEADERS = {
-    "subject", "from", "to", "date", "message-id", "reply-to", "list-id", "auto-submitted",
+    "subject", "from", "to", "date", "message-id", "reply-to", "list-id", "list-unsubscribe",
+    "auto-submitted",
     "in-reply-to", "references", "mime-version", "content-type",
 }  # fmt: skip
 
