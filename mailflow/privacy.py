@@ -61,7 +61,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from mailflow import outbox
+from mailflow import items, outbox
 from mailflow.config import ERASE_ITEMS, Settings
 from mailflow.errors import UserError
 from mailflow.ingest import blob_path
@@ -148,34 +148,15 @@ def _when(value: datetime | None) -> str | None:
 
 
 def _item_json(item: Item, files: dict[str, bytes], settings: Settings) -> dict[str, Any]:
-    attachments = []
-    for a in item.attachments:
+    """The item as `items list --json` shows it, with when it came and its files."""
+    data = items.item_json(item) | {"author": item.author, "created_at": _when(item.created_at)}
+    for a, entry in zip(item.attachments, data["attachments"], strict=True):
         path = f"attachments/{item.id}-{a.sha256[:8]}-{Path(a.filename).name or 'file'}"
         stored = blob_path(settings.data_dir, a.sha256)
         if stored.exists():
             files[path] = stored.read_bytes()
-        attachments.append(
-            {
-                "filename": a.filename,
-                "content_type": a.content_type,
-                "size": a.size,
-                "sha256": a.sha256,
-                "file": path if path in files else None,
-            }
-        )
-    return {
-        "id": item.id,
-        "meeting": item.meeting.ref if item.meeting else None,
-        "kind": item.kind,
-        "title": item.title,
-        "body": item.body,
-        "status": item.status,
-        "minutes": item.minutes,
-        "author": item.author,
-        "answer": item.answer,
-        "created_at": _when(item.created_at),
-        "attachments": attachments,
-    }
+        entry["file"] = path if path in files else None
+    return data
 
 
 def _activity(session: Session, member: Member) -> dict[str, Any]:

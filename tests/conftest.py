@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from mailflow.app import App
+from mailflow.models import OutboxMessage
 
 MESSAGES = Path(__file__).parent / "messages"
 PG_URL = os.environ.get("MAILFLOW_TEST_DATABASE_URL", "")
@@ -279,3 +280,19 @@ def strict(configs: ConfigFactory) -> Iterator[tuple[App, Any]]:
     """A running installation that trusts Authentication-Results from mx.example.org only."""
     with running_server(configs.write(inbound=f'trusted_authserv_id = "{AUTHSERV}"\n')) as pair:
         yield pair
+
+
+def queue_small_mails(app: App, total: int) -> None:
+    """Queue `total` small messages, one per recipient, straight into the outbox table."""
+    now = app.now()
+    with app.session() as session:
+        for n in range(total):
+            raw = (
+                f"From: Eastleigh DHT Group <dht@example.org>\r\nTo: r{n}@members.example\r\n"
+                f"Subject: Notice {n}\r\nMessage-ID: <scale-{n}@example.org>\r\n"
+                f"Auto-Submitted: auto-generated\r\n\r\nNotice {n}\r\n"
+            ).encode()
+            session.add(OutboxMessage(recipient=f"r{n}@members.example", subject=f"Notice {n}",
+                                      message_id=f"<scale-{n}@example.org>", raw=raw,
+                                      status="queued", attempts=0, next_attempt_at=now,
+                                      created_at=now))  # fmt: skip

@@ -18,7 +18,7 @@ from mailflow import compose, outbox
 from mailflow.app import App
 from mailflow.models import MailingRecipient, OutboxMessage
 from mailflow.server import InboundServer
-from tests.conftest import MAILFLOW, Cli, ConfigFactory, SmtpSink, free_port
+from tests.conftest import MAILFLOW, Cli, ConfigFactory, SmtpSink, free_port, queue_small_mails
 
 
 def message(app: App, to: str, subject: str = "Hello") -> EmailMessage:
@@ -165,20 +165,15 @@ def test_outbox_cli_lists_and_flushes(app: App, config_file: Path, cli) -> None:
 RETRY_MAILS = 300
 
 
-def queue_notices(app: App, total: int) -> None:
-    """Queue `total` small messages straight into the outbox table, each due now."""
-    now = app.now()
+def assert_each_sent_once(app: App, sink: SmtpSink) -> None:
+    """Every queued mail reached the relay exactly once and is marked sent."""
+    ids = Counter(
+        email.message_from_bytes(e.data, policy=policy.default)["Message-ID"] for e in sink.received
+    )
+    assert len(ids) == RETRY_MAILS
+    assert [i for i, n in ids.items() if n > 1] == []
     with app.session() as session:
-        for n in range(total):
-            raw = (
-                f"From: Eastleigh DHT Group <dht@example.org>\r\nTo: r{n}@members.example\r\n"
-                f"Subject: Notice {n}\r\nMessage-ID: <notice-{n}@example.org>\r\n\r\n"
-                f"Notice {n}\r\n"
-            ).encode()
-            session.add(OutboxMessage(recipient=f"r{n}@members.example", subject=f"Notice {n}",
-                                      message_id=f"<notice-{n}@example.org>", raw=raw,
-                                      status="queued", attempts=0, next_attempt_at=now,
-                                      created_at=now))  # fmt: skip
+        assert set(session.scalars(select(OutboxMessage.status))) == {"sent"}
 
 
 def test_retry_during_a_flush_sends_each_mail_exactly_once(
@@ -186,7 +181,7 @@ def test_retry_during_a_flush_sends_each_mail_exactly_once(
 ) -> None:
     config = configs.write(transport="smtp", smtp_port=smtp_sink.port)
     app = App.open(config)
-    queue_notices(app, RETRY_MAILS)
+    queue_small_mails(app, RETRY_MAILS)
     smtp_sink.handler.replies = ["451 4.3.0 try again later"] * 5  # a few deferred rows too
 
     def flush() -> None:
@@ -204,14 +199,7 @@ def test_retry_during_a_flush_sends_each_mail_exactly_once(
     assert retries_during_flush >= 1
     # Once more for the deferred rows, in case the flush finished before a retry.
     assert cli("outbox", "retry", config=config).exit_code == 0
-    ids = Counter(
-        email.message_from_bytes(e.data, policy=policy.default)["Message-ID"]
-        for e in smtp_sink.received
-    )
-    assert len(ids) == RETRY_MAILS
-    assert [i for i, n in ids.items() if n > 1] == []
-    with app.session() as session:
-        assert set(session.scalars(select(OutboxMessage.status))) == {"sent"}
+    assert_each_sent_once(app, smtp_sink)
     app.close()
 
 
@@ -222,7 +210,7 @@ def test_serve_delivers_beside_a_flush_each_mail_once(
     mail reaches the relay exactly once."""
     config = configs.write(transport="smtp", smtp_port=smtp_sink.port)
     app = App.open(config)
-    queue_notices(app, RETRY_MAILS)
+    queue_small_mails(app, RETRY_MAILS)
     server = InboundServer(app, port=free_port(), deliver=True)
     flush = subprocess.Popen([MAILFLOW, "--config", str(config), "outbox", "flush"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
@@ -235,12 +223,5 @@ def test_serve_delivers_beside_a_flush_each_mail_once(
     finally:
         server.stop()
         flush.kill()
-    ids = Counter(
-        email.message_from_bytes(e.data, policy=policy.default)["Message-ID"]
-        for e in smtp_sink.received
-    )
-    assert len(ids) == RETRY_MAILS
-    assert [i for i, n in ids.items() if n > 1] == []
-    with app.session() as session:
-        assert set(session.scalars(select(OutboxMessage.status))) == {"sent"}
+    assert_each_sent_once(app, smtp_sink)
     app.close()

@@ -26,26 +26,10 @@ from mailflow import addresses, meetings, members
 from mailflow.app import App
 from mailflow.models import Attendance, InboundMessage, Item, OutboxMessage
 from mailflow.server import InboundServer
-from tests.conftest import MAILFLOW, ConfigFactory, SmtpSink, free_port
+from tests.conftest import MAILFLOW, ConfigFactory, SmtpSink, free_port, queue_small_mails
 
 MAILS = 3000
 WORKERS = 3
-
-
-def queue_small_mails(app: App, total: int) -> None:
-    """Queue `total` small messages, one per recipient, straight into the outbox table."""
-    now = app.now()
-    with app.session() as session:
-        for n in range(total):
-            raw = (
-                f"From: Eastleigh DHT Group <dht@example.org>\r\nTo: r{n}@members.example\r\n"
-                f"Subject: Notice {n}\r\nMessage-ID: <scale-{n}@example.org>\r\n"
-                f"Auto-Submitted: auto-generated\r\n\r\nNotice {n}\r\n"
-            ).encode()
-            session.add(OutboxMessage(recipient=f"r{n}@members.example", subject=f"Notice {n}",
-                                      message_id=f"<scale-{n}@example.org>", raw=raw,
-                                      status="queued", attempts=0, next_attempt_at=now,
-                                      created_at=now))  # fmt: skip
 
 
 def test_three_outbox_workers_deliver_each_mail_once(
