@@ -147,8 +147,14 @@ class ImportReport:
 
 
 def _read_rows(text: str) -> list[tuple[int, dict[str, str] | str]]:
-    """The non-empty rows, each with the line it starts on, as fields or as an error."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    """The non-empty rows, each with the line it starts on, as fields or as an error.
+
+    Fields are separated by commas, or by semicolons when the header line has a semicolon
+    and no comma (Excel writes those where the decimal separator is a comma)."""
+    text = text.lstrip("\ufeff")
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if ";" in first and "," not in first else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in ("email", "name") if c not in header]
     if missing:

@@ -111,3 +111,23 @@ def test_members_list_keeps_long_addresses_whole_when_piped(cli: Cli) -> None:
     assert cli("members", "add", address, "--name", name, "--org", school).exit_code == 0
     listed = cli("members", "list").stdout
     assert address in listed and school in listed and name in listed
+
+
+def test_import_reads_semicolons_and_names_every_bad_row(cli: Cli, tmp_path: Path) -> None:
+    """European Excel: Windows-1252 and semicolons; two bad rows are both named."""
+    csv = tmp_path / "members.csv"
+    csv.write_bytes(
+        "email;name;organisation;role\r\n"
+        "zoe@hamble.sch.uk;Zoë Brontë;École Hamble;member\r\n"
+        "not-an-address;Sam Patel;West End;member\r\n"
+        "ruth@bursledon.sch.uk;;Bursledon;member\r\n".encode("cp1252")
+    )
+    result = cli("members", "import", str(csv))
+    assert result.exit_code == 1
+    assert "row 3: not a valid email address" in result.stderr
+    assert "row 4: a name is required" in result.stderr
+    assert members(cli) == []
+    csv.write_bytes("email;name;organisation\r\nzoe@hamble.sch.uk;Zoë Brontë;École\r\n"
+                    .encode("cp1252"))  # fmt: skip
+    assert cli("members", "import", str(csv), "--quiet").exit_code == 0
+    assert [(m["name"], m["organisation"]) for m in members(cli)] == [("Zoë Brontë", "École")]
