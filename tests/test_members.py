@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+from rich.console import Console
+
+from mailflow.cli.base import new_table
 from tests.conftest import Cli
 
 
@@ -131,3 +135,14 @@ def test_import_reads_semicolons_and_names_every_bad_row(cli: Cli, tmp_path: Pat
                     .encode("cp1252"))  # fmt: skip
     assert cli("members", "import", str(csv), "--quiet").exit_code == 0
     assert [(m["name"], m["organisation"]) for m in members(cli)] == [("Zoë Brontë", "École")]
+
+
+def test_a_narrow_terminal_folds_addresses_rather_than_cut_them() -> None:
+    address = "deputy.headteacher.designated.safeguarding@st-bartholomews-primary.hants.sch.uk"
+    grid = new_table("email", "name", "organisation")
+    grid.add_row(address, "Alexandra Fitzwilliam-Montgomery", "St Bartholomew's C of E Primary")
+    narrow = Console(width=60, file=io.StringIO())
+    narrow.print(grid)
+    rows = [line.split("│") for line in narrow.file.getvalue().splitlines() if "│" in line]
+    assert "".join(cells[1].strip() for cells in rows) == address
+    assert "…" not in narrow.file.getvalue()

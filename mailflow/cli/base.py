@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
@@ -22,6 +23,15 @@ from mailflow.errors import MailflowError
 PIPED_WIDTH = 250
 console = Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
 err_console = Console(stderr=True, highlight=False)
+
+
+def new_table(*headers: str) -> Table:
+    """A table that never cuts a value short (an address, a time): in a narrow terminal
+    words wrap and long ones fold onto the next line."""
+    grid = Table()
+    for header in headers:
+        grid.add_column(header, overflow="fold")
+    return grid
 
 
 class MailflowGroup(TyperGroup):

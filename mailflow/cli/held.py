@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from mailflow import ingest
-from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.errors import UserError
 from mailflow.models import Held
 
@@ -34,7 +33,7 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> 
         if as_json:
             print_json([_json(h) for h in rows])
             return
-        table = Table("id", "received", "from", "subject", "reason")
+        table = new_table("id", "received", "from", "subject", "reason")
         for h in rows:
             table.add_row(str(h.id), h.inbound.received_at.strftime("%Y-%m-%d %H:%M"),
                           h.inbound.mail_from, h.inbound.subject, h.reason)  # fmt: skip

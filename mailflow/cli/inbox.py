@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from mailflow import ingest, replies
-from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.errors import UserError
 from mailflow.models import InboundMessage
 from mailflow.worker import Processor
@@ -70,7 +69,7 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> 
         if as_json:
             print_json([_row_json(r) for r in rows])
             return
-        table = Table("id", "received", "from", "subject", "status", "outcome / error")
+        table = new_table("id", "received", "from", "subject", "status", "outcome / error")
         for r in rows:
             table.add_row(str(r.id), r.received_at.strftime("%Y-%m-%d %H:%M"), r.mail_from,
                           r.subject, r.status, r.error or r.outcome)  # fmt: skip

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from mailflow import compose, coordinator, planner
 from mailflow import items as items_
-from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.cli.outbox import announce_and_deliver
 from mailflow.errors import UserError
 from mailflow.meetings import find_meeting
@@ -29,7 +28,7 @@ def list_(
         if as_json:
             print_json([items_.item_json(i) for i in rows])
             return
-        table = Table("id", "kind", "title", "member", "status", "min", "votes", "files")
+        table = new_table("id", "kind", "title", "member", "status", "min", "votes", "files")
         for i in rows:
             who = i.member.email if i.member else i.author
             table.add_row(str(i.id), i.kind, i.title, who, i.status, str(i.minutes or ""),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from mailflow import meetings as meetings_
 from mailflow import planning, rsvp, schedule
-from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.cli.outbox import deliver_now, print_skips
 from mailflow.outbox import Skipped
 
@@ -57,7 +56,7 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> 
         if as_json:
             print_json([meetings_.meeting_json(m, app_.settings) for m in rows])
             return
-        table = Table("id", "ref", "title", "start", "min", "location", "status")
+        table = new_table("id", "ref", "title", "start", "min", "location", "status")
         for m in rows:
             table.add_row(str(m.id), m.ref, m.title,
                           schedule.iso_local(m.start, app_.settings.group.tz),
@@ -93,7 +92,7 @@ def show(
         console.print(f"status {m.status}, sequence {m.sequence}, uid {m.uid}")
         if m.theme:
             console.print(f"theme: {m.theme}")
-        table = Table("member", "attendance", "in their words")
+        table = new_table("member", "attendance", "in their words")
         for (person, status), extra in zip(people, data["attendance"], strict=True):
             table.add_row(f"{person.name} <{person.email}>", status, extra["comment"])
         console.print(table)

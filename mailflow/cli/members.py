@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from mailflow import members as members_
 from mailflow import membership
-from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.cli.outbox import deliver_now
 from mailflow.errors import UserError
 
@@ -114,7 +113,7 @@ def list_(
         if as_json:
             print_json([members_.member_json(m) for m in rows])
             return
-        table = Table("email", "name", "organisation", "role", "active", "bounces")
+        table = new_table("email", "name", "organisation", "role", "active", "bounces")
         for m in rows:
             warn = " (keeps bouncing)" if m.bounces >= members_.BOUNCE_WARNING else ""
             table.add_row(m.email, m.name, m.organisation, m.role,

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import typer
 from rich.progress import Progress, TaskID
-from rich.table import Table
 
 from mailflow import sendminutes
-from mailflow.cli.base import app, console, open_app
+from mailflow.cli.base import app, console, new_table, open_app
 from mailflow.cli.outbox import print_delivery, print_skips
 
 
@@ -35,7 +34,7 @@ def send_minutes(
         report = sendminutes.send_minutes(app_, meeting, minutes, attach, dry=dry_run,
                                           resend=resend, progress=progress)  # fmt: skip
     if dry_run:
-        table = Table("recipient", "bytes", "attachments")
+        table = new_table("recipient", "bytes", "attachments")
         for to, size, files in report.dry_run:
             table.add_row(to, str(size), str(files))
         console.print(table)

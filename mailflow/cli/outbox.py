@@ -7,12 +7,11 @@ from typing import Any
 
 import typer
 from rich.progress import Progress
-from rich.table import Table
 from sqlalchemy import select
 
 from mailflow import outbox as outbox_
 from mailflow.app import App
-from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.models import OutboxMessage
 
 group = typer.Typer(help="See, deliver and retry outgoing mail.", no_args_is_help=True)
@@ -41,7 +40,7 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> 
         if as_json:
             print_json([_row_json(r) for r in rows])
             return
-        table = Table("id", "to", "subject", "status", "attempts", "last error")
+        table = new_table("id", "to", "subject", "status", "attempts", "last error")
         for r in rows:
             table.add_row(str(r.id), r.recipient, r.subject, r.status, str(r.attempts),
                           r.last_error)  # fmt: skip

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from mailflow import polls as polls_
 from mailflow import schedule
-from mailflow.cli.base import app, console, open_app, print_json
+from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.cli.outbox import deliver_now
 from mailflow.meetings import find_meeting
 
@@ -46,7 +45,7 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> 
         if as_json:
             print_json([polls_.poll_json(p, app_.settings) for p in rows])
             return
-        table = Table("id", "meeting", "question", "closes", "status", "voters", "winner")
+        table = new_table("id", "meeting", "question", "closes", "status", "voters", "winner")
         for p in rows:
             table.add_row(str(p.id), p.meeting.ref if p.meeting else "", p.question,
                           schedule.iso_local(p.closes_at, app_.settings.group.tz), p.status,

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from mailflow import files, privacy
-from mailflow.cli.base import console, open_app, print_json
+from mailflow.cli.base import console, new_table, open_app, print_json
 from mailflow.cli.members import group
 from mailflow.errors import UserError
 
@@ -55,7 +54,7 @@ def _summary(data: privacy.MemberExport) -> None:
     member = data.records["member"]
     console.print(f"{member['name']} <{member['email']}>, {member['role']}, "
                   f"{'active' if member['active'] else 'inactive'}")  # fmt: skip
-    table = Table("kind", "records")
+    table = new_table("kind", "records")
     for key, value in data.records.items():
         if isinstance(value, list):
             table.add_row(key.replace("_", " "), str(len(value)))
