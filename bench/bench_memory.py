@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import SHORT, counting_sink, free_port, installation
 
-CLIENTS = 4 if SHORT else 12
+CLIENTS = int(os.environ.get("MAILFLOW_BENCH_CLIENTS", "4" if SHORT else "12"))
 SIZE = (8 if SHORT else 24) * 1024 * 1024
 MEMBER = "jane.smith@hamble.hants.sch.uk"
 GROUP = "dht@example.org"
