@@ -29,6 +29,16 @@ _PLACE = (
     r"juniors|junior\sschool|trust|federation))?|teaching|the\sprofession))?"
 )
 _ANY = r"(?:\s[^,;]{1,60})?"  # the rest of a clause that can only be about leaving
+# "I have left ..." in other languages counts only with a school or the list after it
+# ("he dejado un comentario" is no request to leave)
+_LEFT_CY = r"(?:\s(?:yr?\s)?(?:ysgol|grŵp|grwp|rhestr|swydd)[^,;]{0,40})?"
+_LEFT_FR = (
+    r"(?:\s(?:l'|le\s|la\s|mon\s|ma\s)?"
+    r"(?:école|établissement|collège|lycée|groupe|liste|poste)[^,;]{0,40})?"
+)
+_LEFT_ES = (
+    r"(?:\s(?:el|la|mi)\s(?:colegio|escuela|centro|instituto|grupo|lista|puesto)[^,;]{0,40})?"
+)
 
 LEAVE: dict[str, tuple[str, ...]] = {
     "en": (
@@ -44,14 +54,14 @@ LEAVE: dict[str, tuple[str, ...]] = {
     "cy": (
         rf"(?:dad-?danysgrifio|datdanysgrifio)(?:\sfi)?{_ANY}",
         r"tynnwch\sfi(?:\s(?:oddi\sar|o'r|o)\s[^,;]{0,40})?",
-        rf"(?:rwyf|rydw\si|dw\si|dwi|rwy)(?:\swedi|'di)\sgadael{_ANY}",
+        rf"(?:rwyf|rydw\si|dw\si|dwi|rwy)(?:\swedi|'di)\sgadael{_LEFT_CY}",
     ),
     "fr": (
         r"(?:merci\sde\s|veuillez\s)?(?:me\s(?:désabonner|désinscrire|retirer)|désabonner|"
         r"désinscrire)(?:\s(?:de|du|des)\s[^,;]{0,40})?",
         rf"(?:désabonnez|désinscrivez|retirez|supprimez)-moi{_ANY}",
         rf"(?:je\sveux|je\svoudrais|je\souhaite)\s(?:me\sdésabonner|me\sdésinscrire){_ANY}",
-        rf"j'ai\squitté{_ANY}",
+        rf"j'ai\squitté{_LEFT_FR}",
         r"désabonnement",
     ),
     "de": (
@@ -66,7 +76,7 @@ LEAVE: dict[str, tuple[str, ...]] = {
         rf"(?:darme|dadme|denme|deme)\sde\sbaja{_ANY}",
         rf"(?:quiero|quisiera|deseo)\s(?:darme\sde\sbaja|salir\sde\sla\slista){_ANY}",
         rf"(?:elimínenme|eliminadme|sáquenme|sacadme|bórrenme|borradme){_ANY}",
-        rf"(?:he\sdejado|dejé){_ANY}",
+        rf"(?:he\sdejado|dejé){_LEFT_ES}",
         r"cancelar\s(?:la\s)?suscripción|baja",
     ),
 }

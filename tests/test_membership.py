@@ -79,6 +79,9 @@ def _to(msg: EmailMessage) -> str:
         "Merci de me retirer de la liste. Cordialement",
         "Bitte entfernen Sie mich aus der Liste. Danke",
         "Por favor, denme de baja. Gracias",
+        "He dejado el colegio",
+        "J'ai quitté l'école",
+        "Rwyf wedi gadael yr ysgol",
     ],
 )
 def test_whole_text_asking_to_leave_is_read_as_leaving(text: str) -> None:
@@ -92,6 +95,9 @@ def test_whole_text_asking_to_leave_is_read_as_leaving(text: str) -> None:
         "unsubscribe\nItem: cover arrangements [10m]",
         "I have left a comment in the shared document.",
         "Please remove me from the rota for item 4",
+        "He dejado un comentario en el documento",
+        "J'ai quitté la réunion plus tôt",
+        "Dwi wedi gadael neges i Mary",
     ],
 )
 def test_leave_words_among_other_words_are_not_leaving(text: str) -> None:
