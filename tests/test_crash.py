@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import re
 import signal
 import smtplib
 import socket
@@ -236,7 +237,12 @@ def test_kill_outbox_flush_mid_delivery_then_rerun_delivers_all(
     app = App.open(config)
     with app.session() as session:
         left = session.scalar(select(func.count()).where(OutboxMessage.status == "queued"))
-    assert f"sent {left}, deferred 0, failed 0" in finish(mailflow(config, "outbox", "flush"))
+    out = finish(mailflow(config, "outbox", "flush"))
+    found = re.search(r"sent (\d+), deferred 0, failed 0", out)
+    assert found is not None, out
+    # a COMMIT the killed flush had already sent (one per connection) may land after the
+    # count above: those rows are sent, not sent again
+    assert left - 2 <= int(found.group(1)) <= left, out
     copies = Counter(recipient for recipient, _ in relay.received)
     assert set(copies) == set(queued)
     repeated = [r for r, n in copies.items() if n > 1]
