@@ -150,7 +150,7 @@ def test_erase_leaves_nothing_of_them(app: App, history: History, cli: Cli,
     minutes = tmp_path / "minutes.md"
     minutes.write_text("# Autumn meeting\n\nWe talked about phonics.\n")
     assert cli("send-minutes", "autumn", "--minutes", str(minutes), "--dry-run").exit_code == 0
-    result = cli("members", "erase", JANE, "--yes")
+    result = cli("members", "erase", JANE)  # as DESIGN.md writes it: no question from a script
     assert result.exit_code == 0, result.stderr
     jane = history.group.id(JANE)
     assert f"now Former member {jane}, inactive" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -69,10 +70,14 @@ def erase(
     items: str | None = typer.Option(
         None, "--items", help="anonymise or delete their items (default: [retention] erase_items)."
     ),
-    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask, even at a terminal."),
 ) -> None:
-    """Erase one member's data for good; their items stay for the group, anonymised."""
-    if not yes:
+    """Erase one member's data for good; their items stay for the group, anonymised.
+
+    At a terminal it asks first; run by a script (no terminal) it does as it is told,
+    as `mailflow members erase EMAIL` is documented.
+    """
+    if not yes and sys.stdin.isatty():
         typer.confirm(f"Erase everything held about {email}? This cannot be undone", abort=True)
     app_ = open_app(ctx)
     with app_.writing() as session:
