@@ -24,13 +24,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import compose, items, notices, planner, planning, rsvp, schedule, senders
+from mailflow import items, notices, planner, planning, rsvp, schedule, senders
 from mailflow.commands import Command, CoordinatorReply
 from mailflow.config import Settings
 from mailflow.corrections import next_meeting_after
@@ -91,17 +90,12 @@ def send_draft(session: Session, settings: Settings, meeting: Meeting, *, now: d
     context = draft_context(session, settings, meeting)
     subject = f"Agenda draft: {meeting.heading} ({context['when']})"
 
-    def build(member: Member) -> EmailMessage:
-        text, html = compose.render("coordinator/draft", context | {"name": member.name})
-        return compose.build_message(
-            settings, to=planning.to_address(member), subject=subject, text=text, html=html,
-            now=now, reply_to=planning.signed(settings, "k", meeting.id, member),
-        )  # fmt: skip
-
-    return planning.fan_out(session, key=f"draft:{meeting.id}:{_fingerprint(context)}",
-                            kind="agenda-draft", meeting=meeting,
-                            recipients=notices.coordinators(session, settings), build=build,
-                            now=now)  # fmt: skip
+    return notices.mail_coordinators(
+        session, settings, key=f"draft:{meeting.id}:{_fingerprint(context)}",
+        kind="agenda-draft", meeting=meeting, template="coordinator/draft", context=context,
+        subject=subject, now=now,
+        reply_to=lambda member: planning.signed(settings, "k", meeting.id, member),
+    )  # fmt: skip
 
 
 def _exists(session: Session, pattern: str) -> bool:

@@ -11,14 +11,13 @@ coordinator one mail an hour. The mailing is keyed by the newest message it list
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailflow import compose, notices, planning
+from mailflow import compose, notices
 from mailflow.config import Settings
-from mailflow.models import Held, Member
+from mailflow.models import Held
 
 NOTICE_INTERVAL = timedelta(hours=1)
 
@@ -41,23 +40,16 @@ def due_notice(session: Session, settings: Settings, now: datetime) -> list[str]
     fresh = session.scalars(
         select(Held).where(Held.status == "held", Held.notified_at.is_(None)).order_by(Held.id)
     ).all()
-    recipients = notices.coordinators(session, settings)
-    if not fresh or not recipients:
+    if not fresh or not notices.coordinators(session, settings):
         return []
     waiting = session.scalar(select(func.count(Held.id)).where(Held.status == "held")) or 0
     context = {"held": [_entry(h) for h in fresh], "waiting": waiting,
                "group": settings.group.name}  # fmt: skip
     subject = f"{len(fresh)} message{'s' if len(fresh) != 1 else ''} held for you"
-
-    def build(member: Member) -> EmailMessage:
-        text, html = compose.render("coordinator/held", context | {"name": member.name})
-        return compose.build_message(settings, to=planning.to_address(member), subject=subject,
-                                     text=text, html=html, now=now,
-                                     member_id=member.id or None)  # fmt: skip
-
-    queued = planning.fan_out(session, key=f"held:{fresh[-1].id}", kind="held-notice",
-                              meeting=None, recipients=recipients, build=build,
-                              now=now)  # fmt: skip
+    queued = notices.mail_coordinators(
+        session, settings, key=f"held:{fresh[-1].id}", kind="held-notice", meeting=None,
+        template="coordinator/held", context=context, subject=subject, now=now,
+    )  # fmt: skip
     for held in fresh:
         held.notified_at = now
     return [f"held mail: {len(fresh)} message(s) listed for {queued} coordinator(s)"]

@@ -11,7 +11,7 @@ A member who has left gets nothing more.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from mailflow import compose, outbox
 from mailflow.config import Settings
-from mailflow.models import Member, OutboxMessage
-from mailflow.planning import to_address
+from mailflow.models import Meeting, Member, OutboxMessage
+from mailflow.planning import fan_out, to_address
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +100,23 @@ def is_coordinator(settings: Settings, member: Member | None, sender: str) -> bo
     if member is not None and member.active and member.role == "coordinator":
         return True
     return bool(configured) and sender.strip().lower() == configured
+
+
+def mail_coordinators(
+    session: Session, settings: Settings, *, key: str, kind: str, meeting: Meeting | None,
+    template: str, context: Mapping[str, Any], subject: str, now: datetime,
+    reply_to: Callable[[Member], str] | None = None,
+) -> int:  # fmt: skip
+    """Queue `template` once to every coordinator for the mailing `key`, each greeted by
+    name (and answering to `reply_to(member)` if given); returns how many were queued."""
+
+    def build(member: Member) -> EmailMessage:
+        text, html = compose.render(template, {**context, "name": member.name})
+        return compose.build_message(
+            settings, to=to_address(member), subject=subject, text=text, html=html, now=now,
+            reply_to=reply_to(member) if reply_to else None,
+            member_id=member.id or None,  # the [group] coordinator address is no member's
+        )  # fmt: skip
+
+    return fan_out(session, key=key, kind=kind, meeting=meeting,
+                   recipients=coordinators(session, settings), build=build, now=now)  # fmt: skip

@@ -49,7 +49,7 @@ import base64
 import email
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import policy
@@ -660,29 +660,16 @@ def apply_retention(session: Session, settings: Settings, now: datetime) -> list
     if not (cfg.held_days or cfg.inbound_days or cfg.sent_days):
         return []
     secure_delete(session)
-    counts = (
-        (
-            cfg.held_days,
-            _expire_held(session, now - timedelta(days=cfg.held_days)) if cfg.held_days else 0,
-            "held message(s) discarded",
-        ),
-        (
-            cfg.inbound_days,
-            _expire_inbound(session, now - timedelta(days=cfg.inbound_days))
-            if cfg.inbound_days
-            else 0,
-            "received message(s) emptied",
-        ),
-        (
-            cfg.sent_days,
-            _expire_sent(session, settings, now - timedelta(days=cfg.sent_days))
-            if cfg.sent_days
-            else 0,
-            "sent message body(ies) emptied",
-        ),
-    )
-    return [
-        f"retention: {count} {what} (older than {days} days)"
-        for days, count, what in counts
-        if count
-    ]
+    steps: tuple[tuple[int, Callable[[datetime], int], str], ...] = (
+        (cfg.held_days, lambda cutoff: _expire_held(session, cutoff),
+         "held message(s) discarded"),
+        (cfg.inbound_days, lambda cutoff: _expire_inbound(session, cutoff),
+         "received message(s) emptied"),
+        (cfg.sent_days, lambda cutoff: _expire_sent(session, settings, cutoff),
+         "sent message body(ies) emptied"),
+    )  # fmt: skip
+    done = []
+    for days, expire, what in steps:
+        if days and (count := expire(now - timedelta(days=days))):
+            done.append(f"retention: {count} {what} (older than {days} days)")
+    return done

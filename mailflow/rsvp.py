@@ -21,12 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import compose, itip, notices, planning, schedule
+from mailflow import itip, notices, planning, schedule
 from mailflow.config import Settings
 from mailflow.models import Attendance, Item, Mailing, Meeting, Member
 
@@ -195,16 +194,9 @@ def quorum_warning(
     context = planning.common_context(settings, meeting) | {
         "quorum": quorum, "accepted": coming, "apologies": apologies(session, meeting),
     }  # fmt: skip
-
-    def build(to: Member) -> EmailMessage:
-        text, html = compose.render("coordinator/quorum", context | {"name": to.name})
-        return compose.build_message(
-            settings, to=planning.to_address(to), text=text, html=html, now=now,
-            subject=f"Below quorum: {len(coming)} of {quorum} for {meeting.title}",
-            member_id=to.id or None,  # the [group] coordinator address is no member's
-        )  # fmt: skip
-
-    count = planning.fan_out(session, key=f"quorum:{meeting.id}", kind="quorum",
-                             meeting=meeting, recipients=notices.coordinators(session, settings),
-                             build=build, now=now)  # fmt: skip
+    count = notices.mail_coordinators(
+        session, settings, key=f"quorum:{meeting.id}", kind="quorum", meeting=meeting,
+        template="coordinator/quorum", context=context, now=now,
+        subject=f"Below quorum: {len(coming)} of {quorum} for {meeting.title}",
+    )  # fmt: skip
     return [f"{meeting.ref}: quorum warning ({len(coming)} of {quorum})"] if count else []

@@ -32,7 +32,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mailflow import addresses, ingest
+from mailflow import addresses, ingest, senders
 from mailflow.app import App
 from mailflow.delivery_loop import DeliveryLoop
 from mailflow.members import find_member
@@ -186,7 +186,7 @@ class InboundHandler:
 
     def _is_member(self, address: str) -> bool:
         with self.app.session() as session:
-            member = find_member(session, address.strip("<>"))
+            member = find_member(session, senders.envelope_address(address))
             return member is not None and member.active
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
