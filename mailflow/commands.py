@@ -5,10 +5,15 @@ acknowledgement), one command per line, anywhere in their own text:
 
 * ``+1 3 7`` supports items 3 and 7; ``-1 4`` votes item 4 down (``#3``, commas and
   "and" are fine: ``+1 for items #3, #7``);
-* ``answer 5`` volunteers to answer question 5 in writing (``I'll answer #5``).
+* ``answer 5`` volunteers to answer question 5 in writing (``I'll answer #5``);
+* ``done 2`` (``done 2, 5``, ``#3 done``, ``action 3 is done``) closes actions; a bare
+  "Done!" names no action and is left as text;
+* ``Theme: Workload and wellbeing`` (``Suggested theme:``, ``Theme idea:``) proposes a
+  theme for the weekly chat's poll.
 
-A poll reply names one option by its number (``2``, ``#2``, ``option 2``) or by its words
-(``workload``). A reply that names two different options, or none, is not a choice.
+A poll reply names one option by its number (``2``, ``#2``, ``option 2``, ``Option 2
+please!``, ``Actually, 2``, ``+1 2``) or by its words (``I'd go for workload``). A reply
+that names two different options, or none, is not a choice.
 
 The coordinator (in a reply to the agenda draft), one command per line:
 ``approve``, ``defer N``, ``merge A B`` (B is folded into A; ``merge B into A`` is the
@@ -37,6 +42,19 @@ _VOLUNTEER_RE = re.compile(
     re.IGNORECASE,
 )
 _BULLET = re.compile(r"^\s*(?:[-*•]\s+)?")
+_IDS = r"#?\d{1,9}+(?:\s*+(?:,|&|and)?\s*+#?\d{1,9}+){0,20}+"  # "2, 5 and #7"
+_DONE_RE = re.compile(  # "done 2, 5" / "#3 done" / "action 3 is done now"
+    rf"^(?:(?:actions?\s++)?(?:done|completed?|closed?)\s*+[:,-]?\s*+(?:actions?\s++)?(?P<a>{_IDS})|"
+    rf"(?:actions?\s++|items?\s++)?(?P<b>{_IDS})\s++(?:is\s++|are\s++|has\s++been\s++|"
+    r"have\s++been\s++|now\s++)?(?:done|complete[d]?|finished|closed))"
+    r"(?:\s++(?:now|too|already|as\s++well))?,?(?:\s++(?:thanks|thank\s++you))?\s*+[.!]*+$",
+    re.IGNORECASE,
+)
+_THEME_RE = re.compile(  # "Theme: Workload and wellbeing" / "Suggested theme - ..."
+    r"^(?:(?:suggested|proposed|new|my|a)\s++)?(?:theme|thema|thème)"
+    r"(?:\s++(?:idea|suggestion|proposal))?(?:\s*+[:：]|\s++[-–—])\s*+(?P<theme>\S.{0,199})$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -54,11 +72,13 @@ class MemberCommands:
     votes: tuple[VoteCommand, ...]
     volunteers: tuple[int, ...]
     rest: str
+    done: tuple[int, ...] = ()
+    themes: tuple[str, ...] = ()
 
     @property
     def found(self) -> bool:
         """Whether the text held any command at all."""
-        return bool(self.votes or self.volunteers)
+        return bool(self.votes or self.volunteers or self.done or self.themes)
 
 
 def _vote_line(line: str) -> list[VoteCommand] | None:
@@ -83,20 +103,42 @@ def _volunteer_line(line: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def done_line(line: str) -> tuple[int, ...]:
+    """The actions a line closes ("done 2, 5", "#3 done", "action 3 is done"); none for
+    any other line, "Done!" included."""
+    match = _DONE_RE.match(" ".join(_BULLET.sub("", line.strip(), count=1).split()))
+    if match is None:
+        return ()
+    ids = re.findall(r"\d+", match["a"] or match["b"])
+    return tuple(dict.fromkeys(int(n) for n in ids))
+
+
+def theme_line(line: str) -> str | None:
+    """The theme a ``Theme: ...`` line proposes for the weekly chat's poll, if it is one."""
+    match = _THEME_RE.match(_BULLET.sub("", line.strip(), count=1))
+    if match is None:
+        return None
+    theme = " ".join(match["theme"].split()).rstrip(".")
+    return theme or None
+
+
 def member_commands(text: str) -> MemberCommands:
-    """Find vote and volunteer lines in a member's own (already cleaned) text.
+    """Find vote, volunteer, done and theme lines in a member's own (already cleaned) text.
 
     Parameters:
         text: the member's words, quotes and signature already removed.
 
     Returns:
         The votes (a later vote on the same item wins), the volunteered question ids,
-        and the remaining lines as `rest` (what may still hold questions or items).
+        the actions said to be done, the proposed themes, and the remaining lines as
+        `rest` (what may still hold questions or items).
         Only the first `syntax.MAX_TEXT` characters are searched; the text after
         them is in `rest` as written.
     """
     votes: dict[int, VoteCommand] = {}
     volunteers: list[int] = []
+    done: list[int] = []
+    themes: list[str] = []
     rest: list[str] = []
     head, unsearched = bounded(str(text))
     for line in head.splitlines():
@@ -111,22 +153,34 @@ def member_commands(text: str) -> MemberCommands:
         if number is not None:
             volunteers.append(number)
             continue
+        closed = done_line(line)
+        theme = None if closed else theme_line(line)
+        if closed or theme:
+            done += closed
+            themes += [theme] if theme else []
+            continue
         rest.append(line)
     return MemberCommands(
         votes=tuple(votes.values()),
         volunteers=tuple(dict.fromkeys(volunteers)),
         rest=("\n".join(rest) + unsearched).strip(),
+        done=tuple(dict.fromkeys(done)),
+        themes=tuple(dict.fromkeys(themes)),
     )
 
 
 # --- polls -----------------------------------------------------------------------------
 
-_CHOICE_NUMBER = re.compile(
-    r"^(?:(?:i\s+)?(?:vote|choose|pick)(?:\s+for)?\s+|my\s+vote(?:\s+is)?:?\s+)?"
-    r"(?:option\s+|choice\s+|number\s+)?#?(\d{1,3})\s*[.)!]?(?:\s+please)?$",
-    re.IGNORECASE,
-)
-
+# Words around a number that do not change which option it names: "Actually, option 2
+# please!", "I'd go for number 2", "+1 2", "My vote is 2, thanks".
+_CHOICE_FILLER = frozenset({
+    "actually", "ok", "okay", "so", "oh", "then", "i", "d", "ll", "m", "would", "will", "go",
+    "for", "vote", "votes", "voting", "choose", "pick", "prefer", "like", "option", "choice",
+    "number", "no", "please", "pls", "thanks", "thank", "you", "my", "is", "it", "s", "that",
+    "one", "mine", "hi", "hello", "yes", "definitely", "too", "as", "well", "id", "im", "or",
+    "and",
+})  # fmt: skip
+_PLUS_ONE = re.compile(r"^\s*+[-*•]?\s*+\+1\b\s*+(?:for\s++)?")
 
 _STOP_WORDS = frozenset({
     "a", "an", "and", "or", "the", "of", "to", "for", "in", "on", "at", "with", "without",
@@ -145,40 +199,55 @@ def _significant(text: str) -> set[str]:
     return set(_words(text).split()) - _STOP_WORDS
 
 
-def _strong_choice(line: str, options: Sequence[str]) -> int | None:
-    """A number in range, or exactly one option's words, and nothing else on the line."""
-    number = _CHOICE_NUMBER.match(line.strip())
-    if number and 1 <= int(number.group(1)) <= len(options):
-        return int(number.group(1))
+def _numbers_chosen(line: str, options: Sequence[str]) -> set[int] | None:
+    """The numbers a line names when it is only numbers and filler words ("Option 2
+    please!", "Actually, 2", "+1 2"); None for any other line. A number out of range is
+    0, so that it makes the reply unclear rather than choosing something else."""
+    words = _words(_PLUS_ONE.sub("", line, count=1)).split()
+    if not words or len(words) > 12:
+        return None
+    if any(w not in _CHOICE_FILLER and not w.isdigit() for w in words):
+        return None
+    numbers = {int(w) for w in words if w.isdigit()}
+    return {n if 1 <= n <= len(options) else 0 for n in numbers} or None
+
+
+def _strong_choices(line: str, options: Sequence[str]) -> set[int]:
+    """A number in range (with only filler words around it), or exactly one option's
+    words, and nothing else on the line."""
+    numbers = _numbers_chosen(line, options)
+    if numbers is not None:
+        return numbers
     words = _words(line)
     exact = [n for n, option in enumerate(options, 1) if words and _words(option) == words]
-    return exact[0] if len(exact) == 1 else None
+    return {exact[0]} if len(exact) == 1 else set()
 
 
-def _weak_choice(line: str, options: Sequence[str]) -> int | None:
-    """The one option sharing the most distinctive words with the line (no ties)."""
+def _weak_choices(line: str, options: Sequence[str]) -> set[int]:
+    """The one option sharing the most distinctive words with the line (a tie is
+    unclear: 0)."""
     said = _significant(line)
     scores = [len(said & _significant(option)) for option in options]
     best = max(scores, default=0)
-    if best == 0 or scores.count(best) > 1:
-        return None
-    return scores.index(best) + 1
+    if best == 0:
+        return set()
+    return {scores.index(best) + 1} if scores.count(best) == 1 else {0}
 
 
 def poll_choice(text: str, options: Sequence[str]) -> int | None:
     """The option (1-based) a reply chooses, or None when it names none or several.
 
-    A line that is only a number in range (``2``, ``#2``, ``option 2``) or exactly an
-    option's words decides. Failing that, each line points at the one option sharing
-    the most distinctive words with it ("curriculum", "I vote for workload"). Lines
-    pointing at different options, or a line tied between two, choose nothing. Only
-    the first `syntax.MAX_TEXT` characters are read.
+    A line that is only a number and filler words (``2``, ``#2``, ``Option 2 please!``,
+    ``Actually, 2``, ``+1 2``, ``number 2``) or exactly an option's words decides.
+    Failing that, each line points at the one option sharing the most distinctive words
+    with it ("curriculum", "I'd go for workload"). Two different numbers, a number out
+    of range, lines pointing at different options, or a line tied between two, choose
+    nothing. Only the first `syntax.MAX_TEXT` characters are read.
     """
     lines = [ln for ln in bounded(str(text))[0].splitlines() if ln.strip()]
-    for pick in (_strong_choice, _weak_choice):
-        found = {pick(ln, options) for ln in lines}
-        found.discard(None)
-        if len(found) == 1:
+    for pick in (_strong_choices, _weak_choices):
+        found = set().union(*(pick(ln, options) for ln in lines))
+        if len(found) == 1 and 0 not in found:
             return found.pop()
         if found:
             return None

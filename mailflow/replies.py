@@ -86,6 +86,8 @@ class ParsedReply:
     votes: tuple[VoteCommand, ...] = ()
     volunteers: tuple[int, ...] = ()
     leave: bool = False
+    done: tuple[int, ...] = ()  # actions closed: "done 2", "#3 done"
+    themes: tuple[str, ...] = ()  # themes proposed for the weekly chat's poll: "Theme: ..."
 
 
 _I = re.IGNORECASE
@@ -349,7 +351,8 @@ def extract_items(
     if not items and not withdraw and not commands.found:
         items = _subject_items(subject, blank=not "".join(lines).strip())
     return ParsedReply(text, tuple(items), reason is not None, tuple(withdraw),
-                       commands.votes, commands.volunteers)  # fmt: skip
+                       commands.votes, commands.volunteers, done=commands.done,
+                       themes=commands.themes)  # fmt: skip
 
 
 def _subject_items(subject: str, *, blank: bool) -> list[ParsedItem]:
@@ -686,8 +689,11 @@ def read_reply(mail: ParsedMail) -> ParsedReply:
     names = _sender_names(mail.from_name, mail.from_address)
     own = member_text(mail.text, names=names)
     body = own or normalise(mail.text).strip()
-    if mail.automatic is not None or is_rsvp(mail) or is_poll_reply(mail):
+    if mail.automatic is not None or is_rsvp(mail):
         return ParsedReply(body, (), False, ())
+    if is_poll_reply(mail):  # a vote; a theme or a closed action may come with it
+        found = member_commands(own)
+        return ParsedReply(body, (), False, (), done=found.done, themes=found.themes)
     signoffs = (*names, *(n.split()[0] for n in names if n.split()))
     if asks_to_leave(own or _REPLY_PREFIX.sub("", mail.subject), names=signoffs):
         return ParsedReply(body, (), False, (), leave=True)
@@ -719,7 +725,8 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
     (True for a reply to a poll, which the server reads as a vote), leave (True when
     the whole reply asks to leave the group), and
     the commands a reply to a call for items would carry out: votes (``[{item,
-    value}]``) and volunteers (question ids). Command lines are not items, and neither
+    value}]``), volunteers (question ids), done (action ids closed) and themes (themes
+    proposed for the weekly chat's poll). Command lines are not items, and neither
     is a comment written beside commands without a marker.
     Automatic mail and calendar replies never yield items.
     """
@@ -741,6 +748,8 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
         "votes": [],
         "volunteers": [],
         "leave": False,
+        "done": [],
+        "themes": [],
     }  # fmt: skip
     try:
         reply = read_reply(mail)
@@ -754,6 +763,8 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
     result["votes"] = [{"item": v.item_id, "value": v.value} for v in reply.votes]
     result["volunteers"] = list(reply.volunteers)
     result["leave"] = reply.leave
+    result["done"] = list(reply.done)
+    result["themes"] = list(reply.themes)
     return result
 
 

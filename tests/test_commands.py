@@ -50,6 +50,32 @@ class TestMemberCommands:
     def test_ids_are_bounded(self) -> None:
         assert not member_commands("+1 12345678901").found
 
+    @pytest.mark.parametrize(
+        ("line", "ids"),
+        [("done 2", (2,)), ("done 2, 5", (2, 5)), ("Done: #2 and #5.", (2, 5)),
+         ("#3 done", (3,)), ("3 done!", (3,)), ("action 3 is done", (3,)),
+         ("Action #4 is complete now.", (4,)), ("- actions 6 & 7 done", (6, 7))],
+    )  # fmt: skip
+    def test_done_closes_actions(self, line: str, ids: tuple[int, ...]) -> None:
+        found = member_commands(f"Hi Sam,\n{line}\nThanks")
+        assert found.done == ids and found.found
+        assert found.rest == "Hi Sam,\nThanks"
+
+    @pytest.mark.parametrize(
+        "line", ["Done!", "Done", "All done, thanks", "I'm done with 3 of them"]
+    )
+    def test_done_without_a_number_is_text(self, line: str) -> None:
+        found = member_commands(line)
+        assert found.done == () and found.rest == line
+
+    def test_themes_are_proposed(self) -> None:
+        found = member_commands(
+            "Theme: Workload and wellbeing\nSuggested theme - Ofsted readiness.\n"
+            "theme idea: Retention\nThe theme of the day was good"
+        )
+        assert found.themes == ("Workload and wellbeing", "Ofsted readiness", "Retention")
+        assert found.rest == "The theme of the day was good"
+
 
 class TestPollChoice:
     @pytest.mark.parametrize(
@@ -57,13 +83,27 @@ class TestPollChoice:
         [("2", 2), ("#3", 3), ("Option 1", 1), ("I vote for 2", 2), ("workload", 1),
          ("Workload!", 1), ("curriculum", 3), ("I vote for curriculum", 3),
          ("I'd like accountability please", 2), ("Hi,\n\n2\n\nThanks", 2),
-         ("the changing curriculum", 3)],
+         ("the changing curriculum", 3), ("Option 2 please!", 2), ("Actually, 2", 2),
+         ("I'd go for workload", 1), ("+1 2", 2), ("2 please", 2), ("number 2", 2),
+         ("My vote is 3, thanks", 3), ("2\n\nSent from my iPhone", 2)],
     )  # fmt: skip
     def test_a_number_or_words_choose(self, text: str, choice: int) -> None:
         assert poll_choice(text, THEMES) == choice
 
     @pytest.mark.parametrize(
-        "text", ["7", "0", "workload or curriculum", "banana", "", "1\n3", "Thanks"]
+        "text",
+        [
+            "7",
+            "0",
+            "workload or curriculum",
+            "banana",
+            "",
+            "1\n3",
+            "Thanks",
+            "2 or 3",
+            "1 and 2 please",
+            "Option 2, or 7",
+        ],
     )
     def test_unclear_replies_choose_nothing(self, text: str) -> None:
         assert poll_choice(text, THEMES) is None

@@ -84,6 +84,10 @@ def _payloads(size: int) -> dict[str, str]:
         "nested-quote": _repeat("> ", size) + "!",
         "sorry": "Sorry " + _repeat("x ", size) + "!",
         "unclosed-tags": _repeat("<a", size),
+        "done-ids": "done " + _repeat("1, ", size) + "x",
+        "ids-done": _repeat("#1 and ", size) + "is done x",
+        "theme-spaces": "Suggested theme" + spaces + "-" + spaces + "x",
+        "choice-words": _repeat("option 2 please ", size) + "x",
     }
     return cases
 
@@ -127,6 +131,8 @@ ENTRY_POINTS: dict[str, Callable[[str], list[partial[object]]]] = {
         partial(commands.member_commands, p),
         partial(commands.coordinator_commands, p),
         partial(commands.poll_choice, p, ["Workload", "Curriculum"]),
+        partial(commands.done_line, p),
+        partial(commands.theme_line, p),
     ],
     "mime": lambda p: [
         partial(mime.out_of_office, p),

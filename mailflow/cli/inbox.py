@@ -48,6 +48,12 @@ def parse(
         console.print(f"vote: {vote['value']:+d} on #{vote['item']}")
     for number in volunteers:
         console.print(f"volunteers to answer #{number}")
+    done, themes = result["done"], result["themes"]
+    assert isinstance(done, list) and isinstance(themes, list)
+    for number in done:
+        console.print(f"action #{number} done")
+    for theme in themes:
+        console.print(f"theme proposed: {theme}")
     attachments = result["attachments"]
     assert isinstance(attachments, list)
     for att in attachments:
