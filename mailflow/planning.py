@@ -10,7 +10,7 @@ overlapping `tick`s) queues each member's copy once: ``call:<meeting>``,
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -24,9 +24,16 @@ from mailflow.config import Settings
 from mailflow.errors import UserError
 from mailflow.items import apply_agenda, meeting_items, plan_agenda
 from mailflow.members import active_members
-from mailflow.models import Attendance, Item, Meeting, Member
+from mailflow.models import Attendance, Item, Mailing, Meeting, Member
 
 Progress = Callable[[int], None] | None
+
+
+@dataclass
+class Preview:
+    """A dry run's record of who would get what: (recipient, subject), queuing nothing."""
+
+    rows: list[tuple[str, str]] = field(default_factory=list)
 
 
 def to_address(member: Member) -> Address:
@@ -77,14 +84,17 @@ def proposed_items(session: Session, meeting: Meeting) -> list[Item]:
 def fan_out(
     session: Session, *, key: str, kind: str, meeting: Meeting | None,
     recipients: Sequence[Member], build: Callable[[Member], EmailMessage], now: datetime,
-    progress: Progress = None, on_skip: outbox.SkipHook = None,
+    progress: Progress = None, on_skip: outbox.SkipHook = None, preview: Preview | None = None,
 ) -> int:  # fmt: skip
     """Queue `build(member)` once per member for the mailing `key` (see `outbox.fan_out`).
 
     Returns how many messages this run queued; members already queued are not queued
-    again, and members whose message cannot be built go to `on_skip`.
+    again, and members whose message cannot be built go to `on_skip`. With `preview`,
+    nothing is stored: each message that would be queued is built and listed there.
     """
     by_email = {m.email.lower(): m for m in recipients}
+    if preview is not None:
+        return _preview(session, key, by_email, build, preview, on_skip)
     mailing = outbox.get_mailing(session, key=key, kind=kind, now=now,
                                  meeting_id=meeting.id if meeting else None)  # fmt: skip
     return outbox.fan_out(
@@ -93,15 +103,36 @@ def fan_out(
     )  # fmt: skip
 
 
+def _preview(
+    session: Session, key: str, by_email: dict[str, Member],
+    build: Callable[[Member], EmailMessage], preview: Preview, on_skip: outbox.SkipHook,
+) -> int:  # fmt: skip
+    """List what `fan_out` would queue for the mailing `key`, storing nothing."""
+    mailing = session.scalar(select(Mailing).where(Mailing.key == key))
+    pending = outbox.pending_recipients(session, mailing, by_email) if mailing else list(by_email)
+    count = 0
+    for email in pending:
+        msg = outbox.try_build(lambda e: build(by_email[e]), email)
+        if isinstance(msg, outbox.Skipped):
+            if on_skip:
+                on_skip(msg)
+            continue
+        preview.rows.append((by_email[email].email, str(msg["Subject"])))
+        count += 1
+    return count
+
+
 def call_for_items(
     session: Session, settings: Settings, meeting: Meeting, *, now: datetime,
     reminder: bool = False, progress: Progress = None, on_skip: outbox.SkipHook = None,
+    preview: Preview | None = None,
 ) -> int:  # fmt: skip
     """Mail the call for items from each member's own reply address.
 
     The call goes to every active member; with `reminder`, only to those who have not
-    replied yet. Returns how many messages were queued now; a member whose message
-    cannot be built goes to `on_skip` and the others still get theirs.
+    replied yet. Returns how many messages were queued now (with `preview`, would be);
+    a member whose message cannot be built goes to `on_skip` and the others still get
+    theirs.
     """
     _require_open(meeting)
     context = common_context(settings, meeting) | {"proposed": proposed_items(session, meeting),
@@ -122,7 +153,7 @@ def call_for_items(
 
     return fan_out(session, key=key, kind="reminder" if reminder else "call-for-items",
                     meeting=meeting, recipients=recipients, build=build, now=now,
-                    progress=progress, on_skip=on_skip)  # fmt: skip
+                    progress=progress, on_skip=on_skip, preview=preview)  # fmt: skip
 
 
 def members_without_reply(session: Session, meeting: Meeting) -> list[Member]:
@@ -137,6 +168,34 @@ def members_without_reply(session: Session, meeting: Meeting) -> list[Member]:
 def _require_open(meeting: Meeting) -> None:
     if meeting.status == "cancelled":
         raise UserError(f"meeting {meeting.ref} is cancelled")
+
+
+# --- the coordinator's slips ----------------------------------------------------------
+# A step the coordinator runs by hand at the wrong moment is refused with one line
+# naming `--force`. `tick` never meets these checks: it runs each step when it is due.
+
+
+def check_call(settings: Settings, meeting: Meeting, now: datetime) -> None:
+    """Refuse a call for items whose deadline has already passed."""
+    due = deadline(settings, meeting)
+    if now >= due:
+        raise UserError(f"the items deadline for {meeting.ref} ({_when(settings, due)}) has "
+                        "passed; use --force to send the call anyway")  # fmt: skip
+
+
+def check_invites(settings: Settings, meeting: Meeting, now: datetime) -> None:
+    """Refuse invites (which fix the agenda) before the items deadline."""
+    due = deadline(settings, meeting)
+    if now < due:
+        raise UserError(f"members may send items for {meeting.ref} until {_when(settings, due)}; "
+                        "use --force to fix the agenda and send the invites now")  # fmt: skip
+
+
+def check_minutes(settings: Settings, meeting: Meeting, now: datetime) -> None:
+    """Refuse minutes for a meeting that has not started yet."""
+    if now < meeting.start:
+        raise UserError(f"{meeting.ref} is on {_when(settings, meeting.start)} and has not "
+                        "happened yet; use --force to send the minutes anyway")  # fmt: skip
 
 
 # --- agenda and invites ---------------------------------------------------------------
@@ -194,13 +253,18 @@ def _calendar_message(
 
 def send_invites(
     session: Session, settings: Settings, meeting: Meeting, *, now: datetime,
-    progress: Progress = None,
+    progress: Progress = None, preview: Preview | None = None,
 ) -> InviteReport:  # fmt: skip
-    """Fix the agenda, mail it with a calendar REQUEST, and tell askers what moved."""
+    """Fix the agenda, mail it with a calendar REQUEST, and tell askers what moved.
+
+    With `preview`, the agenda is not fixed and nothing is queued: the messages that
+    would be are listed there.
+    """
     _require_open(meeting)
     agenda, text = agenda_text(session, settings, meeting)
-    apply_agenda(session, meeting, agenda)
-    session.commit()
+    if preview is None:
+        apply_agenda(session, meeting, agenda)
+        session.commit()
     verb = "Invitation" if meeting.sequence == 0 else "Updated invitation"
     subject = f"{verb}: {meeting.heading} ({_when(settings, meeting.start)})"
     written = _open_questions(session, agenda)
@@ -214,9 +278,10 @@ def send_invites(
     skipped: list[outbox.Skipped] = []
     invites = fan_out(session, key=f"invite:{meeting.id}:{meeting.sequence}", kind="invite",
                        meeting=meeting, recipients=active_members(session), build=build,
-                       now=now, progress=progress, on_skip=skipped.append)  # fmt: skip
+                       now=now, progress=progress, on_skip=skipped.append,
+                       preview=preview)  # fmt: skip
     outcomes = notify_outcomes(session, settings, meeting, agenda, now=now,
-                               on_skip=skipped.append)  # fmt: skip
+                               on_skip=skipped.append, preview=preview)  # fmt: skip
     return InviteReport(invites=invites, outcomes=outcomes, agenda=agenda,
                         skipped=tuple(skipped))  # fmt: skip
 
@@ -229,7 +294,7 @@ def _open_questions(session: Session, agenda: planner.Agenda) -> list[Item]:
 
 def notify_outcomes(
     session: Session, settings: Settings, meeting: Meeting, agenda: planner.Agenda, *,
-    now: datetime, on_skip: outbox.SkipHook = None,
+    now: datetime, on_skip: outbox.SkipHook = None, preview: Preview | None = None,
 ) -> int:  # fmt: skip
     """Tell each member whose items were deferred or sent for written answer, and why."""
     left_out = [*agenda.deferred, *agenda.written_answer]
@@ -253,7 +318,7 @@ def notify_outcomes(
 
     return fan_out(session, key=f"outcome:{meeting.id}", kind="item-outcome", meeting=meeting,
                     recipients=[m for m in members if m is not None], build=build,
-                    now=now, on_skip=on_skip)  # fmt: skip
+                    now=now, on_skip=on_skip, preview=preview)  # fmt: skip
 
 
 def move_meeting(

@@ -104,7 +104,7 @@ def test_call_for_items_cleans_or_skips_bad_rows_and_reaches_everyone_else(
     add_members(app, cli)
     assert cli("meetings", "add", "--title", "Autumn meeting", "--start",
                "2026-11-19 16:00").exit_code == 0  # fmt: skip
-    result = cli("call-for-items", "1")
+    result = cli("call-for-items", "1", "--force")
     assert result.exit_code == 0, result.stderr
     assert f"skipped 1: {BAD_ADDRESS.lower()!r}: cannot build the message" in result.stdout
     messages = sent(app)

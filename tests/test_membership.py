@@ -130,7 +130,7 @@ def _after_meeting() -> datetime:
 def _no_more_mail_for(app: App, cli: Cli, who: str, tmp_path: Path) -> None:
     """A call for items, invites and, after the meeting, the minutes: nothing for `who`."""
     before = len(outgoing(app, who))
-    for command in (("call-for-items", "spring"), ("send-invites", "spring")):
+    for command in (("call-for-items", "spring"), ("send-invites", "spring", "--force")):
         assert cli(*command).exit_code == 0
     minutes = tmp_path / "minutes.md"
     minutes.write_text("# Minutes\n\nAll well.\n", encoding="utf-8")

@@ -75,8 +75,8 @@ def add_item(app: App, meeting_ref: str, kind: str, title: str, minutes: int | N
 
 def test_call_for_items_goes_to_every_member_once(cli: Cli, app: App, group: str) -> None:
     add_item(app, group, "question", "Attendance codes?")
-    ok(cli("call-for-items", group))
-    ok(cli("call-for-items", group))
+    ok(cli("call-for-items", group, "--force"))
+    ok(cli("call-for-items", group, "--force"))
     msgs = sent(app)
     assert sorted(str(m["To"].addresses[0].addr_spec) for m in msgs) == sorted(
         a for a, _ in MEMBERS
@@ -267,7 +267,7 @@ def test_weekly_meeting_is_one_recurring_event(cli: Cli, app: App, configs: obje
     for address, name in MEMBERS:
         ok(cli("members", "add", address, "--name", name, "--quiet", config=weekly))
     ok(cli("meetings", "plan-term", "chat-spring", config=weekly))
-    ok(cli("send-invites", "chat-spring", config=weekly))
+    ok(cli("send-invites", "chat-spring", "--force", config=weekly))
     cal = calendar_of(sent(App.open(weekly))[0])
     [event] = cal.walk("VEVENT")
     assert "RRULE" in event

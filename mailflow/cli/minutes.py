@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 from rich.progress import Progress, TaskID
 
-from mailflow import sendminutes
+from mailflow import planning, sendminutes
 from mailflow.cli.base import app, console, new_table, open_app
 from mailflow.cli.outbox import print_delivery, print_skips
+from mailflow.meetings import find_meeting
 
 
 @app.command("send-minutes")
@@ -20,9 +21,13 @@ def send_minutes(
     attach: list[Path] = typer.Option([], "--attach", help="A file to attach (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Write .eml files; send nothing."),
     resend: bool = typer.Option(False, "--resend", help="Send again to everyone."),
+    force: bool = typer.Option(False, "--force", help="Send even before the meeting."),
 ) -> None:
     """Mail the minutes, attendance, actions, answers and files to every active member."""
     app_ = open_app(ctx)
+    if not (force or dry_run):
+        with app_.session() as session:
+            planning.check_minutes(app_.settings, find_meeting(session, meeting), app_.now())
     with Progress(console=console, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
 
