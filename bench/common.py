@@ -28,16 +28,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def installation(*, transport: str = "maildir", smtp_port: int = 25) -> App:
-    """A fresh mailflow on SQLite in a temporary folder (rate limiting off), removed
-    when the process that made it exits (a benchmark's child process included)."""
+def installation(
+    *, transport: str = "maildir", smtp_port: int = 25, rate_limit: bool = False
+) -> App:
+    """A fresh mailflow on SQLite in a temporary folder (rate limiting off unless asked
+    for: then the default), removed when the process that made it exits (a benchmark's
+    child process included)."""
     folder = Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
     Finalize(None, shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True}, exitpriority=0)
     text = example_config("bench-secret")
     text = text.replace('transport = "maildir"', f'transport = "{transport}"')
     relay = rf'host = "127.0.0.1"\1\nport = {smtp_port}'
     text = re.sub(r'host = "localhost"(.*)\nport = 25', relay, text)
-    text = text.replace("rate_limit_per_minute = 20", "rate_limit_per_minute = 0")
+    if not rate_limit:
+        text = text.replace("rate_limit_per_minute = 20", "rate_limit_per_minute = 0")
     text = text.replace("max_attachment_bytes = 10485760", "max_attachment_bytes = 5000000")
     (folder / "mailflow.toml").write_text(text, encoding="utf-8")
     return App.open(folder / "mailflow.toml")

@@ -268,6 +268,13 @@ class InboundMessage(Base):
     # times the server found it still 'new' at start-up (a message that keeps killing the
     # process is set aside after `[inbound] max_start_attempts`)
     start_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # whose flood budget it used once processed (see `ingest.rate_limit`): "member:<id>" or
+    # "envelope:<address in lower case>"
+    budget: Mapped[str | None] = mapped_column(String(340), nullable=True)
+
+
+# the flood limit counts one sender's messages of the last minute (`ingest.rate_limit`)
+Index("ix_inbound_budget", InboundMessage.budget, InboundMessage.status, InboundMessage.received_at)
 
 
 class OutboxMessage(Base):

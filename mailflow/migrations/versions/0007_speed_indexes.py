@@ -1,10 +1,18 @@
-"""indexes and columns for the store-only listener and flat scans; filled by the speed work
+"""inbound.budget: whose flood budget a processed message used, indexed with its time
+
+The flood limit (`ingest.rate_limit`) counts a sender's messages of the last minute;
+with the budget written on each message as it is processed (the member of its signed
+address, or its envelope sender in lower case), that count is one range of
+``ix_inbound_budget`` (budget, status, received_at) instead of a walk over every stored message.
 
 Revision ID: 0007
 Revises: 0006
 """
 
 from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0007"
 down_revision = "0006"
@@ -13,8 +21,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("inbound") as batch:
+        batch.add_column(sa.Column("budget", sa.String(340), nullable=True))
+    op.create_index("ix_inbound_budget", "inbound", ["budget", "status", "received_at"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_inbound_budget", table_name="inbound")
+    with op.batch_alter_table("inbound") as batch:
+        batch.drop_column("budget")
