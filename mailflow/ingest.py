@@ -28,6 +28,7 @@ from mailflow import (
     compose,
     files,
     itip,
+    late,
     meetings,
     mime,
     outbox,
@@ -336,8 +337,10 @@ def _as_news(ctx: Context, parsed: replies.ParsedReply) -> replies.ParsedItem:
 
 
 def _add_item(ctx: Context, p: replies.ParsedItem) -> Item:
+    """Store one item on the meeting it belongs to now (see `late`: late items go forward)."""
+    meeting = late.destination(ctx.session, ctx.meeting, p.kind, ctx.now)
     item = Item(
-        meeting_id=ctx.meeting.id if ctx.meeting else None,
+        meeting_id=meeting.id if meeting else None,
         member_id=ctx.member.id if ctx.member else None,
         message_id=ctx.row.id, kind=p.kind, title=p.title[:1000], body=p.body,
         status="proposed", minutes=p.minutes, created_at=ctx.now,
@@ -345,6 +348,8 @@ def _add_item(ctx: Context, p: replies.ParsedItem) -> Item:
     )  # fmt: skip
     ctx.session.add(item)
     ctx.session.flush()
+    if ctx.meeting is not None and meeting is not ctx.meeting:
+        ctx.notes.append(late.forward_note(ctx.settings, item, ctx.meeting, ctx.now))
     return item
 
 
@@ -413,12 +418,11 @@ def acknowledge(ctx: Context) -> None:
     to = ctx.member.email if ctx.member else ctx.parsed.from_address
     name = ctx.member.name if ctx.member else ""
     settings = ctx.settings
-    token = ReplyToken(
-        "a", ctx.meeting.id if ctx.meeting else 0, ctx.member.id if ctx.member else 0
-    )
+    meeting = _acknowledged_meeting(ctx)
+    token = ReplyToken("a", meeting.id if meeting else 0, ctx.member.id if ctx.member else 0)
     meeting_text = (
-        f"{ctx.meeting.title}, {schedule.human_local(ctx.meeting.start, settings.group.tz)}"
-        if ctx.meeting
+        f"{meeting.title}, {schedule.human_local(meeting.start, settings.group.tz)}"
+        if meeting
         else ""
     )
     context = {
@@ -437,6 +441,15 @@ def acknowledge(ctx: Context) -> None:
         in_reply_to=ctx.parsed.message_id or None,
     )  # fmt: skip
     outbox.enqueue(ctx.session, msg, now=ctx.now)
+
+
+def _acknowledged_meeting(ctx: Context) -> Meeting | None:
+    """The meeting the acknowledgement names: where the recorded items went, when that is
+    one meeting (late items go forward, see `late`), else the one the reply was for."""
+    places = {i.meeting_id for i in ctx.recorded}
+    if len(places) == 1 and ctx.meeting is not None and places != {ctx.meeting.id}:
+        return ctx.session.get(Meeting, places.pop()) if None not in places else None
+    return ctx.meeting
 
 
 Step = Callable[[Context], None]

@@ -123,10 +123,22 @@ def get_item(session: Session, item_id: int) -> Item:
 
 def set_item(
     session: Session, item_id: int, *, minutes: int | None = None, status: str | None = None,
-    priority: int | None = None, meeting: str | None = None,
+    priority: int | None = None, meeting: str | None = None, title: str | None = None,
+    kind: str | None = None,
 ) -> Item:  # fmt: skip
-    """The coordinator's adjustments to one item."""
+    """The coordinator's adjustments to one item (a title or kind the parser got wrong too)."""
     item = get_item(session, item_id)
+    if title is not None:
+        if not title.strip():
+            raise UserError("--title must not be empty")
+        item.title = " ".join(title.split())
+    if kind is not None:
+        if kind not in planner.KINDS:
+            raise UserError(f"unknown kind {kind!r} (expected {' or '.join(planner.KINDS)})")
+        if item.kind not in planner.KINDS:
+            raise UserError(f"item {item.id} is {_a(item.kind)}; only questions and agenda "
+                            "items change kind")  # fmt: skip
+        item.kind = kind
     if minutes is not None:
         if minutes <= 0:
             raise UserError("--minutes must be a positive number")
@@ -140,6 +152,10 @@ def set_item(
     if meeting is not None:
         item.meeting_id = find_meeting(session, meeting).id
     return item
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def merge_items(session: Session, keep_id: int, other_id: int) -> Item:

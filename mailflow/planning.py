@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import addresses, compose, itip, outbox, planner, schedule
+from mailflow import addresses, compose, itip, late, outbox, planner, schedule
 from mailflow.addresses import ReplyToken
 from mailflow.config import Settings
 from mailflow.errors import UserError
@@ -135,6 +135,8 @@ def call_for_items(
     theirs.
     """
     _require_open(meeting)
+    if preview is None:
+        late.place_waiting(session, now)  # items waiting for a meeting join this one
     context = common_context(settings, meeting) | {"proposed": proposed_items(session, meeting),
                                             "reminder": reminder}  # fmt: skip
     if reminder:
@@ -261,6 +263,8 @@ def send_invites(
     would be are listed there.
     """
     _require_open(meeting)
+    if preview is None:
+        late.place_waiting(session, now)
     agenda, text = agenda_text(session, settings, meeting)
     if preview is None:
         apply_agenda(session, meeting, agenda)

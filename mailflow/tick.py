@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailflow import due, meetings, outbox, planning, privacy
+from mailflow import due, late, meetings, outbox, planning, privacy
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.models import Mailing, Meeting
@@ -38,6 +38,17 @@ def plan_terms(session: Session, settings: Settings, now: datetime) -> list[str]
         session.rollback()
         return []
     return done
+
+
+def place_waiting(session: Session, now: datetime) -> list[str]:
+    """Items that waited for a meeting to be planned join the next open one."""
+    placed = late.place_waiting(session, now)
+    session.commit()
+    return (
+        [f"{placed[0].meeting.ref}: {len(placed)} waiting item(s) placed"]
+        if placed and placed[0].meeting
+        else []
+    )
 
 
 def _created(session: Session, key: str) -> datetime | None:
@@ -90,6 +101,7 @@ def run(app: App) -> list[str]:
     done: list[str] = []
     with app.session() as session:
         done += plan_terms(session, app.settings, now)
+        done += place_waiting(session, now)
         upcoming = session.scalars(
             select(Meeting)
             .where(Meeting.start > now, Meeting.status != "cancelled")

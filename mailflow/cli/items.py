@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailflow import compose, coordinator, planner
+from mailflow import compose, coordinator, late, planner
 from mailflow import items as items_
 from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.cli.outbox import announce_and_deliver
@@ -18,13 +18,21 @@ app.add_typer(group, name="items")
 @group.command("list")
 def list_(
     ctx: typer.Context,
-    meeting: str = typer.Argument(..., help="Meeting id or ref."),
+    meeting: str | None = typer.Argument(None, help="Meeting id or ref."),
+    unplaced: bool = typer.Option(
+        False, "--unplaced", help="Items waiting for a meeting to be planned."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List a meeting's items (and those deferred to it)."""
+    """List a meeting's items (and those deferred to it), or the items waiting for one."""
+    if (meeting is None) == (not unplaced):
+        raise UserError("give a MEETING or --unplaced (not both)")
     app_ = open_app(ctx)
     with app_.session() as session:
-        rows = items_.meeting_items(session, find_meeting(session, meeting))
+        late.place_waiting(session, app_.now())  # a meeting planned since takes them
+        session.commit()
+        rows = late.waiting(session) if meeting is None else (
+            items_.meeting_items(session, find_meeting(session, meeting)))  # fmt: skip
         if as_json:
             print_json([items_.item_json(i) for i in rows])
             return
@@ -45,16 +53,20 @@ def set_(
     status: str | None = typer.Option(None, "--status", help=", ".join(items_.STATUSES)),
     priority: int | None = typer.Option(None, "--priority", help="Higher comes first."),
     meeting: str | None = typer.Option(None, "--meeting", help="Move to another meeting."),
+    title: str | None = typer.Option(None, "--title", help="A corrected title."),
+    kind: str | None = typer.Option(None, "--kind", help="question or agenda."),
 ) -> None:
-    """Adjust one item: its minutes, status, priority or meeting."""
-    if minutes is None and status is None and priority is None and meeting is None:
-        raise UserError("nothing to set: give --minutes, --status, --priority or --meeting")
+    """Adjust one item: its minutes, status, priority, meeting, title or kind."""
+    if all(v is None for v in (minutes, status, priority, meeting, title, kind)):
+        raise UserError("nothing to set: give --minutes, --status, --priority, --meeting, "
+                        "--title or --kind")  # fmt: skip
     app_ = open_app(ctx)
     with app_.session() as session:
         item = items_.set_item(session, item_id, minutes=minutes, status=status,
-                               priority=priority, meeting=meeting)  # fmt: skip
-        console.print(f"item {item.id}: {item.status}, {item.minutes or 'default'} min, "
-                      f"priority {item.priority}")  # fmt: skip
+                               priority=priority, meeting=meeting, title=title,
+                               kind=kind)  # fmt: skip
+        console.print(f"item {item.id}: {item.kind} \"{item.title}\", {item.status}, "
+                      f"{item.minutes or 'default'} min, priority {item.priority}")  # fmt: skip
 
 
 @group.command("merge")
