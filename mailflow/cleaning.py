@@ -563,6 +563,12 @@ def _skip_headers(lines: list[str]) -> list[str]:
     return lines[i:]
 
 
+def header_line(line: str) -> bool:
+    """Whether `line` is a header line of a quoted or forwarded message ("From: ...",
+    "Gesendet: ...", "Objet : ..."), bold or not."""
+    return short(line) and bool(_HEADER_FROM.match(line) or _HEADER_OTHER.match(line))
+
+
 def _unquote_line(line: str) -> str:
     return re.sub(r"^\s*(>\s?)+", "", line)
 

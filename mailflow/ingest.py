@@ -36,6 +36,7 @@ from mailflow import (
     rsvp,
     schedule,
     senders,
+    sentmail,
 )
 from mailflow.addresses import Recipient, ReplyToken
 from mailflow.config import Settings
@@ -52,12 +53,14 @@ class Reading:
 
     mail: mime.ParsedMail
     reply: replies.ParsedReply
+    with_original: bool = False  # read knowing the mail of ours it answers
 
 
-def read(raw: bytes, mail_from: str) -> Reading:
-    """Parse a stored message and read its reply (no database: safe outside a lock)."""
+def read(raw: bytes, mail_from: str, original: str | None = None) -> Reading:
+    """Parse a stored message and read its reply (no database: safe outside a lock);
+    `original` is the text of the mail of ours it answers, if known (`sentmail`)."""
     mail = defuse(mime.parse_mail(raw, envelope_from=mail_from.strip("<>")))
-    return Reading(mail, replies.read_reply(mail))
+    return Reading(mail, replies.read_reply(mail, original), original is not None)
 
 
 def defuse(mail: mime.ParsedMail) -> mime.ParsedMail:
@@ -108,9 +111,13 @@ class Context:
 
 
 def parse(ctx: Context) -> None:
-    """Parse the raw bytes (unless done beforehand); never fails, whatever the MIME."""
-    if ctx.reading is None:
-        ctx.reading = read(ctx.row.raw, ctx.row.mail_from)
+    """Parse the raw bytes (unless done beforehand, knowing the mail of ours it answers
+    when there is one); never fails, whatever the MIME."""
+    reading = ctx.reading
+    if reading is None or not reading.with_original:
+        original = sentmail.original_text(ctx.session, ctx.settings, ctx.row.rcpt.split("\n"))
+        if reading is None or original is not None:
+            ctx.reading = read(ctx.row.raw, ctx.row.mail_from, original)
     ctx.row.subject = ctx.parsed.subject[:500]
 
 

@@ -36,13 +36,14 @@ class BoundedReader:
         self._pool: multiprocessing.pool.Pool | None = None
         self._lock = threading.Lock()
 
-    def read(self, raw: bytes, mail_from: str) -> ingest.Reading:
-        """The message's reading; `BudgetExceeded` if it took too long (the child is
-        replaced). An exception of the reader itself is raised as it is."""
+    def read(self, raw: bytes, mail_from: str, original: str | None = None) -> ingest.Reading:
+        """The message's reading (`original`: the text of the mail of ours it answers, if
+        known); `BudgetExceeded` if it took too long (the child is replaced). An
+        exception of the reader itself is raised as it is."""
         with self._lock:
             if self._pool is None:
                 self._pool = _CONTEXT.Pool(processes=1)
-            pending = self._pool.apply_async(ingest.read, (raw, mail_from))
+            pending = self._pool.apply_async(ingest.read, (raw, mail_from, original))
             try:
                 return pending.get(timeout=self.budget)
             except multiprocessing.TimeoutError:

@@ -52,6 +52,7 @@ from mailflow.cleaning import (
 from mailflow.commands import VoteCommand, member_commands
 from mailflow.leaving import asks_to_leave
 from mailflow.mime import ParsedMail, parse_mail
+from mailflow.original import without_original
 from mailflow.syntax import MAX_LINE, bounded, marker, short, withdrawal
 
 __all__ = [
@@ -677,17 +678,21 @@ def _resource_title(subject: str, names: Sequence[str]) -> str:
     return names[0]
 
 
-def read_reply(mail: ParsedMail) -> ParsedReply:
+def read_reply(mail: ParsedMail, original: str | None = None) -> ParsedReply:
     """The items of an already parsed message (what ingest should call).
 
-    Uses the sender's name to recognise a bare-name signature, gives automatic mail
+    `original` is the text of the mail of ours being answered, when known (see
+    `sentmail`): its copies in the reply are removed first, wherever and however they
+    are quoted (see `original`), before the fallback rules of `cleaning` run. Uses the
+    sender's name to recognise a bare-name signature, gives automatic mail
     and calendar RSVPs no items, and passes the non-inline filenames for the
     resource title. `body` is the member's own text, or the whole text if they wrote
     nothing of their own.
     """
     files = [a for a in mail.attachments if not a.inline]
     names = _sender_names(mail.from_name, mail.from_address)
-    own = member_text(mail.text, names=names)
+    own = member_text(without_original(mail.text, original) if original else mail.text,
+                      names=names)  # fmt: skip
     body = own or normalise(mail.text).strip()
     if mail.automatic is not None or is_rsvp(mail):
         return ParsedReply(body, (), False, ())
@@ -717,8 +722,13 @@ def is_rsvp(mail: ParsedMail) -> bool:
     return any(_is_itip_reply(cal) for cal in mail.calendars)
 
 
-def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, object]:
+def parse_reply(
+    raw: bytes, *, envelope_from: str | None = None, original: str | None = None
+) -> dict[str, object]:
     """What a reply would record: the DESIGN.md `inbox parse` JSON shape. Never raises.
+
+    `original` is the text of the mail of ours being answered, if known (see
+    `read_reply`).
 
     Keys: automatic (reason or None), body (cleaned text), items, attachments
     (non-inline only), plus apologies, withdraw, rsvp (True for a calendar REPLY or COUNTER), poll
@@ -752,7 +762,7 @@ def parse_reply(raw: bytes, *, envelope_from: str | None = None) -> dict[str, ob
         "themes": [],
     }  # fmt: skip
     try:
-        reply = read_reply(mail)
+        reply = read_reply(mail, original)
     except Exception as exc:  # a parser bug must not lose the message: report it
         result["error"] = f"reply parsing failed: {type(exc).__name__}"
         return result

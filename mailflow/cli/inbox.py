@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
 import typer
 from sqlalchemy import select
 
-from mailflow import ingest, replies
-from mailflow.cli.base import app, console, new_table, open_app, print_json
+from mailflow import config, ingest, replies, sentmail
+from mailflow.cli.base import (
+    app,
+    config_path,
+    console,
+    err_console,
+    new_table,
+    open_app,
+    print_json,
+)
 from mailflow.errors import UserError
 from mailflow.models import InboundMessage
 from mailflow.worker import Processor
@@ -19,17 +29,40 @@ group = typer.Typer(help="Received mail: list, reprocess, parse a reply.", no_ar
 app.add_typer(group, name="inbox")
 
 
+_RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to", "envelope-to")
+
+
+def _original(ctx: typer.Context, raw: bytes) -> str | None:
+    """The mail of ours the message answers, when a config and its database are at hand
+    and the message went to one of our signed reply addresses; else None (the reply is
+    read by the rules alone, as for mail to the bare address)."""
+    if not config.resolve_path(config_path(ctx)).is_file():
+        return None
+    try:
+        headers = BytesHeaderParser().parsebytes(raw)
+        values = [str(v) for h in _RECIPIENT_HEADERS for v in headers.get_all(h) or []]
+        recipients = [address for _, address in getaddresses(values) if "@" in address]
+        app_ = open_app(ctx)
+        with app_.session() as session:
+            return sentmail.original_text(session, app_.settings, recipients)
+    except Exception as exc:  # the file is still read, by the rules alone
+        err_console.print(f"note: the mail it answers was not looked up ({exc})")
+        return None
+
+
 @group.command("parse")
 def parse(
+    ctx: typer.Context,
     file: Path = typer.Argument(..., help="A message as an .eml file."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Show what a reply would record, without storing anything."""
+    """Show what a reply would record, without storing anything. With a config, a reply
+    to one of our signed addresses is read knowing the mail of ours it answers."""
     try:
         raw = file.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {file}: {exc.strerror or exc}") from None
-    result = replies.parse_reply(raw)
+    result = replies.parse_reply(raw, original=_original(ctx, raw))
     if as_json:
         print_json(result)
         return
