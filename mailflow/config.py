@@ -137,6 +137,26 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class SeriesConfig:
+    """A recurring series (the weekly chat): its occurrence records and its weekly rhythm.
+
+    The hours count back from each occurrence's start (`summary_hours_after` on from its
+    end); `tick` does each step once it is due, for the next occurrence of every series.
+    """
+
+    lookahead_weeks: int = 8
+    list_occurrences: int = 4
+    poll_opens_hours: int = 144
+    poll_reminder_hours: int = 72
+    poll_closes_hours: int = 48
+    reminder_hours: int = 24
+    summary_hours_after: int = 1
+    summary_dir: str = "summaries"
+    theme_options: tuple[str, ...] = ()
+    approve_themes: bool = False
+
+
+@dataclass(frozen=True)
 class ArchiveConfig:
     """Where large attachments are published instead of attached (optional)."""
 
@@ -179,6 +199,7 @@ class Settings:
     inbound: InboundConfig = field(default_factory=InboundConfig)
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    series: SeriesConfig = field(default_factory=SeriesConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     terms: tuple[TermConfig, ...] = ()
@@ -226,6 +247,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "inbound": InboundConfig,
     "outbound": OutboundConfig,
     "schedule": ScheduleConfig,
+    "series": SeriesConfig,
     "archive": ArchiveConfig,
     "retention": RetentionConfig,
 }
@@ -357,6 +379,9 @@ def _validate(settings: Settings) -> None:
             f"schedule.digest_weekday: {settings.schedule.digest_weekday!r} is not a day of "
             "the week (monday ... sunday)"
         )
+    series = settings.series
+    if not series.poll_opens_hours > series.poll_closes_hours:
+        raise ConfigError("series.poll_opens_hours: must be more than series.poll_closes_hours")
     if settings.retention.erase_items not in ERASE_ITEMS:
         raise ConfigError(
             f"retention.erase_items: {settings.retention.erase_items!r} is neither "

@@ -10,8 +10,11 @@ never RDATE (ical.js and libical misread DTSTART plus RDATE). A time that falls 
 repeated local hour (the night the clocks go back) is written in UTC instead, since
 readers disagree on which of the two instants a local time there names. A weekly series
 takes its weekday and the time of its EXDATEs from its current start, so a moved series
-keeps its skipped weeks. tests/test_calendar_conformance.py checks every kind of invite
-against icalendar, ical.js and libical. Serialisation and line folding are icalendar's.
+keeps its skipped weeks. One occurrence of a series is moved or cancelled by a message
+about it alone: the series' UID with RECURRENCE-ID (its original start, in the series'
+local time) and no RRULE, as Google, Outlook and Apple send "this event only".
+tests/test_calendar_conformance.py checks every kind of invite against icalendar, ical.js
+and libical. Serialisation and line folding are icalendar's.
 
 `parse_calendar_reply` reads what members' calendars send back (METHOD:REPLY, or COUNTER
 for a proposed new time), tolerating what real clients do: lower-case values, a BOM, LF
@@ -81,6 +84,7 @@ class EventInfo:
     rrule: str | None = None
     exdates: tuple[datetime, ...] = ()
     alarm_minutes: int = 0
+    recurrence_id: datetime | None = None  # one occurrence of the series `uid` (UTC)
 
 
 @dataclass(frozen=True)
@@ -335,6 +339,10 @@ def _vevent(event: EventInfo, attendees: Sequence[Attendee], method: str, stamp:
         vevent.add("rrule", rule)
         if exdates:
             vevent.add("exdate", exdates)
+    if event.recurrence_id is not None:
+        # in the series' own form (local time with its TZID), as DTSTART of the series
+        original = _aware(event.recurrence_id, "recurrence_id").astimezone(event.tz)
+        vevent.add("recurrence-id", original)
     if method == "REQUEST" and event.alarm_minutes > 0:
         vevent.add_component(_alarm(event))
     return vevent

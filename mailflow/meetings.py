@@ -1,17 +1,20 @@
-"""Meetings: creating them (ad hoc or from a term), finding them, showing attendance."""
+"""Meetings: creating them (ad hoc or from a term), finding them, and their attendance:
+the calendar answers (RSVPs) and, apart from them, who actually came."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import schedule
+from mailflow import minutes, schedule
 from mailflow.config import Settings
 from mailflow.errors import UserError
 from mailflow.models import Attendance, Meeting, Member
@@ -48,25 +51,68 @@ def new_uid(settings: Settings) -> str:
 
 
 def add_meeting(
-    session: Session, settings: Settings, *, title: str, start: str, now: datetime,
+    session: Session, settings: Settings, *, title: str, start: str | None, now: datetime,
     duration: int | None = None, location: str = "", ref: str | None = None,
+    every: str | None = None, until: str | None = None,
 ) -> Meeting:  # fmt: skip
-    """Create an ad-hoc meeting; `start` is local time in the group's zone."""
+    """Create an ad-hoc meeting, or with `every` a series (see `series`).
+
+    `start` is local time in the group's zone; a series without one starts at the next
+    such day and time after `now`. `until` (YYYY-MM-DD) is a series' last day.
+    """
     if not title.strip():
         raise UserError("a meeting needs a title")
-    when = schedule.parse_local(start, settings.group.tz)
+    tz = settings.group.tz
+    rule = schedule.parse_every(every) if every is not None else None
+    if rule is None and (start is None or until is not None):
+        raise UserError("--start is required (--until goes with --every)")
+    when = _series_start(rule, start, tz, now) if rule is not None else None
+    when = when or schedule.parse_local(start or "", tz)
     minutes = duration if duration is not None else settings.schedule.meeting_length_minutes
     if minutes <= 0:
         raise UserError("--duration must be a positive number of minutes")
-    local_day = schedule.to_local(when, settings.group.tz).date().isoformat()
+    local_day = schedule.to_local(when, tz).date().isoformat()
+    default_ref = _slug(title) if rule is not None else f"{local_day}-{_slug(title)}"
     meeting = Meeting(
-        ref=_unique_ref(session, ref or f"{local_day}-{_slug(title)}"),
+        ref=_unique_ref(session, ref or default_ref),
         title=title.strip(), start=when, duration_minutes=minutes, location=location.strip(),
         status="planned", sequence=0, uid=new_uid(settings), created_at=now,
+        rrule=rule.rrule(_until(until, when, tz)) if rule is not None else None,
     )  # fmt: skip
     session.add(meeting)
     session.flush()
     return meeting
+
+
+def _series_start(
+    rule: schedule.Recurrence, start: str | None, tz: ZoneInfo, now: datetime
+) -> datetime:
+    """A series' first start: `start` if it is on the rule's day and time, else the next."""
+    if start is not None:
+        when = schedule.parse_local(start, tz)
+        local = schedule.to_local(when, tz)
+        if rule.first_on_or_after(local.date()) != local.date() or local.time() != rule.at:
+            raise UserError(f"--start {start} is not on --every's day and time")
+        return when
+    day = rule.first_on_or_after(schedule.to_local(now, tz).date())
+    when = datetime.combine(day, rule.at, tz).astimezone(UTC)
+    if when <= now:
+        day = rule.first_on_or_after(day + timedelta(days=1))
+        when = datetime.combine(day, rule.at, tz).astimezone(UTC)
+    return when
+
+
+def _until(until: str | None, start: datetime, tz: ZoneInfo) -> datetime | None:
+    """The end of the local day `until` (YYYY-MM-DD) in UTC, not before `start`."""
+    if until is None:
+        return None
+    try:
+        last = date.fromisoformat(until.strip())
+    except ValueError:
+        raise UserError(f"bad date {until!r}: expected YYYY-MM-DD") from None
+    if last < schedule.to_local(start, tz).date():
+        raise UserError(f"--until {until} is before the series' first meeting")
+    return datetime.combine(last, time(23, 59, 59), tz).astimezone(UTC)
 
 
 def plan_term(
@@ -101,9 +147,48 @@ def plan_term(
     return result
 
 
-def list_meetings(session: Session) -> Sequence[Meeting]:
-    """All meetings, soonest first."""
-    return session.scalars(select(Meeting).order_by(Meeting.start, Meeting.id)).all()
+def list_meetings(
+    session: Session, *, now: datetime | None = None, occurrences: int = 0
+) -> Sequence[Meeting]:
+    """All meetings, soonest first; with `now`, of each series only the next
+    `occurrences` occurrences (past ones are left out)."""
+    rows = session.scalars(select(Meeting).order_by(Meeting.start, Meeting.id)).all()
+    if now is None:
+        return rows
+    shown: dict[int | None, int] = {}
+    kept = []
+    for row in rows:
+        if row.recurrence_id is not None:
+            if row.start < now or shown.get(row.series_id, 0) >= occurrences:
+                continue
+            shown[row.series_id] = shown.get(row.series_id, 0) + 1
+        kept.append(row)
+    return kept
+
+
+def root_of(meeting: Meeting) -> Meeting | None:
+    """The current series a row belongs to (itself for a series), or None for a single
+    meeting (see `series`)."""
+    row = meeting.series if meeting.recurrence_id is not None else meeting
+    if row is None or row.rrule is None:
+        return None
+    return row.series if row.series_id is not None and row.series is not None else row
+
+
+def _attendance_row(
+    session: Session, meeting: Meeting, member: Member, *, now: datetime
+) -> Attendance:
+    """The member's attendance row for the meeting, made (no answer yet) if missing."""
+    row = session.scalar(
+        select(Attendance).where(
+            Attendance.meeting_id == meeting.id, Attendance.member_id == member.id
+        )
+    )
+    if row is None:
+        row = Attendance(meeting_id=meeting.id, member_id=member.id, status="needs-action",
+                         sequence=0, updated_at=now)  # fmt: skip
+        session.add(row)
+    return row
 
 
 def set_attendance(
@@ -113,15 +198,7 @@ def set_attendance(
     """Record a member's attendance answer for a meeting (the newest answer wins)."""
     if status not in ATTENDANCE_STATUSES:
         raise ValueError(f"unknown attendance status {status!r}")
-    row = session.scalar(
-        select(Attendance).where(
-            Attendance.meeting_id == meeting.id, Attendance.member_id == member.id
-        )
-    )
-    if row is None:
-        row = Attendance(meeting_id=meeting.id, member_id=member.id, status=status,
-                         sequence=sequence, updated_at=now)  # fmt: skip
-        session.add(row)
+    row = _attendance_row(session, meeting, member, now=now)
     row.status, row.sequence, row.updated_at = status, sequence, now
     session.flush()
     return row
@@ -137,8 +214,95 @@ def attendance(session: Session, meeting: Meeting) -> list[tuple[Member, str]]:
     return [(m, answers.get(m.id, "needs-action")) for m in members if m.active or m.id in answers]
 
 
+def members_named(session: Session, written: Sequence[str], *, where: str) -> list[Member]:
+    """The members `written` names (addresses, full names, or first names no one else
+    has; see `minutes.match_person`).
+
+    Raises `UserError` naming the first one that is no member, with the list of members,
+    in one line; `where` says where it was written (e.g. "--present").
+    """
+    everyone = session.scalars(select(Member).order_by(Member.name, Member.email)).all()
+    people = [(m.email, m.name) for m in everyone]
+    by_email = {m.email: m for m in everyone}
+    found: list[Member] = []
+    for text in written:
+        email = minutes.match_person(text, people)
+        if email is None:
+            listed = ", ".join(f"{m.name} <{m.email}>" for m in everyone if m.active)
+            raise UserError(f"{text!r} in {where} is not a member (members: {listed or 'none'})")
+        found.append(by_email[email])
+    return list(dict.fromkeys(found))
+
+
+def record_presence(
+    session: Session, meeting: Meeting, *, present: Sequence[Member] = (),
+    apologies: Sequence[Member] = (), absent: Sequence[Member] = (), replace: bool = False,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Record who came to the meeting, who sent apologies and who was absent, apart from
+    their calendar answers; the meeting is then `held` (`minuted` stays as it is).
+
+    Members not named keep what was recorded for them, unless `replace` (the minutes'
+    own Present: line), which clears it. A cancelled meeting raises `UserError`.
+    """
+    if meeting.status == "cancelled":
+        raise UserError(f"meeting {meeting.ref} is cancelled; no attendance to record")
+    if replace:
+        for row in session.scalars(select(Attendance).where(Attendance.meeting_id == meeting.id)):
+            row.presence, row.presence_at = None, now
+    for presence, people in (("present", present), ("apologies", apologies), ("absent", absent)):
+        for member in people:
+            row = _attendance_row(session, meeting, member, now=now)
+            row.presence, row.presence_at = presence, now
+    if meeting.status == "planned":
+        meeting.status = "held"
+    session.flush()
+
+
+@dataclass(frozen=True)
+class Roll:
+    """Who came to a meeting, as recorded, beside what the calendar answers said.
+
+    `recorded` is False until the coordinator records attendance; until then nobody is
+    listed present. Apologies are recorded apologies, a declined invitation or an
+    "Apologies" reply from anyone not recorded present. Once attendance is recorded,
+    everyone else is absent; `no_answer` are the absent who never answered at all.
+    """
+
+    recorded: bool
+    present: tuple[Member, ...]
+    apologies: tuple[Member, ...]
+    absent: tuple[Member, ...]
+    no_answer: tuple[Member, ...]
+
+
+def roll(session: Session, meeting: Meeting) -> Roll:
+    """The meeting's roll (see `Roll`), each list in name order."""
+    rows = {
+        a.member_id: a
+        for a in session.scalars(select(Attendance).where(Attendance.meeting_id == meeting.id))
+    }
+    people = session.scalars(select(Member).order_by(Member.name, Member.email)).all()
+    recorded = any(r.presence is not None for r in rows.values())
+    present, apologies, absent, no_answer = [], [], [], []
+    for member in people:
+        row = rows.get(member.id)
+        if row is None and not member.active:
+            continue
+        status, presence = (row.status, row.presence) if row else ("needs-action", None)
+        if presence == "present":
+            present.append(member)
+        elif presence == "apologies" or status in ("apologies", "declined"):
+            apologies.append(member)
+        elif recorded or presence == "absent":
+            absent.append(member)
+        if presence != "present" and status == "needs-action" and presence != "apologies":
+            no_answer.append(member)
+    return Roll(recorded, tuple(present), tuple(apologies), tuple(absent), tuple(no_answer))
+
+
 def meeting_json(meeting: Meeting, settings: Settings) -> dict[str, Any]:
-    """A meeting in the DESIGN.md JSON shape."""
+    """A meeting in the DESIGN.md JSON shape (`meetings show` adds attendance)."""
     return {
         "id": meeting.id,
         "ref": meeting.ref,
@@ -148,6 +312,7 @@ def meeting_json(meeting: Meeting, settings: Settings) -> dict[str, Any]:
         "location": meeting.location,
         "status": meeting.status,
         "sequence": meeting.sequence,
-        "uid": meeting.uid,
+        "uid": meeting.series.uid if meeting.recurrence_id and meeting.series else meeting.uid,
         "rrule": meeting.rrule,
+        "series": series.ref if (series := root_of(meeting)) not in (None, meeting) else None,
     }

@@ -74,10 +74,17 @@ Index("ix_members_email_lower", func.lower(Member.email))
 
 
 class Meeting(Base):
-    """One meeting (or one weekly recurring series when `rrule` is set)."""
+    """One meeting, a recurring series (`rrule` set), or one occurrence of a series.
+
+    An occurrence has `series_id` (its series row) and `recurrence_id` (its original
+    start, UTC); calendars know it by the series' UID and that RECURRENCE-ID (its own
+    `uid` is internal). A series row with `series_id` is an earlier part of the series
+    it points to, ended by a move (see `series`).
+    """
 
     __tablename__ = "meetings"
 
+    __table_args__ = (UniqueConstraint("series_id", "recurrence_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(100), unique=True)
     term: Mapped[str] = mapped_column(String(100), default="")
@@ -93,6 +100,12 @@ class Meeting(Base):
     theme: Mapped[str] = mapped_column(Text, default="")  # chosen by poll (the weekly chat)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    series_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id"), index=True, nullable=True
+    )
+    recurrence_id: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    series: Mapped[Meeting | None] = relationship(remote_side=[id], foreign_keys=[series_id])
     items: Mapped[list[Item]] = relationship(
         back_populates="meeting", foreign_keys="Item.meeting_id"
     )
@@ -183,6 +196,8 @@ class Poll(Base):
     meeting: Mapped[Meeting | None] = relationship()
     votes: Mapped[list[PollVote]] = relationship(back_populates="poll")
 
+    # themes members proposed by reply, waiting for approval: [{"option", "member"}]
+    proposals: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
 class PollVote(Base):
     """A member's choice in a poll (1-based option number); one per member, changeable."""

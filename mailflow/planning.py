@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from mailflow import addresses, compose, itip, late, outbox, planner, schedule
+from mailflow import actions, addresses, compose, itip, late, outbox, planner, schedule
 from mailflow.addresses import ReplyToken
 from mailflow.config import Settings
 from mailflow.errors import UserError
-from mailflow.items import apply_agenda, meeting_items, plan_agenda
+from mailflow.items import apply_agenda, meeting_items, plan_agenda, with_apologies
 from mailflow.members import active_members
 from mailflow.models import Attendance, Item, Mailing, Meeting, Member
 
@@ -63,6 +63,7 @@ def common_context(settings: Settings, meeting: Meeting) -> dict[str, object]:
     """What every member mail about `meeting` shows: group, title, when, where, deadline."""
     return {
         "group": settings.group.name,
+        "meeting_id": meeting.id,
         "title": meeting.title,
         "theme": meeting.theme,
         "when": _when(settings, meeting.start),
@@ -85,8 +86,10 @@ def fan_out(
     session: Session, *, key: str, kind: str, meeting: Meeting | None,
     recipients: Sequence[Member], build: Callable[[Member], EmailMessage], now: datetime,
     progress: Progress = None, on_skip: outbox.SkipHook = None, preview: Preview | None = None,
+    blobs: Sequence[str] = (),
 ) -> int:  # fmt: skip
-    """Queue `build(member)` once per member for the mailing `key` (see `outbox.fan_out`).
+    """Queue `build(member)` once per member for the mailing `key` (see `outbox.fan_out`;
+    `blobs` names the shared attachments every message refers to).
 
     Returns how many messages this run queued; members already queued are not queued
     again, and members whose message cannot be built go to `on_skip`. With `preview`,
@@ -99,7 +102,7 @@ def fan_out(
                                  meeting_id=meeting.id if meeting else None)  # fmt: skip
     return outbox.fan_out(
         session, mailing, list(by_email), lambda e: build(by_email[e]), now=now,
-        progress=progress, on_skip=on_skip,
+        progress=progress, on_skip=on_skip, blobs=blobs,
     )  # fmt: skip
 
 
@@ -139,6 +142,8 @@ def call_for_items(
         late.place_waiting(session, now)  # items waiting for a meeting join this one
     context = common_context(settings, meeting) | {"proposed": proposed_items(session, meeting),
                                             "reminder": reminder}  # fmt: skip
+    open_actions = [actions.view(a) for a in actions.open_before(session, meeting)]
+    context["open_actions"] = open_actions  # each owner's are highlighted in their own call
     if reminder:
         key, recipients = f"reminder:{meeting.id}", members_without_reply(session, meeting)
         subject = f"Reminder: items for {meeting.title} by {context['deadline']}"
@@ -147,7 +152,9 @@ def call_for_items(
         subject = f"Call for items: {meeting.title} ({_when(settings, meeting.start)})"
 
     def build(member: Member) -> EmailMessage:
-        text, html = compose.render("member/call-for-items", context | {"name": member.name})
+        mine = [a for a in open_actions if a["email"] == member.email]
+        personal = {"name": member.name, "your_actions": mine}
+        text, html = compose.render("member/call-for-items", context | personal)
         return compose.build_message(
             settings, to=to_address(member), now=now, text=text, html=html, subject=subject,
             reply_to=signed(settings, "c", meeting.id, member),
@@ -226,14 +233,16 @@ def _event(
     settings: Settings, meeting: Meeting, description: str, member: Member
 ) -> itip.EventInfo:
     # The organizer is the member's signed invite address, so that every calendar's
-    # RSVP comes back to mailflow and is matched to the member it was sent to.
+    # RSVP comes back to mailflow and is matched to the member it was sent to. An
+    # occurrence is its series' UID with its RECURRENCE-ID, from the series' organizer.
+    head = meeting.series if meeting.recurrence_id is not None else None
     return itip.EventInfo(
-        uid=meeting.uid, sequence=meeting.sequence, title=meeting.heading,
+        uid=(head or meeting).uid, sequence=meeting.sequence, title=meeting.heading,
         description=description, location=meeting.location, start=meeting.start,
         duration_minutes=meeting.duration_minutes, tz=settings.group.tz,
-        organizer_email=signed(settings, "i", meeting.id, member),
+        organizer_email=signed(settings, "i", (head or meeting).id, member),
         organizer_name=settings.group.name, sent_by=None, rrule=meeting.rrule,
-        exdates=meeting.skipped(),
+        exdates=meeting.skipped(), recurrence_id=meeting.recurrence_id,
         alarm_minutes=settings.schedule.reminder_alarm_minutes,
     )  # fmt: skip
 
@@ -241,6 +250,7 @@ def _event(
 def _calendar_message(
     settings: Settings, meeting: Meeting, member: Member, *, method: str, subject: str,
     template: str, context: dict[str, object], description: str, now: datetime,
+    attachments: Sequence[compose.Part] = (),
 ) -> EmailMessage:  # fmt: skip
     event = _event(settings, meeting, description, member)
     ics = itip.build_calendar(event, [itip.Attendee(member.email, member.name)], method=method,
@@ -250,6 +260,7 @@ def _calendar_message(
         settings, to=to_address(member), subject=subject, text=text, html=html, now=now,
         reply_to=signed(settings, "i", meeting.id, member),
         calendar=compose.Part(ics, "text/calendar", "invite.ics", {"method": method}),
+        attachments=attachments,
     )  # fmt: skip
 
 
@@ -272,18 +283,26 @@ def send_invites(
     verb = "Invitation" if meeting.sequence == 0 else "Updated invitation"
     subject = f"{verb}: {meeting.heading} ({_when(settings, meeting.start)})"
     written = _open_questions(session, agenda)
-    context = common_context(settings, meeting) | {"agenda": text, "written": written}
+    from mailflow import papers as papers_  # papers builds on this module
+
+    shared = papers_.invite_papers(session, settings, meeting)
+    parts, blobs = shared.parts(session) if preview is None else ([], [])
+    session.commit()
+    absent = with_apologies(session, meeting)
+    context = common_context(settings, meeting) | {"agenda": text, "written": written,
+                                                   "papers": shared.listing()}  # fmt: skip
 
     def build(member: Member) -> EmailMessage:
         return _calendar_message(settings, meeting, member, method="REQUEST", subject=subject,
-                                 template="member/invite", context=context, description=text,
-                                 now=now)  # fmt: skip
+                                 template="member/invite", description=text, now=now,
+                                 context=context | {"apologies": member.id in absent},
+                                 attachments=parts)  # fmt: skip
 
     skipped: list[outbox.Skipped] = []
     invites = fan_out(session, key=f"invite:{meeting.id}:{meeting.sequence}", kind="invite",
                        meeting=meeting, recipients=active_members(session), build=build,
                        now=now, progress=progress, on_skip=skipped.append,
-                       preview=preview)  # fmt: skip
+                       preview=preview, blobs=blobs)  # fmt: skip
     outcomes = notify_outcomes(session, settings, meeting, agenda, now=now,
                                on_skip=skipped.append, preview=preview)  # fmt: skip
     return InviteReport(invites=invites, outcomes=outcomes, agenda=agenda,
@@ -325,19 +344,43 @@ def notify_outcomes(
                     now=now, on_skip=on_skip, preview=preview)  # fmt: skip
 
 
-def move_meeting(
-    session: Session, settings: Settings, meeting: Meeting, start: str, *, now: datetime,
-    on_skip: outbox.SkipHook = None,
-) -> int:  # fmt: skip
-    """Move a meeting and send everyone an update (same UID, SEQUENCE+1).
+def announced(session: Session, meeting: Meeting) -> bool:
+    """Whether members have heard of the meeting: its invites or its call for items went
+    out (for an occurrence, also its series' invites)."""
+    ids = [meeting.id]
+    if meeting.recurrence_id is not None and meeting.series_id is not None:
+        ids.append(meeting.series_id)
+    keys = [Mailing.key.like(f"invite:{i}:%") for i in ids] + [Mailing.key == f"call:{meeting.id}"]
+    return session.scalar(select(Mailing.id).where(or_(*keys)).limit(1)) is not None
 
-    Returns how many invites were queued; members skipped go to `on_skip`.
+
+def check_start(settings: Settings, start: datetime, now: datetime) -> None:
+    """Refuse a new or moved meeting that would start in the past."""
+    if start <= now:
+        raise UserError(f"{_when(settings, start)} is in the past; use --force to set it anyway")
+
+
+def move_meeting(
+    session: Session, settings: Settings, meeting: Meeting, start: datetime, *, now: datetime,
+    on_skip: outbox.SkipHook = None, preview: Preview | None = None,
+) -> int:  # fmt: skip
+    """Move a meeting (or one occurrence of a series) and send an update.
+
+    The update has the same UID and SEQUENCE+1; for an occurrence, the series' UID and
+    its RECURRENCE-ID, so calendars move that date only. Nothing is sent for a meeting
+    members have not heard of (see `announced`). Returns how many invites were queued
+    (with `preview`, would be: nothing is committed, the caller rolls back).
     """
     _require_open(meeting)
-    meeting.start = schedule.parse_local(start, settings.group.tz)
+    meeting.start = start
     meeting.sequence += 1
-    session.commit()
-    report = send_invites(session, settings, meeting, now=now)
+    if not announced(session, meeting):
+        if preview is None:
+            session.commit()
+        return 0
+    if preview is None:
+        session.commit()
+    report = send_invites(session, settings, meeting, now=now, preview=preview)
     if on_skip:
         for skip in report.skipped:
             on_skip(skip)
@@ -346,16 +389,31 @@ def move_meeting(
 
 def cancel_meeting(
     session: Session, settings: Settings, meeting: Meeting, *, now: datetime,
-    on_skip: outbox.SkipHook = None,
+    on_skip: outbox.SkipHook = None, preview: Preview | None = None,
 ) -> int:  # fmt: skip
-    """Cancel a meeting and send everyone a CANCEL (the whole event, SEQUENCE+1).
+    """Cancel a meeting, one occurrence or a whole series, and send a CANCEL.
 
-    Returns how many were queued; members whose CANCEL cannot be built go to `on_skip`.
+    The CANCEL is the whole event with SEQUENCE+1; for an occurrence, the series' UID
+    with its RECURRENCE-ID, and the series skips that date from then on (EXDATE). A
+    series' coming occurrences are cancelled with it. Nothing is sent for a meeting
+    members have not heard of (see `announced`). Returns how many were queued (with
+    `preview`, would be: nothing is committed, the caller rolls back).
     """
     _require_open(meeting)
     meeting.status = "cancelled"
     meeting.sequence += 1
-    session.commit()
+    if meeting.recurrence_id is not None and meeting.series is not None:
+        skipped = {*meeting.series.skipped(), meeting.recurrence_id}
+        meeting.series.exdates = ",".join(d.isoformat() for d in sorted(skipped))
+    if meeting.rrule is not None:
+        coming = select(Meeting).where(Meeting.series_id == meeting.id, Meeting.start > now,
+                                       Meeting.recurrence_id.is_not(None))  # fmt: skip
+        for occurrence in session.scalars(coming):
+            occurrence.status = "cancelled"
+    if preview is None:
+        session.commit()
+    if not announced(session, meeting):
+        return 0
     _, text = agenda_text(session, settings, meeting)
     subject = f"Cancelled: {meeting.title} ({_when(settings, meeting.start)})"
     context = common_context(settings, meeting)
@@ -367,7 +425,7 @@ def cancel_meeting(
 
     return fan_out(session, key=f"cancel:{meeting.id}:{meeting.sequence}", kind="cancel",
                     meeting=meeting, recipients=active_members(session), build=build,
-                    now=now, on_skip=on_skip)  # fmt: skip
+                    now=now, on_skip=on_skip, preview=preview)  # fmt: skip
 
 
 def export_calendar(

@@ -317,3 +317,132 @@ def plan_term(
         PlannedMeeting(f"{term.name}-{i}", title, start, duration, term.location, None, ())
         for i, start in enumerate(starts, start=1)
     ]
+
+
+# --- series: "every Monday 20:00" and the occurrences of a stored rule ---------------
+
+_EVERY_RE = re.compile(
+    r"(?:(?:every|each)\s+(?:(?P<other>other)\s+)?|weekly\s+on\s+|(?P<fortnight>fortnightly)"
+    r"\s+on\s+|monthly\s+on\s+(?:the\s+)?)?"
+    r"(?:(?P<ord>first|1st|second|2nd|third|3rd|fourth|4th|last)\s+)?"
+    + _DAY
+    + r"(?:\s+of\s+(?:the|each|every)\s+month)?(?:\s+at)?\s+"
+    r"(?P<time>\d{1,2}(?::\d{2})?\s*(?:am|pm)?)"
+)
+EVERY_FORMS = (
+    '"Monday 20:00", "every Monday at 8pm", "every other Monday 20:00", '
+    '"fortnightly on Monday 20:00", "second Tuesday of each month at 16:00"'
+)
+MAX_OCCURRENCE_STEPS = 20_000  # a series read from the database is never expanded further
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """How a series repeats: weekly (every `interval` weeks) on a weekday, or monthly on
+    the `nth` weekday (-1 for the last), at a local time."""
+
+    freq: str
+    interval: int
+    weekday: int
+    at: time
+    nth: int | None = None
+
+    def rrule(self, until: datetime | None = None) -> str:
+        """The RRULE value, e.g. ``FREQ=WEEKLY;BYDAY=MO`` or ``FREQ=MONTHLY;BYDAY=2TU``."""
+        byday = f"{self.nth}{_BYDAY[self.weekday]}" if self.nth else _BYDAY[self.weekday]
+        parts = [f"FREQ={self.freq}"]
+        parts += [f"INTERVAL={self.interval}"] if self.interval > 1 else []
+        parts.append(f"BYDAY={byday}")
+        parts += [f"UNTIL={until.astimezone(UTC):%Y%m%dT%H%M%SZ}"] if until else []
+        return ";".join(parts)
+
+    def first_on_or_after(self, day: date) -> date:
+        """The first date of the pattern on or after `day`."""
+        if self.nth is None:
+            return day + timedelta(days=(self.weekday - day.weekday()) % 7)
+        month = day.replace(day=1)
+        while True:
+            last = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            found = _nth_weekday(month, last, self.weekday, self.nth)
+            if found is not None and found >= day:
+                return found
+            month = last + timedelta(days=1)
+
+
+def parse_every(text: str) -> Recurrence:
+    """Read ``--every`` (see `EVERY_FORMS`) as a `Recurrence`; `UserError` otherwise."""
+    match = _EVERY_RE.fullmatch(" ".join(text.lower().split()).rstrip(".")[:200])
+    if match is None:
+        raise UserError(f"--every {text!r}: expected a form like {EVERY_FORMS}")
+    weekday = WEEKDAYS.index(match["day"].title())
+    at = _parse_time(match["time"], text)
+    if match["ord"]:
+        return Recurrence("MONTHLY", 1, weekday, at, _ORDINALS[match["ord"]])
+    interval = 2 if match["other"] or match["fortnight"] else 1
+    return Recurrence("WEEKLY", interval, weekday, at)
+
+
+def read_rrule(rrule: str) -> tuple[Recurrence | None, datetime | None]:
+    """The `Recurrence` and UNTIL (UTC) of a stored RRULE; no recurrence if it is a rule
+    mailflow does not make (one weekday, weekly or monthly)."""
+    fields = dict(p.partition("=")[::2] for p in rrule.upper().split(";") if "=" in p)
+    until = None
+    if fields.get("UNTIL"):
+        until = datetime.strptime(fields["UNTIL"][:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    byday = re.fullmatch(r"(-?\d)?(MO|TU|WE|TH|FR|SA|SU)", fields.get("BYDAY", ""))
+    freq, interval = fields.get("FREQ", ""), fields.get("INTERVAL", "1")
+    if byday is None or freq not in ("WEEKLY", "MONTHLY") or not interval.isdigit():
+        return None, until
+    nth = int(byday.group(1)) if byday.group(1) else None
+    if (freq == "MONTHLY") != (nth is not None):
+        return None, until
+    weekday = _BYDAY.index(byday.group(2))
+    return Recurrence(freq, max(1, int(interval)), weekday, time(0), nth), until
+
+
+def occurrences(
+    start: datetime, rrule: str, tz: ZoneInfo, *, after: datetime, count: int,
+    skipped: tuple[datetime, ...] = (), before: datetime | None = None,
+) -> list[datetime]:  # fmt: skip
+    """The UTC starts of a series' first `count` occurrences starting at or after `after`
+    (and before `before`, if given).
+
+    `start` is the series' first start (UTC), whose local time every occurrence keeps
+    (a local time that falls in a clock change is read as RFC 5545 does: the first of a
+    repeated hour, the offset before a skipped one). Skipped starts (EXDATEs) and starts
+    after UNTIL are left out.
+    """
+    rule, until = read_rrule(rrule)
+    if rule is None:
+        return [start] if after <= start and (before is None or start < before) else []
+    local = to_local(start, tz)
+    day, found, gone = local.date(), list[datetime](), set(skipped)
+    for _ in range(MAX_OCCURRENCE_STEPS):
+        when = datetime.combine(day, local.time(), tz).astimezone(UTC)
+        ended = (until is not None and when > until) or (before is not None and when >= before)
+        if ended or len(found) >= count:
+            break
+        if when >= after and when not in gone:
+            found.append(when)
+        if rule.nth is None:
+            day += timedelta(weeks=rule.interval)
+        else:
+            day = rule.first_on_or_after((day.replace(day=1) + timedelta(days=32)).replace(day=1))
+    return found
+
+
+def with_until(rrule: str, until: datetime) -> str:
+    """The same RRULE ending at `until` (UTC, inclusive): any UNTIL or COUNT replaced."""
+    kept = [p for p in rrule.split(";") if p and p.split("=")[0].upper() not in ("UNTIL", "COUNT")]
+    return ";".join([*kept, f"UNTIL={until.astimezone(UTC):%Y%m%dT%H%M%SZ}"])
+
+
+def on_weekday(rrule: str, weekday: int) -> str:
+    """The same RRULE on another weekday (a weekly or monthly rule of one BYDAY)."""
+    parts = []
+    for part in rrule.split(";"):
+        key, _, value = part.partition("=")
+        if key.upper() == "BYDAY":
+            part = f"BYDAY={value.rstrip('MOTUWEHFRSA')}{_BYDAY[weekday]}"
+        parts.append(part)
+    return ";".join(parts)

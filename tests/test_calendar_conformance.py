@@ -2,7 +2,10 @@
 
 Each invite (REQUEST, update, CANCEL, weekly series with EXDATE, moved meetings and
 series, meetings across both clock changes and at 00:30/01:30 on change nights, in
-Europe/London and America/New_York) is read by:
+Europe/London and America/New_York) is read by the readers below. So are the messages
+about one occurrence of a series (an update or a CANCEL with RECURRENCE-ID), read with
+the series they belong to as a calendar keeps them, and a series moved from Monday to
+Tuesday part-way through (the old series ended by UNTIL, a new one from the move):
 
 - icalendar + recurring-ical-events (Python),
 - ical.js 2, Mozilla's parser (Thunderbird), run by node over tests/calendar/icaljs_expand.mjs,
@@ -27,7 +30,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -37,6 +40,7 @@ import pytest
 import recurring_ical_events
 
 from mailflow.itip import Attendee, EventInfo, build_calendar
+from mailflow.schedule import with_until
 
 HERE = Path(__file__).parent / "calendar"
 ROOT = Path(__file__).parent.parent
@@ -59,6 +63,9 @@ class Case:
     event: EventInfo
     method: str
     expected: tuple[Span, ...]
+    # later messages a calendar keeps with the first (an occurrence's update, a series
+    # that continues this one): their events are read together with it
+    more: tuple[EventInfo, ...] = ()
 
 
 def _event(name: str, tz: ZoneInfo, start: datetime, minutes: int, **more: object) -> EventInfo:
@@ -109,6 +116,39 @@ def weekly(
     return Case(name, event, "REQUEST", tuple((s, s + timedelta(minutes=minutes)) for s in starts))
 
 
+def occurrence_moved(name: str, first: datetime, week: int, to: datetime) -> Case:
+    """A weekly series, and an update moving its occurrence of week `week` (0-based) to
+    local `to` (the series' UID with RECURRENCE-ID), as a calendar keeps them."""
+    series = weekly(name, LONDON, first, 60)
+    original = series.expected[week][0]
+    moved = _instant(to, LONDON)
+    update = replace(series.event, start=moved, rrule=None, sequence=1, recurrence_id=original)
+    spans = [*series.expected[:week], (moved, moved + timedelta(minutes=60))]
+    spans += series.expected[week + 1 :]
+    return Case(name, series.event, "REQUEST", tuple(spans), (update,))
+
+
+def occurrence_cancelled(name: str, first: datetime, week: int) -> Case:
+    """The CANCEL of one occurrence of a weekly series: its start is read alone."""
+    series = weekly(name, LONDON, first, 60)
+    span = series.expected[week]
+    event = replace(series.event, start=span[0], rrule=None, sequence=1, recurrence_id=span[0])
+    return Case(name, event, "CANCEL", (span,))
+
+
+def series_split(name: str, first: datetime, moved_to: datetime, *, skip: date) -> Case:
+    """A weekly series moved to another weekday from `moved_to` on: the old series ends by
+    UNTIL at its last occurrence before the move (SEQUENCE+1), a new one (its own UID)
+    starts at `moved_to`, skipping the week of `skip` (on the new weekday)."""
+    old = weekly(name, LONDON, first, 60)
+    cutoff = _instant(moved_to, LONDON) - timedelta(days=4)
+    kept = [span for span in old.expected if span[0] < cutoff]
+    ended = replace(old.event, sequence=1, rrule=with_until(old.event.rrule or "", kept[-1][0]))
+    new = weekly(f"{name}-new", LONDON, moved_to, 60, skip=(skip,))
+    expected = tuple([*kept, *new.expected][:OCCURRENCES])
+    return Case(name, ended, "REQUEST", expected, (new.event,))
+
+
 D = datetime
 CASES = (
     # The issue's meeting: 16:00 BST is 15:00Z.
@@ -151,6 +191,16 @@ CASES = (
     single("new-york-0130-autumn-night-edt", NEW_YORK, D(2026, 11, 1, 1, 30), 60),
     single("new-york-0130-autumn-night-est", NEW_YORK, D(2026, 11, 1, 1, 30), 60, fold=1),
     single("new-york-0030-ends-in-repeated-hour", NEW_YORK, D(2026, 11, 1, 0, 30), 75),
+    occurrence_moved("london-occurrence-moved", D(2026, 9, 7, 20), 2, D(2026, 9, 22, 19)),
+    occurrence_moved("london-occurrence-moved-gmt", D(2026, 10, 5, 20), 3, D(2026, 10, 27, 18)),
+    occurrence_cancelled("london-occurrence-cancelled", D(2026, 9, 7, 20), 2),
+    occurrence_cancelled("london-occurrence-cancelled-winter", D(2026, 10, 5, 20), 5),
+    series_split(
+        "london-split-tuesday", D(2026, 9, 7, 20), D(2026, 10, 6, 20), skip=date(2026, 10, 27)
+    ),
+    series_split(
+        "london-split-gmt", D(2026, 10, 5, 20), D(2026, 11, 3, 19, 30), skip=date(2026, 12, 22)
+    ),
 )
 NAMES = [case.name for case in CASES]
 BY_NAME = {case.name: case for case in CASES}
@@ -181,6 +231,12 @@ def invite(case: Case) -> bytes:
     The name is unique per content: icalendar caches the zones it has read by TZID.
     """
     data = build_calendar(case.event, ATTENDEES, method=case.method, stamp=STAMP)
+    if case.more:
+        calendar = icalendar.Calendar.from_ical(data)
+        for event in case.more:
+            later = build_calendar(event, ATTENDEES, method="REQUEST", stamp=STAMP)
+            calendar.subcomponents += icalendar.Calendar.from_ical(later).walk("VEVENT")
+        data = calendar.to_ical()
     tzid = str(case.event.tz).encode()
     return data.replace(tzid, b"Mailflow-" + hashlib.sha256(data).hexdigest()[:12].encode())
 

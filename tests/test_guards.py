@@ -54,7 +54,7 @@ def people(cli: Cli) -> None:
 def test_each_guard_refuses_in_one_line_and_queues_nothing(
     cli: Cli, app: App, people: None, tmp_path: Path
 ) -> None:
-    ok(cli("meetings", "add", "--title", "Past meeting", "--start", _local(-3)))
+    ok(cli("meetings", "add", "--title", "Past meeting", "--start", _local(-3), "--force"))
     ok(cli("meetings", "add", "--title", "Future meeting", "--start", _local(60)))
     past, future = "1", "2"
     minutes = tmp_path / "minutes.md"

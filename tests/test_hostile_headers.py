@@ -102,7 +102,7 @@ def test_call_for_items_cleans_or_skips_bad_rows_and_reaches_everyone_else(
     app: App, cli: Cli
 ) -> None:
     add_members(app, cli)
-    assert cli("meetings", "add", "--title", "Autumn meeting", "--start",
+    assert cli("meetings", "add", "--title", "Autumn meeting", "--force", "--start",
                "2026-11-19 16:00").exit_code == 0  # fmt: skip
     result = cli("call-for-items", "1", "--force")
     assert result.exit_code == 0, result.stderr
@@ -157,7 +157,7 @@ def test_send_minutes_skips_a_bad_address_and_reports_it(
     app: App, cli: Cli, tmp_path: Path
 ) -> None:
     add_members(app, cli)
-    assert cli("meetings", "add", "--title", "Autumn meeting", "--start",
+    assert cli("meetings", "add", "--title", "Autumn meeting", "--force", "--start",
                "2026-11-19 16:00").exit_code == 0  # fmt: skip
     minutes = tmp_path / "minutes.md"
     minutes.write_text("## Attendance\n\n- ACTION Jane Smith: send the list\n", encoding="utf-8")

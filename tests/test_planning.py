@@ -38,7 +38,7 @@ def people(cli: Cli) -> None:
 
 @pytest.fixture
 def group(cli: Cli, people: None) -> str:
-    ok(cli("meetings", "add", "--title", "Autumn meeting", "--start", "2026-11-19 16:00",
+    ok(cli("meetings", "add", "--title", "Autumn meeting", "--start", "2026-11-19 16:00", "--force",
            "--location", "Teachers' Centre, Room 2"))  # fmt: skip
     meetings = json.loads(ok(cli("meetings", "list", "--json")).stdout)
     return str(meetings[0]["ref"])
@@ -131,7 +131,7 @@ def test_invites_move_and_cancel(cli: Cli, app: App, group: str) -> None:
     ok(cli("send-invites", group))
     assert len(sent(app)) == 3
 
-    ok(cli("meetings", "move", group, "--start", "2026-11-26 16:30"))
+    ok(cli("meetings", "move", group, "--start", "2026-11-26 16:30", "--force"))
     update = sent(app)[3:]
     assert len(update) == 3
     [event] = calendar_of(update[0]).walk("VEVENT")
@@ -206,8 +206,8 @@ def test_tick_overlapping_runs_send_once(app: App, people: None) -> None:
 
 
 def test_time_zone_across_the_clock_change(cli: Cli, app: App) -> None:
-    ok(cli("meetings", "add", "--title", "Summer", "--start", "2026-06-18 16:00"))
-    ok(cli("meetings", "add", "--title", "Winter", "--start", "2026-11-19 16:00"))
+    ok(cli("meetings", "add", "--title", "Summer", "--start", "2026-06-18 16:00", "--force"))
+    ok(cli("meetings", "add", "--title", "Winter", "--start", "2026-11-19 16:00", "--force"))
     starts = [m["start"] for m in json.loads(ok(cli("meetings", "list", "--json")).stdout)]
     assert starts == ["2026-06-18T16:00:00+01:00", "2026-11-19T16:00:00+00:00"]
     gap = cli("meetings", "add", "--title", "Gap", "--start", "2026-03-29 01:30")
@@ -231,7 +231,7 @@ def test_reply_after_a_move_updates_attendance(cli: Cli, app: App, group: str) -
     from tests.conftest import free_port, load_mail
 
     ok(cli("send-invites", group))
-    ok(cli("meetings", "move", group, "--start", "2026-11-26 16:00"))
+    ok(cli("meetings", "move", group, "--start", "2026-11-26 16:00", "--force"))
     jane = MEMBERS[0][0]
     update = [m for m in sent(app) if m["To"].addresses[0].addr_spec == jane][-1]
     [event] = calendar_of(update).walk("VEVENT")

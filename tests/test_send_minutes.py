@@ -46,7 +46,7 @@ def setup_group(cli: Cli, config: Path, tmp_path: Path) -> tuple[Path, Path]:
     for address, name in PEOPLE:
         ok(cli("members", "add", address, "--name", name, "--quiet", config=config))
     ok(cli("meetings", "add", "--title", "Autumn meeting", "--start", "2026-11-19 16:00",
-           config=config))  # fmt: skip
+           "--force", config=config))  # fmt: skip
     ok(cli("meetings", "add", "--title", "Spring meeting", "--start", "2027-03-11 16:00",
            config=config))  # fmt: skip
     minutes = tmp_path / "minutes.md"

@@ -1,6 +1,8 @@
 /* For each iCalendar file named on the command line, print one JSON line: the RFC 5546
  * restriction errors libical finds (X-LIC-ERROR), and the UTC start and end (Unix
- * seconds) of every occurrence of the first VEVENT, as libical (Evolution, KDE) expands it.
+ * seconds) of every occurrence of every VEVENT, as libical (Evolution, KDE) expands it. A
+ * VEVENT with RECURRENCE-ID replaces the occurrence of its series starting then, as
+ * Evolution's calendar store does (libical expands each component on its own).
  *
  * Build: gcc libical_expand.c $(pkg-config --cflags --libs libical)
  */
@@ -87,11 +89,27 @@ static int report(const char *path)
         return 1;
     }
     int valid = icalrestriction_check(calendar);
-    icalcomponent *event = icalcomponent_get_first_component(calendar, ICAL_VEVENT_COMPONENT);
     static struct spans found;
     found.count = 0;
-    if (event != NULL) {
-        icaltimezone *utc = icaltimezone_get_utc_timezone();
+    icaltimezone *utc = icaltimezone_get_utc_timezone();
+    for (icalcomponent *event = icalcomponent_get_first_component(calendar, ICAL_VEVENT_COMPONENT);
+         event != NULL; event = icalcomponent_get_next_component(calendar, ICAL_VEVENT_COMPONENT)) {
+        icalproperty *rid = icalcomponent_get_first_property(event, ICAL_RECURRENCEID_PROPERTY);
+        if (rid != NULL && icalcomponent_get_first_property(event, ICAL_RRULE_PROPERTY) == NULL) {
+            /* the occurrence it replaces goes: its start is the RECURRENCE-ID */
+            struct icaltimetype when = icalcomponent_get_recurrenceid(event);
+            const char *tzid = icalproperty_get_parameter_as_string(rid, "TZID");
+            icaltimezone *zone = tzid ? icalcomponent_get_timezone(calendar, tzid) : utc;
+            time_t replaced = icaltime_as_timet_with_zone(when, zone ? zone : utc);
+            for (int i = 0; i < found.count; i++) {
+                if (found.start[i] == replaced) {
+                    found.start[i] = found.start[found.count - 1];
+                    found.end[i] = found.end[found.count - 1];
+                    found.count--;
+                    break;
+                }
+            }
+        }
         icalcomponent_foreach_recurrence(event, icaltime_from_timet_with_zone(0, 0, utc),
                                          icaltime_from_string("21000101T000000Z"), collect,
                                          &found);
