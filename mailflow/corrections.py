@@ -5,10 +5,16 @@ A reply there is a correction: it is recorded as an agenda item on the *next* me
 titled "Correction to the minutes: <first line>", which the planner places under
 "Approval of the minutes". With no later meeting planned the reply is held, with that
 reason, until the coordinator plans one and releases it.
+
+A reply that only thanks ("Thanks Helen, really useful meeting. See you in June!") is
+no correction (`only_thanks`): every phrase of it must be a thank-you, a greeting, a
+"see you" or praise of the meeting; one phrase saying anything else makes it one.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -29,6 +35,45 @@ def next_meeting_after(session: Session, meeting: Meeting) -> Meeting | None:
         .order_by(Meeting.start)
         .limit(1)
     )
+
+
+_W = r"(?: [\w']+)"  # one more word: phrases are matched on single-spaced words
+_THANKS = (
+    # "thanks helen", "many thanks for the minutes", "thank you all for a great session"
+    rf"(?:many |huge |big )?(?:thanks|thank you|cheers|ta)(?: so much| very much| again)?"
+    rf"{_W}?(?: for{_W}{{1,6}})?",
+    # "great minutes", "lovely thanks", "perfect thank you helen"
+    r"(?:great|lovely|brilliant|perfect|excellent|fab|super|wonderful|fantastic|good)"
+    rf"{_W}{{0,2}}",
+    # "really useful meeting", "it was a very productive session"
+    rf"(?:it was |that was |what )?(?:a |such a )?(?:really |very |so )?(?:useful|helpful|"
+    rf"productive|good|great|lovely|interesting|enjoyable|informative) (?:meeting|session|"
+    rf"discussion|afternoon|morning|evening|day|minutes|notes|chat){_W}{{0,3}}",
+    # "see you in june", "speak soon", "looking forward to the next one"
+    rf"(?:see you|speak|talk|catch up)(?: all| everyone)?(?: soon| then| there| next"
+    rf"| in| at| on){_W}{{0,4}}",
+    rf"(?:i'm |i am |we're |we are )?look(?:ing)? forward to{_W}{{1,6}}",
+    rf"have a (?:good|great|lovely|restful|relaxing|happy|nice|merry|wonderful){_W}{{1,4}}",
+    rf"(?:noted|received|got it|all good|much appreciated|appreciated|hi|hello|dear)"
+    rf"{_W}{{0,2}}",
+)
+_THANKS_PHRASES = re.compile("|".join(_THANKS))
+_CLAUSE_SPLIT = re.compile(r"[.,;:!?()\n\-–—]+")
+MAX_THANKS = 300  # a thank-you is a line or two; anything longer is read as a correction
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[\w']+", text.casefold()))
+
+
+def only_thanks(text: str, *, names: Sequence[str] = ()) -> bool:
+    """Whether a reply to the minutes only thanks (see the module docstring); a phrase
+    that is one of the sender's `names` (a sign-off) is part of the thanks."""
+    if len(text) > MAX_THANKS:
+        return False
+    signed = {_words(n) for n in names}
+    said = [c for c in map(_words, _CLAUSE_SPLIT.split(text)) if c and c not in signed]
+    return bool(said) and all(_THANKS_PHRASES.fullmatch(c) for c in said)
 
 
 def correction_title(text: str) -> str:

@@ -1,9 +1,20 @@
-"""Minutes: the coordinator's Markdown in, rendered minutes and their actions out.
+"""Minutes: the coordinator's Markdown in, rendered minutes and what they record out.
 
-Pure: no database, no files. An action is a line such as
-``- ACTION Jane Smith: send the moderation guide by 2026-12-10`` (also ``Action:``,
-``**ACTION**``, ``Action -``); its owner is matched to a member by name, and a due
-date is read from ``by 2026-12-10`` or ``by 10 December [2026]``.
+Pure: no database, no files. What the coordinator writes, and what it records:
+
+* An action is a line such as ``- ACTION Jane Smith: send the moderation guide by
+  2026-12-10`` (also ``Action:``, ``**ACTION**``, ``Action -``); its owner is matched to
+  a member by name, and a due date is read from ``by 2026-12-10`` or ``by 10 December
+  [2026]``.
+* Attendance as it was: ``Present: Helen Brown (chair), Anna Lee, ben@school.org``,
+  ``Apologies: Dev Rao`` and ``Absent: ...`` lines (names or addresses, separated by
+  commas, semicolons or "and"; a remark in brackets is ignored; "none" lists nobody).
+* Which items were discussed: an item counts as discussed only when the minutes say so,
+  by a heading that names it (its number, ``## #12 Attendance codes``, or its title) or
+  a ``Discussed: 12, 14`` line; every other item on the agenda was not reached.
+
+These record lines are taken out of the minutes' text: the mail shows them as its own
+attendance and questions sections.
 """
 
 from __future__ import annotations
@@ -24,11 +35,27 @@ _ISO_DUE_RE = re.compile(r"\bby\s+(\d{4})-(\d{2})-(\d{2})\b", re.IGNORECASE)
 _DAY_MONTH_RE = re.compile(
     r"\bby\s+(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]{3,9})(?:\s+(\d{4}))?\b", re.IGNORECASE
 )
+_RECORD_RE = re.compile(  # "Present: ...", "**Apologies:** ...", "- Discussed: 12, 14"
+    r"^\s*(?:[-*+]\s+)?(?:\*\*|__)?(?P<label>present|in attendance|attending|attended|"
+    r"attendees|apologies(?: received)?|absent|not present|discussed)(?:\*\*|__)?\s*:"
+    r"(?:\*\*|__)?\s*(?P<rest>.*)$",
+    re.IGNORECASE,
+)
+_LABELS = {"present": "present", "in attendance": "present", "attending": "present",
+           "attended": "present", "attendees": "present", "apologies": "apologies",
+           "apologies received": "apologies", "absent": "absent", "not present": "absent",
+           "discussed": "discussed"}  # fmt: skip
+_NUMBERS_ONLY_RE = re.compile(r"(?:[\s,;&.#]|and|\d)*", re.IGNORECASE)  # "12, #14 and 15"
+_NOBODY = {"", "none", "nil", "n/a", "-", "nobody", "no one", "none received"}
+_REMARK_RE = re.compile(r"\([^()]*\)")  # "(chair)"
+_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s+(?P<text>.*)$")
+_BOLD_LINE_RE = re.compile(r"^\s*(?:\*\*|__)(?P<text>[^*_].*)(?:\*\*|__)\s*$")
+_ITEM_REF_RE = re.compile(r"#(\d{1,9})\b")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 @dataclass(frozen=True)
-class Action:
+class ActionLine:
     """Something a named person agreed to do, perhaps by a date."""
 
     owner: str
@@ -38,16 +65,33 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Record:
+    """The minutes' record lines: who was present, sent apologies or was absent (names
+    as written), and the item numbers a ``Discussed:`` line gives.
+
+    `present` is None when the minutes have no Present: line at all.
+    """
+
+    present: tuple[str, ...] | None = None
+    apologies: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
+    discussed: tuple[int, ...] = ()
+
+    @property
+    def attendance(self) -> bool:
+        """Whether the minutes record any attendance."""
+        return self.present is not None or bool(self.apologies or self.absent)
+
+
+@dataclass(frozen=True)
 class Minutes:
-    """The minutes as HTML (sanitised) and text, with the actions found in them."""
+    """The minutes as HTML (sanitised) and text, with the actions and record lines found
+    in them (the record lines are not in `html` and `text`)."""
 
     html: str
     text: str
-    actions: tuple[Action, ...]
-
-    def actions_for(self, email: str) -> list[Action]:
-        """The actions owned by the member with this address."""
-        return [a for a in self.actions if a.email and a.email.lower() == email.lower()]
+    actions: tuple[ActionLine, ...]
+    record: Record = Record()
 
 
 def due_date(text: str, *, today: date) -> date | None:
@@ -71,7 +115,9 @@ def due_date(text: str, *, today: date) -> date | None:
     return due if named[3] or due >= today else due.replace(year=due.year + 1)
 
 
-def find_actions(markdown: str, members: Mapping[str, str], *, today: date) -> tuple[Action, ...]:
+def find_actions(
+    markdown: str, members: Mapping[str, str], *, today: date
+) -> tuple[ActionLine, ...]:
     """Every ACTION line; `members` maps lower-cased names to addresses."""
     actions = []
     for line in markdown.splitlines():
@@ -80,20 +126,120 @@ def find_actions(markdown: str, members: Mapping[str, str], *, today: date) -> t
             continue
         owner = match["owner"].strip(" *_")
         text = match["text"].strip().rstrip(" *_")
-        actions.append(Action(owner, members.get(owner.lower()), text, due_date(text, today=today)))
+        actions.append(
+            ActionLine(owner, members.get(owner.lower()), text, due_date(text, today=today))
+        )
     return tuple(actions)
+
+
+def names_in(text: str) -> tuple[str, ...]:
+    """The people a record line lists: "Helen Brown (chair), Anna Lee and Ben" gives
+    three; "none" gives none."""
+    flat = " ".join(_REMARK_RE.sub(" ", text).replace("*", " ").split())
+    flat = flat.replace(" and ", ",").replace(" & ", ",").replace(";", ",")
+    names = [n.strip(" .") for n in flat.split(",")]
+    return tuple(n for n in names if n.lower() not in _NOBODY)
+
+
+def _record_line(line: str) -> tuple[str, str] | None:
+    """(kind, rest) for a record line; a "Discussed:" line counts only when it lists item
+    numbers ("Discussed: the new codes" is the minutes' own text)."""
+    match = _RECORD_RE.match(line)
+    if match is None:
+        return None
+    kind, rest = _LABELS[match["label"].lower()], match["rest"]
+    if kind == "discussed" and not _NUMBERS_ONLY_RE.fullmatch(rest):
+        return None
+    return kind, rest
+
+
+def find_record(markdown: str) -> Record:
+    """The record lines of the minutes (see the module docstring)."""
+    found: dict[str, list[str]] = {}
+    for line in markdown.splitlines():
+        record = _record_line(line)
+        if record is not None:
+            found.setdefault(record[0], []).append(record[1])
+    people = {k: tuple(n for rest in v for n in names_in(rest)) for k, v in found.items()}
+    numbers = [int(n) for rest in found.get("discussed", []) for n in re.findall(r"\d{1,9}", rest)]
+    return Record(
+        present=people.get("present"),
+        apologies=people.get("apologies", ()),
+        absent=people.get("absent", ()),
+        discussed=tuple(dict.fromkeys(numbers)),
+    )
+
+
+def match_person(written: str, people: Sequence[tuple[str, str]]) -> str | None:
+    """The address of the member `written` names, or None.
+
+    `people` are (address, name) pairs. A name is matched by the member's address (also
+    ``Name <address>``), their full name, or their first name when no other member has
+    it; case and extra spaces do not matter.
+    """
+    words = written.replace("<", " ").replace(">", " ").split()
+    address = next((w.lower() for w in words if "@" in w), None)
+    if address is not None:
+        return next((e for e, _ in people if e.lower() == address), None)
+    name = " ".join(words).casefold()
+    full = [e for e, n in people if " ".join(n.split()).casefold() == name]
+    if full:
+        return full[0]
+    first = [e for e, n in people if n.split() and n.split()[0].casefold() == name]
+    return first[0] if len(first) == 1 else None
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def _headings(markdown: str) -> list[str]:
+    found = []
+    for line in markdown.splitlines():
+        match = _HEADING_RE.match(line) or _BOLD_LINE_RE.match(line)
+        if match:
+            found.append(match["text"])
+    return found
+
+
+def discussed_ids(markdown: str, titles: Mapping[int, str]) -> frozenset[int]:
+    """The items (of `titles`, id to title) the minutes mark as discussed: named by a
+    heading (``#12`` or the item's title) or listed on a ``Discussed:`` line."""
+    marked = set(find_record(markdown).discussed)
+    for heading in _headings(markdown):
+        marked.update(int(n) for n in _ITEM_REF_RE.findall(heading))
+        words = f" {_words(heading)} "
+        marked.update(i for i, title in titles.items() if _words(title) and
+                      f" {_words(title)} " in words)  # fmt: skip
+    return frozenset(i for i in marked if i in titles)
+
+
+DISCUSSED = "discussed at the meeting"
+NOT_REACHED = "not reached"
+_OUTCOMES = {"deferred": "deferred to the next meeting",
+             "written-answer": "awaiting a written answer"}  # fmt: skip
+
+
+def outcome(*, status: str, discussed: bool, answered: bool) -> str:
+    """What the minutes say became of an item: discussed only when they say so."""
+    if discussed:
+        return DISCUSSED
+    if answered:
+        return "answered in writing"
+    return _OUTCOMES.get(status, NOT_REACHED)
+
+
+def _without_record_lines(markdown: str) -> str:
+    return "\n".join(line for line in markdown.splitlines() if _record_line(line) is None)
 
 
 def render_minutes(markdown: str, members: Mapping[str, str], *, today: date) -> Minutes:
     """Render the coordinator's Markdown; raw HTML in it is sanitised, never passed on."""
-    text = "\n".join(line.rstrip() for line in markdown.strip().splitlines())
+    shown = _without_record_lines(markdown)
+    text = "\n".join(line.rstrip() for line in shown.strip().splitlines())
     return Minutes(
-        html=markdown_html(markdown),
+        html=markdown_html(shown),
         text=text,
         actions=find_actions(markdown, members, today=today),
+        record=find_record(markdown),
     )
-
-
-def actions_by_owner(actions: Sequence[Action]) -> list[Action]:
-    """Actions ordered for the table: by owner, then due date (undated last)."""
-    return sorted(actions, key=lambda a: (a.owner.lower(), a.due or date.max, a.text))

@@ -6,11 +6,12 @@ PostgreSQL alike, and converted to the group's zone only when shown.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -147,6 +148,9 @@ class Item(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # the news digest that carried this post (see `digest`)
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("mailings.id"), nullable=True)
+    # what the minutes say: True discussed at the meeting, False not reached there (the
+    # minutes did not mark it discussed), None until its meeting's minutes are sent
+    discussed: Mapped[bool | None] = mapped_column(nullable=True)
 
     meeting: Mapped[Meeting | None] = relationship(
         back_populates="items", foreign_keys=[meeting_id]
@@ -259,9 +263,33 @@ class Attendance(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     comment: Mapped[str] = mapped_column(Text, default="")  # the member's own words
     proposed_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # COUNTER
+    # who actually came, recorded by the coordinator apart from the calendar answer:
+    # present, apologies or absent; None until recorded (see `meetings.record_presence`)
+    presence: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    presence_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     meeting: Mapped[Meeting] = relationship(back_populates="attendance")
     member: Mapped[Member] = relationship()
+
+
+class Action(Base):
+    """Something the minutes say a member agreed to do: open until they report it done."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    owner_name: Mapped[str] = mapped_column(String(200))  # as the minutes name them
+    text: Mapped[str] = mapped_column(Text)
+    due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+
+    meeting: Mapped[Meeting] = relationship()
+    owner: Mapped[Member | None] = relationship(foreign_keys=[owner_id])
 
 
 class InboundMessage(Base):

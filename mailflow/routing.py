@@ -2,15 +2,17 @@
 
 This is one step of the ingest pipeline, between the calendar step and `record_items`:
 
-* ``c``, ``a``, ``i`` (call for items, acknowledgement, invite): vote lines (``+1 3 7``)
-  and volunteers (``answer 5``) are carried out and taken out of the text; whatever is
-  left goes on to `record_items`, and the usual acknowledgement lists what happened.
+* ``c``, ``a``, ``i`` (call for items, acknowledgement, invite): vote lines (``+1 3 7``),
+  volunteers (``answer 5``) and actions reported done (``done 3``) are carried out and
+  taken out of the text; whatever is left goes on to `record_items`, and the usual
+  acknowledgement lists what happened.
 * Leaving: mail to the unsubscribe address (``u``), or a reply anywhere whose whole text
   asks to leave, deactivates the member (`membership.leave`); a reply from an active
   member to the leave confirmation (``j``) is answered. Neither is ever an item.
   `rejoin` runs before `ingest.identify` (which holds mail from those who have left).
 * ``w``: a written answer to the question; ``p``: a poll vote; ``d``: a reply to a news
-  post, relayed to its author; ``m``: a correction to the minutes; ``k``: the
+  post, relayed to its author; ``m``: a correction to the minutes (or actions reported
+  done, or only thanks, which is kept and not acted on); ``k``: the
   coordinator's commands on the agenda draft. Each is answered with its own short mail
   and nothing else is recorded from the message.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mailflow import (
+    actions,
     answers,
     cleaning,
     commands,
@@ -73,12 +76,13 @@ def answer_sender(ctx: Context, lines: list[str], *, reply_to: str) -> None:
 
 
 def member_commands(ctx: Context) -> None:
-    """Votes and volunteers in a reply to a call, acknowledgement or invite."""
+    """Votes, volunteers and actions done in a reply to a call, acknowledgement or invite."""
     if ctx.member is None:
         return
     reply = ctx.reply
-    if not (reply.votes or reply.volunteers):
+    if not (reply.votes or reply.volunteers or reply.done):
         return
+    ctx.notes += close_actions(ctx)
     for vote in reply.votes:
         ctx.notes.append(votes.cast(ctx.session, ctx.member, vote, now=ctx.now))
     for number in reply.volunteers:
@@ -170,14 +174,30 @@ def news_reply(ctx: Context) -> None:
     answer_sender(ctx, [line], reply_to=back)
 
 
+def close_actions(ctx: Context) -> list[str]:
+    """Close the actions the reply reports done (``done 3``) that the sender may close
+    (`actions.close`); a line for each, for the answer."""
+    member = _sender(ctx)
+    return [actions.close(ctx.session, n, by=member, now=ctx.now) for n in ctx.reply.done]
+
+
 def minutes_correction(ctx: Context) -> None:
-    """A reply to the minutes: a correction for the next meeting's agenda."""
+    """A reply to the minutes: actions reported done, and a correction for the next
+    meeting's agenda unless the rest of the reply only thanks."""
     ctx.done = True
     member, meeting = _sender(ctx), ctx.meeting
     if meeting is None:
         raise Hold("reply to the minutes of a meeting that does not exist")
-    text = own_text(ctx)
-    if not text:
+    closed = close_actions(ctx)
+    ctx.notes += closed
+    text = commands.member_commands(own_text(ctx)).rest if closed else own_text(ctx)
+    if not text or corrections.only_thanks(text, names=_names(ctx)):
+        if closed:
+            back = planning.signed(ctx.settings, "m", meeting.id, member)
+            answer_sender(ctx, closed, reply_to=back)
+            return
+        if text:
+            raise Discard("a thank-you for the minutes, not a correction")
         raise Hold("reply to the minutes with no text of the member's own")
     item = corrections.record_correction(ctx.session, ctx.settings, meeting, member, text,
                                          now=ctx.now, inbound_id=ctx.row.id)  # fmt: skip
@@ -185,8 +205,8 @@ def minutes_correction(ctx: Context) -> None:
     later = item.meeting
     title = later.title if later else "the next meeting"
     back = planning.signed(ctx.settings, "a", item.meeting_id or 0, member)
-    answer_sender(ctx, [f"Thank you: your correction is item #{item.id} for {title}, under "
-                        "\"Approval of the minutes\".", "", item.title],
+    answer_sender(ctx, [*closed, f"Thank you: your correction is item #{item.id} for {title}, "
+                        "under \"Approval of the minutes\".", "", item.title],
                   reply_to=back)  # fmt: skip
 
 

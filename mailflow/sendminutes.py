@@ -1,11 +1,17 @@
 """`send-minutes`: the minutes, attendance, actions, answers and files to every member.
 
-What every copy shares (the rendered minutes, attendance, questions, resources, the
-next meeting, and the attachments, stored once as shared blobs) is worked out once per
-run; only the "Your actions" block differs per member. The fan-out is a keyed mailing
+What every copy shares (the rendered minutes, attendance, questions, actions, resources,
+the next meeting, and the attachments, stored once as shared blobs) is worked out once
+per run; only the "Your actions" block (and, for coordinators, who never answered the
+invitation) differs per member. The fan-out is a keyed mailing
 (``minutes:<meeting>:<n>``), so a re-run sends nothing new, a crash resumes where it
 stopped, and `--resend` starts the next numbered mailing. A member whose copy cannot be
 built is skipped and listed in the report; everyone else still gets theirs.
+
+Sending the minutes also records what they say (`record`): the attendance of their
+Present:/Apologies:/Absent: lines, the actions (numbered, so that owners can reply
+``done N``), and which items were discussed; the meeting is then `minuted`. A dry run
+records nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import hashlib
 import mimetypes
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -22,24 +28,25 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import compose, outbox, schedule
+from mailflow import actions, compose, meetings, minutes, outbox, schedule
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.errors import UserError
 from mailflow.ingest import blob_path, next_meeting
 from mailflow.items import meeting_items
-from mailflow.meetings import attendance, find_meeting
+from mailflow.meetings import find_meeting
 from mailflow.members import active_members
-from mailflow.minutes import Minutes, actions_by_owner, render_minutes
-from mailflow.models import Item, Mailing, MailingRecipient, Meeting, Member, OutboxMessage
+from mailflow.minutes import Minutes, render_minutes
+from mailflow.models import (
+    Action,
+    Item,
+    Mailing,
+    MailingRecipient,
+    Meeting,
+    Member,
+    OutboxMessage,
+)
 from mailflow.planning import signed, to_address
-
-OUTCOMES = {
-    "scheduled": "discussed at the meeting",
-    "deferred": "deferred to the next meeting",
-    "written-answer": "awaiting a written answer",
-    "proposed": "not reached",
-}
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,11 @@ def _file(path: Path, filename: str, settings: Settings, content_type: str = "")
     return SharedFile(filename, kind, path, len(data), sha, link)
 
 
-def _files(
-    settings: Settings, resources: Sequence[Item], attach: Sequence[Path]
+def shared_files(
+    settings: Settings, resources: Sequence[Item], attach: Sequence[Path] = ()
 ) -> list[SharedFile]:
+    """The files of `resources` (as stored) and the `attach` files, each attached or,
+    over the size limit, linked; `UserError` for an unreadable or too large file."""
     files = [
         _file(blob_path(settings.data_dir, a.sha256), a.filename, settings, a.content_type)
         for item in resources
@@ -117,33 +126,80 @@ def _files(
 def _questions(items: Sequence[Item]) -> list[dict[str, str]]:
     return [
         {"title": i.title, "asker": i.member.name if i.member else i.author,
-         "outcome": "answered in writing" if i.answer else OUTCOMES.get(i.status, i.status),
+         "outcome": minutes.outcome(status=i.status, discussed=bool(i.discussed),
+                                    answered=bool(i.answer)),
          "answer": i.answer}
         for i in items
         if i.kind == "question" and i.status != "withdrawn"
     ]  # fmt: skip
 
 
+def record(
+    session: Session, meeting: Meeting, minutes_: Minutes, markdown: str, items: Sequence[Item],
+    *, now: datetime,
+) -> list[Action]:  # fmt: skip
+    """Record what the minutes say: attendance from their record lines (`UserError`,
+    nothing recorded, for a name that is no member), which items were discussed, and
+    the actions; returns the meeting's actions as stored."""
+    said = minutes_.record
+    if said.attendance:
+        named = {
+            label: meetings.members_named(session, names, where=f"the {label}: line")
+            for label, names in (("Present", said.present or ()), ("Apologies", said.apologies),
+                                 ("Absent", said.absent))
+        }  # fmt: skip
+        meetings.record_presence(session, meeting, present=named["Present"],
+                                 apologies=named["Apologies"], absent=named["Absent"],
+                                 replace=said.present is not None, now=now)  # fmt: skip
+    on_agenda = [i for i in items if i.kind in ("question", "agenda") and i.status != "withdrawn"]
+    marked = minutes.discussed_ids(markdown, {i.id: i.title for i in on_agenda})
+    for item in on_agenda:
+        if item.id in marked:
+            item.discussed = True
+        elif item.status in ("scheduled", "proposed"):
+            item.discussed = False  # on the agenda but not reached: see `not_reached`
+    people = session.scalars(select(Member)).all()
+    return actions.sync(session, meeting, minutes_.actions, people, now=now)
+
+
+def not_reached(items: Sequence[Item]) -> list[Item]:
+    """The items whose meeting's minutes do not say they were discussed (and that were
+    neither deferred nor sent for a written answer beforehand)."""
+    return [i for i in items if i.discussed is False]
+
+
+def _attendance(roll: meetings.Roll) -> dict[str, Any]:
+    def names(people: Sequence[Member]) -> list[str]:
+        return [m.name for m in people]
+
+    return {"recorded": roll.recorded, "attended": names(roll.present),
+            "apologies": names(roll.apologies), "absent": names(roll.absent),
+            "no_answer": names(roll.no_answer)}  # fmt: skip
+
+
 def gather(
     session: Session, settings: Settings, meeting: Meeting, markdown: str,
     attach: Sequence[Path], *, now: datetime,
 ) -> Shared:  # fmt: skip
-    """Work out everything the copies share; `UserError` for unreadable or oversized files."""
+    """Record what the minutes say (see `record`) and work out everything the copies
+    share; `UserError` for a name that is no member and unreadable or oversized files."""
     tz = settings.group.tz
     names = {m.name.lower(): m.email for m in session.scalars(select(Member))}
-    minutes = render_minutes(markdown, names, today=schedule.to_local(now, tz).date())
+    rendered = render_minutes(markdown, names, today=schedule.to_local(now, tz).date())
     items = meeting_items(session, meeting)
+    stored = record(session, meeting, rendered, markdown, items, now=now)
     resources = [i for i in items if i.kind == "resource" and i.attachments]
-    files = _files(settings, resources, attach)
-    people = attendance(session, meeting)
+    files = shared_files(settings, resources, attach)
     later = next_meeting(session, meeting.start + timedelta(minutes=1))
     when = schedule.human_local(meeting.start, tz)
+    mine = sorted(stored, key=lambda a: (a.owner_name.lower(), a.due or date.max, a.text))
     context = {
-        "group": settings.group.name, "title": meeting.title, "when": when,
-        "location": meeting.location, "minutes_html": minutes.html, "minutes_text": minutes.text,
-        "attended": [m.name for m, s in people if s == "accepted"],
-        "apologies": [m.name for m, s in people if s in ("apologies", "declined")],
-        "actions": actions_by_owner(minutes.actions), "questions": _questions(items),
+        "group": settings.group.name, "title": meeting.title, "ref": meeting.ref, "when": when,
+        "location": meeting.location, "minutes_html": rendered.html,
+        "minutes_text": rendered.text, **_attendance(meetings.roll(session, meeting)),
+        "actions": [actions.view(a) for a in mine], "questions": _questions(items),
+        "done_since": [actions.view(a) for a in actions.done_since(session, meeting)],
+        "still_open": [actions.view(a) for a in actions.open_before(session, meeting)],
         "resources": [{"title": i.title, "who": i.member.name if i.member else i.author,
                        "files": [a.filename for a in i.attachments]} for i in resources],
         "links": [f for f in files if f.link],
@@ -152,27 +208,38 @@ def gather(
     digest = hashlib.sha256(markdown.encode())
     for f in files:
         digest.update(f.sha256.encode())
-    return Shared(meeting, f"Minutes: {meeting.title} ({when})", minutes, context, files,
+    return Shared(meeting, f"Minutes: {meeting.title} ({when})", rendered, context, files,
                   digest.hexdigest())  # fmt: skip
 
 
 def compose_copy(
     settings: Settings, shared: Shared, member: Member, *, now: datetime, shared_blobs: bool
 ) -> EmailMessage:
-    """One member's copy: their own actions first, then what everyone gets."""
-    mine = shared.minutes.actions_for(member.email)
-    context = shared.context | {"name": member.name, "your_actions": mine}
+    """One member's copy: their own actions first, then what everyone gets (and, for a
+    coordinator, who never answered the invitation)."""
+    email = member.email.lower()
+    mine = [a for a in [*shared.context["actions"], *shared.context["still_open"]]
+            if a["email"].lower() == email]  # fmt: skip
+    unanswered = shared.context["no_answer"] if member.role == "coordinator" else []
+    context = shared.context | {"name": member.name, "your_actions": mine,
+                                "no_answer": unanswered}  # fmt: skip
     text, html = compose.render("member/minutes", context)
-    parts = [
-        compose.Part(b"" if shared_blobs else f.path.read_bytes(), f.content_type, f.filename,
-                     blob=f.sha256 if shared_blobs else None)
-        for f in shared.files
-        if not f.link
-    ]  # fmt: skip
+    parts = attachment_parts(shared.files, shared_blobs=shared_blobs)
     return compose.build_message(
         settings, to=to_address(member), subject=shared.subject, text=text, html=html, now=now,
         reply_to=signed(settings, "m", shared.meeting.id, member), attachments=parts,
     )  # fmt: skip
+
+
+def attachment_parts(files: Sequence[SharedFile], *, shared_blobs: bool) -> list[compose.Part]:
+    """The files to attach (not those linked), as shared blobs (see `outbox.store_blob`)
+    or with their bytes."""
+    return [
+        compose.Part(b"" if shared_blobs else f.path.read_bytes(), f.content_type, f.filename,
+                     blob=f.sha256 if shared_blobs else None)
+        for f in files
+        if not f.link
+    ]  # fmt: skip
 
 
 def _mailing(
@@ -246,8 +313,12 @@ def send_minutes(
         members = list(active_members(session))
         if dry:
             folder = dry_run_dir or settings.data_dir / "dry-run" / meeting.ref
-            return dry_run(settings, shared, members, folder, now=now)
+            report = dry_run(settings, shared, members, folder, now=now)
+            session.rollback()  # a dry run records nothing
+            return report
         mailing = _mailing(session, meeting, shared, resend=resend, now=now)
+        if meeting.status != "cancelled":
+            meeting.status = "minuted"
         blobs = [
             outbox.store_blob(session, f.path.read_bytes()) for f in shared.files if not f.link
         ]

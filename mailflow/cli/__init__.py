@@ -7,6 +7,7 @@ unexpected) becomes one line on stderr and exit code 1; usage errors exit 2.
 from __future__ import annotations
 
 from mailflow.cli import (  # noqa: F401 (registers commands)
+    actions,
     demo,
     held,
     inbox,
