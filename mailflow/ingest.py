@@ -283,7 +283,7 @@ def calendar_reply(ctx: Context) -> None:
                               titles=(meeting.title, meeting.heading))  # fmt: skip
     if reply.recurrence_id is not None and meeting.rrule:
         ctx.notes += rsvp.occurrence_answer(ctx.session, ctx.settings, meeting, member, reply,
-                                            words, message_id=ctx.row.id, now=ctx.now)  # fmt: skip
+                                            words, now=ctx.now)  # fmt: skip
         return
     status = {"accepted": "accepted", "declined": "declined", "tentative": "tentative"}.get(
         reply.partstat, "needs-action"

@@ -204,12 +204,22 @@ def set_attendance(
     return row
 
 
+def answer_rows(session: Session, meeting: Meeting) -> dict[int, Attendance]:
+    """Each member's attendance row for the meeting, by member id. For an occurrence of a
+    series, the member's answer for that date, else their answer for the whole series."""
+    ids = [meeting.id]
+    if meeting.recurrence_id is not None and meeting.series_id is not None:
+        ids.append(meeting.series_id)
+    rows = session.scalars(select(Attendance).where(Attendance.meeting_id.in_(ids))).all()
+    found: dict[int, Attendance] = {}
+    for row in sorted(rows, key=lambda a: a.meeting_id != meeting.id):  # the date's own first
+        found.setdefault(row.member_id, row)
+    return found
+
+
 def attendance(session: Session, meeting: Meeting) -> list[tuple[Member, str]]:
     """Every active member (and anyone who answered) with their status for the meeting."""
-    answers = {
-        a.member_id: a.status
-        for a in session.scalars(select(Attendance).where(Attendance.meeting_id == meeting.id))
-    }
+    answers = {m: a.status for m, a in answer_rows(session, meeting).items()}
     members = session.scalars(select(Member).order_by(Member.name, Member.email)).all()
     return [(m, answers.get(m.id, "needs-action")) for m in members if m.active or m.id in answers]
 

@@ -431,13 +431,17 @@ def cancel_meeting(
 def export_calendar(
     session: Session, settings: Settings, *, now: datetime, term: str | None = None
 ) -> bytes:
-    """Every meeting (of one term, or all) as one calendar a member can subscribe to."""
+    """Every meeting (of one term, or all) as one calendar a member can subscribe to.
+
+    A series is one event; of its occurrences only those moved on their own are added
+    (with RECURRENCE-ID), as calendars keep them."""
     query = select(Meeting).order_by(Meeting.start)
     if term:
         query = query.where(Meeting.term == term)
     events = [
         itip.EventInfo(
-            uid=m.uid,
+            uid=m.series.uid if m.series is not None and m.recurrence_id else m.uid,
+            recurrence_id=m.recurrence_id,
             sequence=m.sequence,
             title=m.title,
             description="",
@@ -452,7 +456,7 @@ def export_calendar(
             exdates=m.skipped(),
         )
         for m in session.scalars(query)
-        if m.status != "cancelled"
+        if m.status != "cancelled" and (m.recurrence_id is None or m.start != m.recurrence_id)
     ]
     if not events:
         raise UserError("no meetings to export")

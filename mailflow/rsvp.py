@@ -3,9 +3,11 @@
 * A member's words with an RSVP (the calendar's COMMENT or Google's note, else their own
   text in the mail above the event's title, never the title, times and zone that
   calendars repeat below it) are kept on their attendance row.
-* An answer about one occurrence of a weekly series (RECURRENCE-ID) leaves the series'
-  answer alone (`occurrence_answer`): a decline is kept as an apology item for that date,
-  in the member's words; accepting that date again withdraws it.
+* An answer about one occurrence of a series (RECURRENCE-ID: Google's "this event
+  only", Outlook's "just this one") is that date's attendance (`occurrence_answer`), on
+  the occurrence's own record; the series' answer (a REPLY without RECURRENCE-ID) is the
+  member's default for every date they did not answer on its own
+  (`meetings.answer_rows`).
 * A COUNTER (a member proposes a new time) is kept as the attendance's
   ``proposed_start`` and mailed to the coordinator, who decides; `meetings show` lists
   it. The meeting does not move by itself.
@@ -25,11 +27,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import itip, notices, planning, schedule
+from mailflow import itip, meetings, notices, planning, schedule, series
 from mailflow.config import Settings
 from mailflow.models import Attendance, Item, Mailing, Meeting, Member
 
 ABSENT = ("apologies", "declined")
+_STATUS = {"accepted": "accepted", "declined": "declined", "tentative": "tentative"}
 # What calendars write in the body of an RSVP on the member's behalf: not their words.
 _BOILERPLATE = re.compile(
     r"(has|have) (accepted|declined|tentatively accepted|proposed a new time)|"
@@ -95,43 +98,36 @@ def after_reply(
 
 
 def occurrence_answer(
-    session: Session, settings: Settings, meeting: Meeting, member: Member,
-    reply: itip.CalendarReply, words: str, *, message_id: int, now: datetime,
+    session: Session, settings: Settings, part: Meeting, member: Member,
+    reply: itip.CalendarReply, words: str, *, now: datetime,
 ) -> list[str]:  # fmt: skip
-    """Record an answer about one occurrence of a series; returns notes.
+    """Record an answer about one occurrence of the series `part`; returns notes.
 
-    The series' own answer is left as it is. A decline is the member's apology for that
-    date (one item per date, its words updated by a later decline); any other answer
-    for the date withdraws that apology.
+    The occurrence's record is made if it is not there yet; an answer for a date the
+    series does not have is noted and not recorded.
     """
     assert reply.recurrence_id is not None
     when = schedule.human_local(reply.recurrence_id, settings.group.tz)
-    title = f"Apologies for {when}"
-    item = session.scalar(
-        select(Item).where(Item.meeting_id == meeting.id, Item.member_id == member.id,
-                           Item.kind == "apology", Item.title == title)
-        .order_by(Item.id.desc()).limit(1)
-    )  # fmt: skip
-    status = reply.partstat if reply.partstat in ("accepted", "declined", "tentative") else ""
-    note = f"{status or 'no answer'} for {when}"
-    if status != "declined":
-        if item is not None and item.status != "withdrawn":
-            item.status = "withdrawn"
-            return [note, f"withdrew #{item.id}"]
-        return [note]
-    if item is None:
-        item = Item(meeting_id=meeting.id, member_id=member.id, message_id=message_id,
-                    kind="apology", title=title, created_at=now, author=member.email)  # fmt: skip
-        session.add(item)
-    item.body, item.status = words, "proposed"
-    session.flush()
-    return [note, f"apology #{item.id}"]
+    day = series.starts(settings, part, after=reply.recurrence_id, count=1)
+    query = select(Meeting).where(Meeting.series_id == part.id,
+                                  Meeting.recurrence_id == reply.recurrence_id)  # fmt: skip
+    occurrence = session.scalar(query)
+    if occurrence is None and day[:1] != [reply.recurrence_id]:
+        return [f"answer for {when}, which is not a date of {part.ref}: not recorded"]
+    if occurrence is None:
+        occurrence = series.ensure_occurrence(session, settings, part, reply.recurrence_id,
+                                              now=now)  # fmt: skip
+    status = _STATUS.get(reply.partstat, "needs-action")
+    row = meetings.set_attendance(session, occurrence, member, status, now=now,
+                                  sequence=reply.sequence)  # fmt: skip
+    row.comment = words
+    return [f"attendance {status} for {occurrence.ref}"]
 
 
 def answers(session: Session, meeting: Meeting) -> dict[int, Attendance]:
-    """Every attendance row of the meeting, by member id."""
-    rows = session.scalars(select(Attendance).where(Attendance.meeting_id == meeting.id))
-    return {r.member_id: r for r in rows}
+    """Every attendance row of the meeting, by member id (of an occurrence, the answers
+    for its date, else for its series)."""
+    return meetings.answer_rows(session, meeting)
 
 
 def details_json(row: Attendance | None, settings: Settings) -> dict[str, str | None]:
@@ -146,9 +142,7 @@ def details_json(row: Attendance | None, settings: Settings) -> dict[str, str | 
 
 def apologies(session: Session, meeting: Meeting) -> list[tuple[Member, str]]:
     """Members who sent apologies or declined the invite, with their words."""
-    rows = session.scalars(
-        select(Attendance).where(Attendance.meeting_id == meeting.id, Attendance.status.in_(ABSENT))
-    ).all()
+    rows = [r for r in answers(session, meeting).values() if r.status in ABSENT]
     return [(r.member, r.comment or _apology_text(session, meeting, r.member)) for r in rows]
 
 
@@ -166,12 +160,8 @@ def _apology_text(session: Session, meeting: Meeting, member: Member) -> str:
 
 def accepted(session: Session, meeting: Meeting) -> list[Member]:
     """Active members who accepted the invite."""
-    rows = session.scalars(
-        select(Attendance).where(
-            Attendance.meeting_id == meeting.id, Attendance.status == "accepted"
-        )
-    ).all()
-    return [r.member for r in rows if r.member.active]
+    rows = answers(session, meeting).values()
+    return [r.member for r in rows if r.status == "accepted" and r.member.active]
 
 
 def _invited(session: Session, meeting: Meeting) -> bool:

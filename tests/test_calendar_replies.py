@@ -2,10 +2,11 @@
 
 The fixtures in tests/mail/calendar/ answer one weekly series ("Autumn DHT meeting",
 Thursdays 16:00 from 7 October 2027): each client's accept, decline and tentative, a
-COUNTER, and answers about one occurrence (21 October). Each must be recorded as the
-member meant it: the right status, their own words (never the client's event lines),
-one occurrence only when that is what they answered, no acknowledgement mail, and the
-same reading from `mailflow inbox parse` as from the server.
+COUNTER, and answers about one occurrence (21 October: Google's "this event only",
+Outlook's and Apple's). Each must be recorded as the member meant it: the right status,
+their own words (never the client's event lines), on that occurrence's record only when
+that is what they answered (the series' answer stays every other date's), no
+acknowledgement mail, and the same reading from `mailflow inbox parse` as from the server.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from mailflow import itip, meetings, mime
+from mailflow import series as series_
 from mailflow.app import App
 from mailflow.members import find_member
 from mailflow.models import Attendance, Item, Meeting
@@ -31,6 +33,7 @@ NOW = datetime(2027, 10, 1, 9, 0, tzinfo=UTC)
 UID = "3f9c2a7e-5b1d-4e8a-9c64-0d2b7e1f8a53@example.org"
 GROUP = "dht@example.org"
 OCCURRENCE = datetime(2027, 10, 21, 15, 0, tzinfo=UTC)  # Thursday 21 October, 16:00 BST
+OCCURRENCE_REF = "autumn-dht-2027-10-21"
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ def _series_in(app: App) -> int:
             duration=90, now=NOW, location="Teachers' Centre, Room 2", ref="autumn-dht",
         )  # fmt: skip
         meeting.uid, meeting.rrule = UID, "FREQ=WEEKLY;BYDAY=TH;UNTIL=20271216T160000Z"
+        series_.ensure_coming(session, app.settings, now=NOW)
         return meeting.id
 
 
@@ -129,6 +133,19 @@ def answer(app: App, meeting_id: int, who: str) -> Attendance | None:
     with app.session() as session:
         rows = session.scalars(select(Attendance).where(Attendance.meeting_id == meeting_id))
         return next((r for r in rows if r.member.email == who), None)
+
+
+def occurrence_id(app: App) -> int:
+    """The record of the occurrence the fixtures answer (21 October)."""
+    with app.session() as session:
+        return meetings.find_meeting(session, OCCURRENCE_REF).id
+
+
+def shown_status(cli: Cli, ref: str, who: str) -> str:
+    """The member's status as `meetings show REF --json` gives it."""
+    result = cli("meetings", "show", ref, "--json")
+    assert result.exit_code == 0, result.stderr
+    return next(a["status"] for a in json.loads(result.stdout)["attendance"] if a["email"] == who)
 
 
 def items_of(app: App, meeting_id: int) -> list[Item]:
@@ -189,7 +206,7 @@ class TestRecorded:
 
     @pytest.mark.parametrize("name", sorted(ONE_OCCURRENCE))
     def test_one_occurrence_leaves_the_series_alone(
-        self, app: App, server: Any, series: int, name: str
+        self, app: App, server: Any, series: int, name: str, cli: Cli
     ) -> None:
         expected = ONE_OCCURRENCE[name]
         to = invite_address(app, series, expected.member)
@@ -197,19 +214,19 @@ class TestRecorded:
         assert first.status == "processed", first.outcome
         row = send(server, expected.member, to, fixture(name))
         assert row.status == "processed", row.outcome
-        assert f"{expected.status} for Thursday 21 October 2027, 16:00 BST" in row.outcome
+        assert f"attendance {expected.status} for {OCCURRENCE_REF}" in row.outcome
         series_answer = answer(app, series, expected.member)
         assert series_answer is not None and series_answer.status == "accepted"
+        recorded = answer(app, occurrence_id(app), expected.member)
+        assert recorded is not None
+        assert (recorded.status, recorded.comment) == (expected.status, expected.comment)
         assert outgoing(app, to=expected.member) == []
-        apologies = [i for i in items_of(app, series) if i.kind == "apology"]
-        if expected.status == "declined":
-            [item] = apologies
-            assert item.title == "Apologies for Thursday 21 October 2027, 16:00 BST"
-            assert (item.body, item.status) == (expected.comment, "proposed")
-        else:
-            assert apologies == []
+        assert items_of(app, series) == [] and items_of(app, occurrence_id(app)) == []
+        # what `meetings show` gives: that date's answer there, the series' the week before
+        assert shown_status(cli, OCCURRENCE_REF, expected.member) == expected.status
+        assert shown_status(cli, "autumn-dht-2027-10-14", expected.member) == "accepted"
 
-    def test_accepting_the_occurrence_again_withdraws_its_apology(
+    def test_accepting_the_occurrence_again_replaces_the_decline(
         self, app: App, server: Any, series: int
     ) -> None:
         to = invite_address(app, series, JANE)
@@ -219,17 +236,32 @@ class TestRecorded:
         )
         row = send(server, JANE, to, again)
         assert row.status == "processed", row.outcome
-        [item] = items_of(app, series)
-        assert item.status == "withdrawn"
+        recorded = answer(app, occurrence_id(app), JANE)
+        assert recorded is not None and recorded.status == "accepted"
         assert answer(app, series, JANE) is None  # the series was never answered
 
-    def test_declining_the_occurrence_twice_keeps_one_apology(
+    def test_declining_the_occurrence_twice_keeps_one_answer(
         self, app: App, server: Any, series: int
     ) -> None:
         to = invite_address(app, series, SAM)
         for _ in range(2):
             send(server, SAM, to, fixture("outlook_declined_occurrence.eml"))
-        assert len(items_of(app, series)) == 1
+        with app.session() as session:
+            rows = session.scalars(select(Attendance).where(
+                Attendance.meeting_id == occurrence_id(app))).all()  # fmt: skip
+            assert [r.status for r in rows] == ["declined"]
+
+    def test_a_date_the_series_does_not_have_is_not_recorded(
+        self, app: App, server: Any, series: int
+    ) -> None:
+        raw = fixture("google_declined_occurrence_with_note.eml").replace(
+            b"RECURRENCE-ID;TZID=Europe/London:20271021",
+            b"RECURRENCE-ID;TZID=Europe/London:20271022",
+        )
+        row = send(server, JANE, invite_address(app, series, JANE), raw)
+        assert row.status == "processed" and "not a date of autumn-dht" in row.outcome
+        with app.session() as session:
+            assert session.scalars(select(Attendance)).all() == []
 
     def test_event_lines_are_never_the_comment(self, app: App, server: Any, series: int) -> None:
         # Google's note removed from the calendar: the words come from the text above the
@@ -271,7 +303,8 @@ class TestBareAddress:
         row = send(server, SAM, GROUP, fixture("outlook_declined_occurrence.eml"))
         assert row.status == "processed", row.outcome
         assert answer(app, series, SAM) is None
-        assert [i.kind for i in items_of(app, series)] == ["apology"]
+        recorded = answer(app, occurrence_id(app), SAM)
+        assert recorded is not None and recorded.status == "declined"
 
     def test_held_when_the_envelope_is_someone_else(
         self, app: App, server: Any, series: int

@@ -30,6 +30,7 @@ def plan_term(
             verb = "planned" if created else "exists "
             when = schedule.human_local(meeting.start, tz)
             console.print(f"{verb} {meeting.ref}: {meeting.title}, {when}")
+        series.ensure_coming(session, app_.settings, now=app_.now())
 
 
 @group.command("add")
