@@ -53,3 +53,30 @@ def test_correction_without_a_next_meeting_or_words_is_held(app: App, server: An
     row = send(server, SAM, address(app, "m", group.meeting, group.id(SAM)), "> only a quote\n")
     assert row.status == "held" and "no text of the member's own" in row.outcome
     assert outgoing(app) == []
+
+
+THANKS = """\
+Thanks Helen, really useful meeting. See you in June!
+
+Jane
+
+On Fri, 20 Nov 2026 at 09:00, Eastleigh DHT Group <dht@example.org> wrote:
+> Minutes of the Autumn meeting
+"""
+
+
+def test_thanks_for_the_minutes_is_not_a_correction(app: App, server: Any, cli: Cli) -> None:
+    group = make_group(app)
+    to = address(app, "m", group.meeting, group.id(JANE))
+    row = send(server, JANE, to, THANKS, name="Jane Smith", subject="Re: Minutes")
+    assert (row.status, row.outcome) == ("ignored", "a thank-you for the minutes, not a correction")
+    assert json.loads(cli("items", "list", "spring", "--json").stdout) == []
+    assert "Correction" not in cli("agenda", "spring").stdout
+    assert outgoing(app) == []  # no answer to a thank-you
+
+    # A correction that starts by thanking is still a correction.
+    row = send(server, JANE, to, "Thanks for the minutes. One correction: Ben was there too.",
+               name="Jane Smith", subject="Re: Minutes")  # fmt: skip
+    assert row.status == "processed", row.outcome
+    [item] = json.loads(cli("items", "list", "spring", "--json").stdout)
+    assert item["title"].startswith("Correction to the minutes: Thanks for the minutes.")

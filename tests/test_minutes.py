@@ -1,4 +1,4 @@
-"""Minutes Markdown: actions, due dates, sanitised HTML."""
+"""Minutes Markdown: actions, due dates, record lines, outcomes, thanks, sanitised HTML."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ from datetime import date
 
 import pytest
 
-from mailflow.minutes import due_date, find_actions, render_minutes
+from mailflow.corrections import only_thanks
+from mailflow.minutes import (
+    DISCUSSED,
+    NOT_REACHED,
+    discussed_ids,
+    due_date,
+    find_actions,
+    find_record,
+    match_person,
+    outcome,
+    render_minutes,
+)
 
 MEMBERS = {"jane smith": "jane@hamble.sch.uk", "tom hughes": "tom@stjames.sch.uk"}
 TODAY = date(2026, 11, 20)
@@ -63,3 +74,71 @@ def test_html_is_sanitised_and_actions_found() -> None:
         ("jane@hamble.sch.uk", "c"),
     ]  # fmt: skip
     assert minutes.actions[1].due == date(2026, 12, 1)
+
+
+RECORDED = """\
+**Present:** Helen Brown (chair), Anna Lee and ben@school.org
+- Apologies: Dev Rao; Eve Hart.
+Absent: none
+Discussed: 12, #14 and 15
+Discussed: the new codes, at length
+
+## #16 Attendance codes
+### How are schools handling the new codes?
+**Moderation**
+"""
+
+
+def test_record_lines() -> None:
+    record = find_record(RECORDED)
+    assert record.present == ("Helen Brown", "Anna Lee", "ben@school.org")
+    assert (record.apologies, record.absent) == (("Dev Rao", "Eve Hart"), ())
+    assert record.discussed == (12, 14, 15) and record.attendance
+    assert not find_record("## Notes\n\nFunding is tight: present day budgets.\n").attendance
+    rendered = render_minutes(RECORDED, {}, today=TODAY)
+    assert "Helen Brown" not in rendered.text and "Discussed: 12" not in rendered.text
+    assert "Discussed: the new codes, at length" in rendered.text  # the minutes' own words
+    assert "Dev Rao" not in rendered.html
+
+
+def test_names_are_matched_to_members() -> None:
+    people = [("helen@x.org", "Helen Brown"), ("anna@x.org", "Anna Lee"),
+              ("anna.k@x.org", "Anna King")]  # fmt: skip
+    assert match_person("helen", people) == "helen@x.org"
+    assert match_person("  Anna   LEE ", people) == "anna@x.org"
+    assert match_person("Anna", people) is None  # two Annas
+    assert match_person("Anna King <ANNA.K@x.org>", people) == "anna.k@x.org"
+    assert match_person("nobody@x.org", people) is None
+
+
+def test_discussed_only_when_the_minutes_say_so() -> None:
+    titles = {12: "SEND funding", 14: "Uniform policy", 16: "Codes",
+              17: "How are schools handling the new codes?", 18: "Moderation",
+              19: "Never mentioned", 20: "Trips"}  # fmt: skip
+    assert discussed_ids(RECORDED, titles) == {12, 14, 16, 17, 18}
+    assert outcome(status="scheduled", discussed=False, answered=False) == NOT_REACHED
+    assert outcome(status="scheduled", discussed=True, answered=False) == DISCUSSED
+    assert outcome(status="deferred", discussed=False, answered=False) == (
+        "deferred to the next meeting"
+    )
+    assert outcome(status="written-answer", discussed=False, answered=True) == (
+        "answered in writing"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "thanks"),
+    [
+        ("Thanks Helen, really useful meeting. See you in June!", True),
+        ("Many thanks for the minutes!", True),
+        ("Thank you for chairing, have a restful half term!", True),
+        ("Cheers, looking forward to the next one\n\nJane", True),
+        ("Item 4 should say the cluster meets in March, not May.", False),
+        ("Thanks for the minutes. One correction: I was there, not on the apologies list.", False),
+        ("Thanks - but Ben was present too.", False),
+        ("Great minutes, thank you. Small point: the cluster meets in March.", False),
+        ("Thanks! " * 60, False),
+    ],
+)
+def test_only_thanks(reply: str, thanks: bool) -> None:
+    assert only_thanks(reply, names=["Jane Smith", "Jane"]) is thanks
