@@ -144,6 +144,24 @@ def one_line(text: str, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+# Reply and forward prefixes clients write (English, German, Nordic, Dutch, French...).
+_PREFIXES = ("re", "aw", "sv", "vs", "antw", "fwd", "fw", "wg", "tr", "ref")
+
+
+def reply_subject(subject: str) -> str:
+    """``Re: `` and the subject without the reply and forward prefixes it already has
+    (``RE: AW: Fwd: x`` becomes ``Re: x``); at most ten prefixes are taken off, so any
+    input takes linear time."""
+    rest = subject.strip()
+    for _ in range(10):
+        head, colon, tail = rest[:12].partition(":")
+        word = head.strip().lower()
+        if not colon or word.rstrip("[]0123456789 ").strip() not in _PREFIXES:
+            break
+        rest = (tail + rest[12:]).lstrip()
+    return f"Re: {rest}" if rest else "Re:"
+
+
 def mailbox(addr_spec: str, display_name: str = "") -> Address:
     """A header address for a stored address and name; the name is made `one_line`.
 

@@ -442,7 +442,8 @@ def acknowledge(ctx: Context) -> None:
     }
     text, html = compose.render("member/ack", context)
     msg = compose.build_message(
-        settings, to=to, subject=f"Re: {ctx.parsed.subject}" if ctx.parsed.subject else "Received",
+        settings, to=to,
+        subject=compose.reply_subject(ctx.parsed.subject) if ctx.parsed.subject else "Received",
         text=text, html=html, now=ctx.now, auto_submitted="auto-replied",
         reply_to=addresses.reply_address(settings.mail.address, settings.mail.secret, token),
         in_reply_to=ctx.parsed.message_id or None,

@@ -6,7 +6,7 @@ items deferred from earlier meetings (older deferred items first), by `planner`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -16,20 +16,27 @@ from mailflow import planner
 from mailflow.config import Settings
 from mailflow.errors import UserError
 from mailflow.meetings import find_meeting
-from mailflow.models import Item, Meeting
+from mailflow.models import Attendance, Item, Meeting
 
 KINDS = ("question", "agenda", "apology", "resource")
 STATUSES = ("proposed", "scheduled", "deferred", "written-answer", "withdrawn")
 
 
 def meeting_items(session: Session, meeting: Meeting) -> Sequence[Item]:
-    """The meeting's items and those deferred to it from earlier meetings, oldest first."""
+    """The meeting's items and those carried to it from earlier meetings, oldest first:
+    items deferred, questions still waiting for a written answer, and questions and
+    agenda items the minutes said were not reached."""
     earlier = select(Meeting.id).where(Meeting.start < meeting.start)
+    waiting = and_(Item.kind == "question", Item.status == "written-answer", Item.answer == "")
+    not_reached = and_(Item.discussed.is_(False), Item.kind.in_(planner.KINDS),
+                       Item.status != "withdrawn")  # fmt: skip
     query = select(Item).where(
         or_(
             Item.meeting_id == meeting.id,
-            and_(Item.status == "deferred", Item.meeting_id.in_(earlier)),
-        )
+            and_(
+                or_(Item.status == "deferred", waiting, not_reached), Item.meeting_id.in_(earlier)
+            ),
+        )  # fmt: skip
     )
     return session.scalars(query.order_by(Item.id)).all()
 
@@ -59,8 +66,11 @@ def item_json(item: Item) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def planner_items(meeting: Meeting, rows: Sequence[Item]) -> list[planner.PlannerItem]:
-    """The questions and agenda items among `rows`, as the planner sees them."""
+def planner_items(
+    meeting: Meeting, rows: Sequence[Item], absent: Collection[int] = ()
+) -> list[planner.PlannerItem]:
+    """The questions and agenda items among `rows`, as the planner sees them (`absent`:
+    the ids of members who sent apologies, whose items are raised in their absence)."""
     return [
         planner.PlannerItem(
             id=i.id,
@@ -74,6 +84,7 @@ def planner_items(meeting: Meeting, rows: Sequence[Item]) -> list[planner.Planne
             carried=i.carried + (1 if i.meeting_id != meeting.id else 0),
             submitted_order=i.id,
             status=i.status,
+            absent=i.member_id in absent,
         )
         for i in rows
         if i.kind in planner.KINDS
@@ -84,7 +95,8 @@ def plan_agenda(
     session: Session, settings: Settings, meeting: Meeting
 ) -> tuple[planner.Agenda, dict[int, planner.PlannerItem]]:
     """Build the meeting's agenda from what is in the database now (changes nothing)."""
-    candidates = planner_items(meeting, meeting_items(session, meeting))
+    candidates = planner_items(meeting, meeting_items(session, meeting),
+                               absent=with_apologies(session, meeting))  # fmt: skip
     cfg = settings.schedule
     agenda = planner.build_agenda(
         candidates, meeting_minutes=meeting.duration_minutes,
@@ -92,6 +104,14 @@ def plan_agenda(
         standing_items=cfg.standing_items, standing_item_minutes=cfg.standing_item_minutes,
     )  # fmt: skip
     return agenda, {c.id: c for c in candidates}
+
+
+def with_apologies(session: Session, meeting: Meeting) -> set[int]:
+    """Ids of the members who sent apologies for the meeting or declined its invite."""
+    query = select(Attendance.member_id).where(
+        Attendance.meeting_id == meeting.id, Attendance.status.in_(("apologies", "declined"))
+    )
+    return set(session.scalars(query))
 
 
 def apply_agenda(session: Session, meeting: Meeting, agenda: planner.Agenda) -> list[Item]:
@@ -107,6 +127,7 @@ def apply_agenda(session: Session, meeting: Meeting, agenda: planner.Agenda) -> 
         if item.meeting_id != meeting.id:  # adopted from an earlier meeting
             item.carried += 1
             item.meeting_id = meeting.id
+            item.discussed = None  # this meeting's minutes will say
         if item.status != status:
             item.status = status
             changed.append(item)

@@ -27,7 +27,7 @@ How the agenda is built (pure, deterministic):
    gets a short reason, e.g. "the meeting's 90 minutes were full".
 
 Items from members who sent apologies are planned like any other: they are raised in the
-member's absence.
+member's absence, and the agenda says so beside them.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class PlannerItem:
     carried: int = 0
     submitted_order: int = 0
     status: str = "proposed"
+    absent: bool = False  # the member sent apologies: raised in their absence
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,10 @@ def _fit(
     for item in ordered:
         if item.status == "written-answer":
             fit.written.append(item.id)
-            fit.reasons[item.id] = "marked for a written answer by the coordinator"
+            fit.reasons[item.id] = (
+                "carried over, still waiting for a written answer" if item.carried
+                else "marked for a written answer by the coordinator"
+            )  # fmt: skip
             continue
         is_question = item.kind == "question"
         short = is_question or is_correction(item)
@@ -282,8 +286,21 @@ def _listed(slot: Slot) -> bool:
     return slot.kind in ("questions", "minutes")
 
 
+ABSENCE = "apologies sent, raised in their absence"
+
+
 def _who(item: PlannerItem | None) -> str:
-    return f" ({item.presenter})" if item is not None and item.presenter else ""
+    if item is None or not item.presenter:
+        return ""
+    return f" ({item.presenter}; {ABSENCE})" if item.absent else f" ({item.presenter})"
+
+
+def _presenter(slot: Slot, items: Mapping[int, PlannerItem]) -> str:
+    """The slot's presenter, with a note when they sent apologies."""
+    if not slot.presenter:
+        return ""
+    first = items.get(slot.items[0]) if slot.items else None
+    return f"{slot.presenter} ({ABSENCE})" if first is not None and first.absent else slot.presenter
 
 
 def _title(item_id: int, items: Mapping[int, PlannerItem]) -> str:
@@ -318,7 +335,7 @@ def render_text(agenda: Agenda, items: Mapping[int, PlannerItem], *, heading: st
     """
     lines = [heading, "=" * len(heading), ""]
     for number, slot in enumerate(agenda.slots, start=1):
-        presenter = f" - {slot.presenter}" if slot.presenter else ""
+        presenter = f" - {_presenter(slot, items)}" if slot.presenter else ""
         lines.append(f"{number:>2}. {slot.title} ({slot.minutes} min){presenter}")
         if _listed(slot):
             lines += [f"    - {_title(i, items)}{_who(items.get(i))}" for i in slot.items]
@@ -353,7 +370,7 @@ def render_markdown(agenda: Agenda, items: Mapping[int, PlannerItem], *, heading
     """
     lines = [f"# {md_escape(heading)}", ""]
     for number, slot in enumerate(agenda.slots, start=1):
-        presenter = f" — {md_escape(slot.presenter)}" if slot.presenter else ""
+        presenter = f" — {md_escape(_presenter(slot, items))}" if slot.presenter else ""
         lines.append(f"{number}. **{md_escape(slot.title)}** ({slot.minutes} min){presenter}")
         for i in slot.items if _listed(slot) else ():
             lines.append(f"   - {md_escape(_title(i, items) + _who(items.get(i)))}")

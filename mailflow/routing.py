@@ -26,6 +26,7 @@ from mailflow import (
     answers,
     cleaning,
     commands,
+    compose,
     coordinator,
     corrections,
     digest,
@@ -61,7 +62,7 @@ def _sender(ctx: Context) -> Member:
 
 
 def _re(subject: str) -> str:
-    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    return compose.reply_subject(subject)
 
 
 def answer_sender(ctx: Context, lines: list[str], *, reply_to: str) -> None:
@@ -110,7 +111,9 @@ def written_answer(ctx: Context) -> None:
         answer_sender(ctx, [f"We found no answer to #{item.id} {item.title} in your "
                             "message; please reply again with it."], reply_to=back)  # fmt: skip
         return
-    sent_to = answers.record_answer(ctx.session, ctx.settings, item, member, text, now=ctx.now)
+    files = [a for a in ctx.parsed.attachments if not a.inline]
+    sent_to = answers.record_answer(ctx.session, ctx.settings, item, member, text, now=ctx.now,
+                                    files=files)  # fmt: skip
     ctx.notes.append(f"written answer to #{item.id} recorded; sent to {sent_to}")
     answer_sender(ctx, [f"Thank you: your answer to #{item.id} {item.title} is recorded for "
                         f"the minutes and has been sent to {answers.asker_name(item)}.",

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import actions, compose, meetings, minutes, outbox, schedule
+from mailflow import actions, answers, compose, meetings, minutes, outbox, schedule
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.errors import UserError
@@ -202,6 +202,10 @@ def gather(
         "still_open": [actions.view(a) for a in actions.open_before(session, meeting)],
         "resources": [{"title": i.title, "who": i.member.name if i.member else i.author,
                        "files": [a.filename for a in i.attachments]} for i in resources],
+        "attached": [p.name for p in attach],
+        "answered_since": [{"title": i.title, "asker": answers.asker_name(i), "answer": i.answer,
+                            "files": [a.filename for a in i.attachments]}
+                           for i in answers.since_last_meeting(session, meeting)],
         "links": [f for f in files if f.link],
         "next": f"{later.title}, {schedule.human_local(later.start, tz)}" if later else "",
     }  # fmt: skip

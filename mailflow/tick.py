@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailflow import due, late, meetings, outbox, planning, privacy
+from mailflow import answers, due, late, meetings, outbox, papers, planning, privacy
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.models import Mailing, Meeting
@@ -110,6 +110,9 @@ def run(app: App) -> list[str]:
         done += due.run(session, app.settings, now, upcoming)  # polls, drafts, votes, digest
         for meeting in upcoming:
             done += due_mailings(session, app.settings, meeting, now)
+            done += papers.due_papers(session, app.settings, meeting, now)
+        done += papers.due_answers(session, app.settings, now)  # answers since the meeting
+        done += answers.due_reminders(session, app.settings, now)
         done += privacy.apply_retention(session, app.settings, now)  # [retention]
         report = outbox.deliver(session, app.settings, now=now)
     if report.sent or report.failed or report.deferred:

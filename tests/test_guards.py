@@ -69,7 +69,8 @@ def test_each_guard_refuses_in_one_line_and_queues_nothing(
     ok(cli("call-for-items", past, "--force"))
     ok(cli("send-invites", future, "--force"))
     ok(cli("send-minutes", future, "--minutes", str(minutes), "--force"))
-    assert len(list(app.settings.maildir.glob("*.eml"))) == 9  # a call, an invite and the minutes for each of three members
+    # a call, an invite and the minutes for each of the three members
+    assert len(list(app.settings.maildir.glob("*.eml"))) == 9
 
 
 def test_dry_runs_list_recipients_and_queue_nothing(cli: Cli, app: App, people: None) -> None:
@@ -97,6 +98,6 @@ def test_tick_sends_on_its_schedule_without_force(app: App, cli: Cli, people: No
     ok(cli("meetings", "add", "--title", "Spring meeting", "--start", "2027-03-18 16:00"))
     for when, expected in ((datetime(2027, 2, 26, 9, tzinfo=UTC), "call for items"),
                            (datetime(2027, 3, 11, 17, tzinfo=UTC), "invites")):  # fmt: skip
-        app.clock = lambda when=when: when
+        app.clock = lambda moment=when: moment  # type: ignore[misc]
         done = tick.run(app)
         assert any(expected in line for line in done), done

@@ -28,8 +28,9 @@ def config_file(configs: ConfigFactory) -> Path:
 
 
 def at(app: App, *when: int) -> None:
-    """Set the app's clock (UTC)."""
-    moment = datetime(*when, tzinfo=UTC)  # type: ignore[arg-type]
+    """Set the app's clock (UTC): year, month, day, hour[, minute]."""
+    year, month, day, hour, *rest = when
+    moment = datetime(year, month, day, hour, rest[0] if rest else 0, tzinfo=UTC)
     app.clock = lambda: moment
 
 
