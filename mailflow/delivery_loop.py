@@ -5,7 +5,8 @@ loop as soon as a batch is committed (its acknowledgements are then queued), and
 also looks every `[outbound] deliver_interval_seconds` for anything else that has fallen
 due (retries after a 4xx, mail queued by other commands). Rows are claimed exactly as
 `mailflow tick` and `mailflow outbox flush` claim them (`outbox.claim`: a lease per row),
-so all three can run at the same time without sending anything twice.
+so all three can run at the same time without sending anything twice. The loop keeps
+one transport, so its relay connections serve pass after pass (see `SmtpTransport`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class DeliveryLoop:
         self.wakeup.set()
         if self.thread.is_alive():
             self.thread.join(timeout=timeout)
+        self.transport.close()
 
     def _run(self) -> None:
         while True:

@@ -4,11 +4,12 @@
 idempotently (a row per (mailing, recipient)) and resumably (committed in batches); a
 recipient whose message cannot be built (an address stored before it was validated) is
 skipped with a warning, and everyone else still gets theirs.
-`deliver` claims due rows (safe with several workers: a conditional UPDATE, and
+`deliver` claims due rows (safe with several workers: one conditional UPDATE, and
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and hands them to a transport: a maildir
-folder of `.eml` files, or an SMTP relay over a small pool of reused connections.
-4xx replies and connection failures are retried with exponential backoff; 5xx replies
-mark the message failed with the server's answer.
+folder of `.eml` files, or an SMTP relay over a small pool of connections that stay
+open from one batch to the next (and, in the server's delivery loop, from one pass to
+the next while they are in use). 4xx replies and connection failures are retried with
+exponential backoff; 5xx replies mark the message failed with the server's answer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import queue
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -260,22 +263,32 @@ class Outcome:
 class Transport:
     """Something that delivers a batch of outbox rows and reports each outcome."""
 
-    def send_all(self, rows: Sequence[Delivery]) -> Iterator[Outcome]:
-        """Deliver each message, yielding each outcome as soon as it is known.
+    def send_all(self, rows: Sequence[Delivery]) -> Iterator[list[Outcome]]:
+        """Deliver each message, yielding outcomes as soon as they are known: each list
+        holds those known since the previous one (so the caller writes them together).
 
         Never raises for one message's failure.
         """
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Let go of anything kept open between batches (connections)."""
+
 
 class MaildirTransport(Transport):
     """Writes each message as one owner-only `.eml` file, atomically (temp file, then rename)."""
 
+    GROUP = 20  # files written per reported group: writing one again only replaces it
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send_all(self, rows: Sequence[Delivery]) -> Iterator[Outcome]:
+    def send_all(self, rows: Sequence[Delivery]) -> Iterator[list[Outcome]]:
         """Write every message to `<folder>/<id>.eml`."""
+        for start in range(0, len(rows), self.GROUP):
+            yield list(self._write(rows[start : start + self.GROUP]))
+
+    def _write(self, rows: Sequence[Delivery]) -> Iterator[Outcome]:
         tmp = files.private_dir(self.folder / ".tmp")
         for row in rows:
             outbox_id = row.outbox_id
@@ -293,28 +306,68 @@ class MaildirTransport(Transport):
 
 
 class SmtpTransport(Transport):
-    """Sends through an SMTP relay over `connections` reused sessions in parallel."""
+    """Sends through an SMTP relay over `connections` sessions in parallel.
+
+    Sessions stay open between batches (and between calls) until `close`: a fan-out
+    of many batches opens `connections` sessions, not that many per batch. A session
+    idle for over `CHECK_IDLE` seconds is checked with NOOP before it is used again,
+    and one idle for over `MAX_IDLE` is closed (relays drop idle clients themselves).
+    """
+
+    CHECK_IDLE = 2.0
+    MAX_IDLE = 60.0
 
     def __init__(self, settings: Settings) -> None:
         self.cfg = settings.outbound
         self.sender = settings.mail.address
+        self.idle: list[tuple[smtplib.SMTP, float]] = []  # open sessions, last used at
+        self.lock = threading.Lock()
+        self.opened = 0  # sessions opened so far
 
     def _connect(self) -> smtplib.SMTP:
         smtp = smtplib.SMTP(self.cfg.host, self.cfg.port, timeout=60)
+        with self.lock:
+            self.opened += 1
         if self.cfg.starttls:
             smtp.starttls(context=ssl.create_default_context())
         if self.cfg.username:
             smtp.login(self.cfg.username, self.cfg.password())
         return smtp
 
+    def _take(self) -> smtplib.SMTP | None:
+        """An open session to reuse (checked if it has been idle), or None."""
+        while True:
+            with self.lock:
+                if not self.idle:
+                    return None
+                smtp, used = self.idle.pop()
+            idle = time.monotonic() - used
+            if idle > self.MAX_IDLE:
+                _close(smtp)
+            elif idle <= self.CHECK_IDLE or _alive(smtp):
+                return smtp
+
+    def _give_back(self, smtp: smtplib.SMTP | None) -> None:
+        if smtp is not None:
+            with self.lock:
+                self.idle.append((smtp, time.monotonic()))
+
+    def close(self) -> None:
+        """Quit every session kept open."""
+        with self.lock:
+            sessions, self.idle = self.idle, []
+        for smtp, _used in sessions:
+            _close(smtp)
+
     def _send_chunk(self, chunk: Sequence[Delivery], done: queue.Queue[Outcome | None]) -> None:
         smtp: smtplib.SMTP | None = None
         try:
+            smtp = self._take()
             for row in chunk:
                 outcome, smtp = self._send_one(smtp, row)
                 done.put(outcome)
         finally:
-            _close(smtp)
+            self._give_back(smtp)
             done.put(None)  # always: the reader counts finished workers
 
     def _send_one(
@@ -335,11 +388,12 @@ class SmtpTransport(Transport):
             _close(smtp)
             return Outcome(row.outbox_id, ok=False, error=f"connection: {exc}"), None
 
-    def send_all(self, rows: Sequence[Delivery]) -> Iterator[Outcome]:
-        """Split the batch over the connection pool; each worker reuses its session.
+    def send_all(self, rows: Sequence[Delivery]) -> Iterator[list[Outcome]]:
+        """Split the batch over the connection pool; each worker reuses a session.
 
-        Outcomes are yielded as each message is answered, so the caller can record
-        every one at once and a crash repeats at most one message per connection.
+        Outcomes are yielded as messages are answered: whatever was answered while the
+        caller wrote down the previous ones, so a crash repeats at most the messages
+        answered during one such write.
         """
         workers = max(1, min(self.cfg.connections, len(rows)))
         done: queue.Queue[Outcome | None] = queue.Queue()
@@ -348,11 +402,16 @@ class SmtpTransport(Transport):
                 pool.submit(self._send_chunk, rows[i::workers], done)
             finished = 0
             while finished < workers:
-                outcome = done.get()
-                if outcome is None:
-                    finished += 1
-                else:
-                    yield outcome
+                ready = [done.get()]
+                while True:
+                    try:
+                        ready.append(done.get_nowait())
+                    except queue.Empty:
+                        break
+                finished += ready.count(None)
+                outcomes = [o for o in ready if o is not None]
+                if outcomes:
+                    yield outcomes
 
 
 def _smtp_outcome(outbox_id: int, code: int, reply: bytes | str) -> Outcome:
@@ -370,6 +429,17 @@ def _reset(smtp: smtplib.SMTP | None) -> smtplib.SMTP | None:
     except (smtplib.SMTPException, OSError):
         _close(smtp)
         return None
+
+
+def _alive(smtp: smtplib.SMTP) -> bool:
+    """Whether a session kept open still answers (closed if it does not)."""
+    try:
+        if smtp.noop()[0] == 250:
+            return True
+    except (smtplib.SMTPException, OSError):
+        pass
+    _close(smtp)
+    return False
 
 
 def _close(smtp: smtplib.SMTP | None) -> None:
@@ -441,19 +511,19 @@ def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[Outbox
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    candidates = list(session.scalars(due))
     claimed: list[int] = []
-    for outbox_id in session.scalars(due).all():
-        result = session.execute(
+    if candidates:
+        claimed = list(session.scalars(
             update(OutboxMessage)
-            .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "queued")
+            .where(OutboxMessage.id.in_(candidates), OutboxMessage.status == "queued")
             .where(free)
             .values(claimed_until=now + LEASE, claimed_by=worker_id())
+            .returning(OutboxMessage.id)  # exactly the rows this statement took
             # Not evaluated against every row the session holds (quadratic over a run);
             # the claimed rows are selected afresh below.
             .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            claimed.append(outbox_id)
+        ))  # fmt: skip
     session.commit()
     if not claimed:
         return []
@@ -502,28 +572,44 @@ def deliver(
 ) -> DeliveryReport:
     """Deliver everything due at `now`, batch by batch, until nothing due is left.
 
-    `guard` is held around each write (the claim, each outcome) and never while a
-    message is on its way: `App.write_guard` in a process that also stores inbound mail.
+    `guard` is held around each write (the claim, each group of outcomes) and never
+    while a message is on its way: `App.write_guard` in a process that also stores
+    inbound mail. A `transport` given is left open (its sessions serve the next call);
+    one made here is closed at the end.
     """
+    own = transport is None
     transport = transport or make_transport(settings)
     report = DeliveryReport()
-    while True:
-        with guard():
-            rows = claim(session, now=now)
-        if not rows:
-            return report
-        for outcome in transport.send_all(_deliveries(session, rows)):
-            with guard():
-                record(session, [outcome], settings=settings, now=now)
-            row = session.get(OutboxMessage, outcome.outbox_id)
-            if outcome.ok:
-                report.sent += 1
-            elif row is not None and row.status == "failed":
-                report.failed += 1
-            else:
-                report.deferred += 1
-            if progress:
-                progress(1)
+    try:
+        while rows := _claim_guarded(session, now, guard):
+            for outcomes in transport.send_all(_deliveries(session, rows)):
+                with guard():
+                    record(session, outcomes, settings=settings, now=now)
+                _count(session, outcomes, report)
+                if progress:
+                    progress(len(outcomes))
+        return report
+    finally:
+        if own:
+            transport.close()
+
+
+def _claim_guarded(
+    session: Session, now: datetime, guard: Callable[[], AbstractContextManager[None]]
+) -> list[OutboxMessage]:
+    with guard():
+        return claim(session, now=now)
+
+
+def _count(session: Session, outcomes: Sequence[Outcome], report: DeliveryReport) -> None:
+    for outcome in outcomes:
+        row = session.get(OutboxMessage, outcome.outbox_id)
+        if outcome.ok:
+            report.sent += 1
+        elif row is not None and row.status == "failed":
+            report.failed += 1
+        else:
+            report.deferred += 1
 
 
 def retry_failed(session: Session, *, now: datetime) -> int:

@@ -189,9 +189,11 @@ class SinkHandler:
     replies: list[str] = field(default_factory=list)  # answers to use for the next DATAs
     by_recipient: dict[str, list[str]] = field(default_factory=dict)  # the same, per address
     lock: threading.Lock = field(default_factory=threading.Lock)
+    peers: set[Any] = field(default_factory=set)  # the client ends of the sessions seen
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
+            self.peers.add(session.peer)
             scripted = self.by_recipient.get(envelope.rcpt_tos[0], self.replies)
             if scripted:
                 reply = scripted.pop(0)

@@ -12,13 +12,23 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from mailflow import compose, outbox
 from mailflow.app import App
 from mailflow.models import MailingRecipient, OutboxMessage
 from mailflow.server import InboundServer
-from tests.conftest import MAILFLOW, Cli, ConfigFactory, SmtpSink, free_port, queue_small_mails
+from tests.conftest import (
+    MAILFLOW,
+    Cli,
+    ConfigFactory,
+    SinkHandler,
+    SmtpSink,
+    free_port,
+    queue_small_mails,
+)
 
 
 def message(app: App, to: str, subject: str = "Hello") -> EmailMessage:
@@ -225,3 +235,48 @@ def test_serve_delivers_beside_a_flush_each_mail_once(
         flush.kill()
     assert_each_sent_once(app, smtp_sink)
     app.close()
+
+
+def test_delivery_keeps_its_sessions_across_claim_batches(
+    configs: ConfigFactory, smtp_sink: SmtpSink
+) -> None:
+    """More mail than one claim takes goes out over `connections` sessions in all, not
+    that many per batch, and each mail once."""
+    app = App.open(configs.write(transport="smtp", smtp_port=smtp_sink.port))
+    total = 2 * outbox.BATCH + 50
+    queue_small_mails(app, total)
+    with app.session() as session:
+        report = outbox.deliver(session, app.settings, now=app.now())
+    assert report.sent == total
+    recipients = Counter(e.rcpt_tos[0] for e in smtp_sink.received)
+    assert len(recipients) == total and set(recipients.values()) == {1}
+    assert len(smtp_sink.handler.peers) <= app.settings.outbound.connections
+    app.close()
+
+
+def test_a_session_the_relay_dropped_while_idle_is_replaced(
+    configs: ConfigFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delivery loop keeps sessions between passes; a relay that closed one while it
+    sat idle costs nothing: the next pass opens a new one and every mail goes out."""
+    handler = SinkHandler()
+    relay = Controller(handler, hostname="127.0.0.1", port=free_port(), timeout=0.3)
+    relay.start()
+    monkeypatch.setattr(outbox.SmtpTransport, "CHECK_IDLE", 0.1)
+    app = App.open(configs.write(transport="smtp", smtp_port=relay.port))
+    transport = outbox.make_transport(app.settings)
+    try:
+        for n in range(2):
+            with app.session() as session:
+                outbox.enqueue(session, message(app, f"m{n}@school.org"), now=app.now())
+            with app.session() as session:
+                report = outbox.deliver(session, app.settings, now=app.now(),
+                                        transport=transport)  # fmt: skip
+            assert report.sent == 1, report
+            time.sleep(0.8)  # the relay drops the idle session
+    finally:
+        transport.close()
+        relay.stop()
+        app.close()
+    assert sorted(e.rcpt_tos[0] for e in handler.received) == ["m0@school.org", "m1@school.org"]
+    assert len(handler.peers) == 2
