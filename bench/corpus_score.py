@@ -21,6 +21,7 @@ from mailflow.replies import parse_reply
 MESSAGES = Path(__file__).resolve().parent.parent / "tests" / "messages"
 OPTIONAL_KEYS = ("withdraw", "apologies", "rsvp", "votes", "volunteers", "done", "themes", "leave")
 HOLDOUTS = ("holdout", *(f"holdout{n}" for n in range(2, 13)))
+SHAPES = "shapes"  # one message for each reply shape a reading rule was made for
 # Messages we know we read wrongly, with why; the corpus test expects them to fail.
 KNOWN_MISSES = {
     "holdout10/gmail_q_with_pasted_chart_screenshot_inline": (
@@ -143,6 +144,7 @@ def main(argv: list[str]) -> int:
             score(Path(name), name)
         return 0
     score(MESSAGES, "corpus")
+    score(MESSAGES / SHAPES, SHAPES)
     for held in HOLDOUTS:
         if (MESSAGES / held).is_dir():
             score(MESSAGES / held, held)

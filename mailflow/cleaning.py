@@ -386,7 +386,7 @@ def trim_blank(lines: list[str]) -> list[str]:
     return lines[start:end]
 
 
-def _paragraphs(lines: list[str]) -> list[tuple[int, int]]:
+def paragraphs(lines: list[str]) -> list[tuple[int, int]]:
     """(start, end) index pairs of blank-line-separated paragraphs."""
     spans: list[tuple[int, int]] = []
     start: int | None = None
@@ -407,7 +407,7 @@ def _is_disclaimer(text: str) -> bool:
 
 
 def _drop_disclaimers(lines: list[str]) -> list[str]:
-    spans = _paragraphs(lines)
+    spans = paragraphs(lines)
     while len(spans) > 1 and _is_disclaimer(" ".join(lines[spans[-1][0] : spans[-1][1]])):
         lines = lines[: spans[-1][0]]
         spans.pop()
@@ -431,7 +431,7 @@ def _signature_block(lines: list[str]) -> bool:
     then paragraphs of which one is a disclaimer (legal text in several languages)."""
     if all(_signature_like(ln) for ln in lines):
         return True
-    spans = _paragraphs(lines)
+    spans = paragraphs(lines)
     if len(spans) < 2 or not all(_signature_like(ln) for ln in lines[: spans[0][1]]):
         return False
     return any(_is_disclaimer(" ".join(lines[a:b])) for a, b in spans[1:])
@@ -512,7 +512,7 @@ def _headed_by_name(line: str, forms: set[str]) -> bool:
 def _drop_one_signature(lines: list[str], forms: set[str]) -> list[str]:
     if _signs_as(lines[-1], forms) and len(lines) > 1:
         return lines[:-1]
-    spans = _paragraphs(lines)
+    spans = paragraphs(lines)
     if len(spans) < 2:
         return lines
     start, end = spans[-1]
@@ -538,7 +538,7 @@ def _bare(line: str) -> str:
 
 def _drop_banner(lines: list[str]) -> list[str]:
     """Remove an "[EXTERNAL] This email originated from outside..." banner on top."""
-    spans = _paragraphs(lines)
+    spans = paragraphs(lines)
     if len(spans) > 1:
         first = " ".join(lines[spans[0][0] : spans[0][1]])
         if _BANNER.search(first) and len(first) < 400:

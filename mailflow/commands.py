@@ -206,10 +206,15 @@ def _numbers_chosen(line: str, options: Sequence[str]) -> set[int] | None:
     words = _words(_PLUS_ONE.sub("", line, count=1)).split()
     if not words or len(words) > 12:
         return None
-    if any(w not in _CHOICE_FILLER and not w.isdigit() for w in words):
+    if any(w not in _CHOICE_FILLER and not _number(w) for w in words):
         return None
-    numbers = {int(w) for w in words if w.isdigit()}
+    numbers = {int(w) for w in words if _number(w)}
     return {n if 1 <= n <= len(options) else 0 for n in numbers} or None
+
+
+def _number(word: str) -> bool:
+    """Whether a word is a number of ours (ASCII digits, at most nine)."""
+    return word.isascii() and word.isdecimal() and len(word) <= 9
 
 
 def _strong_choices(line: str, options: Sequence[str]) -> set[int]:

@@ -41,11 +41,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailflow import sentences
 from mailflow.cleaning import (
     drop_signoff,
     is_signoff,
     member_text,
     normalise,
+    paragraphs,
     trim_blank,
     without_symbols,
 )
@@ -143,6 +145,18 @@ _ASKED = re.compile(  # "Could I have ten minutes to ...", "Yes please, 10 mins 
     rf"roughly\s+|a quick\s+|a good\s+)?(?:(?P<count>{_COUNT})\s*(?:mins?|minutes)\b|"
     r"(?P<words>(?:a )?quarter of an hour|half an hour|an hour))|"
     rf"^\s*(?:yes,?\s*(?:please,?\s*)?)?(?P<first>{_COUNT})\s*(?:mins?|minutes)\s+(?:for|on|please)\b",
+    _I,
+)
+_MIN = r"\s*+(?:mins?|minutes?)\b"
+_ASKED_IN_SENTENCE = re.compile(  # "on the agenda for 10 minutes please", "a 10 minute slot"
+    rf"\b(?:agenda|slot|item|time|discussion)\s+(?:\w+\s+){{0,3}}?for\s+(?:about\s+|around\s+|"
+    rf"roughly\s+|up to\s+)?(?P<count>{_COUNT}){_MIN}|"
+    rf"\b(?P<count2>{_COUNT})[\s-]*+min(?:ute)?s?\s+(?:slot|item|discussion|update|agenda|"
+    r"presentation|session)\b|"
+    r"\b(?:need|needs|take|takes|want|give (?:it|me|us)|allow|only need|just need)\s+"
+    rf"(?:about\s+|around\s+|roughly\s+|max(?:imum)?\s+|up to\s+)?(?P<count3>{_COUNT}){_MIN}|"
+    rf"\b(?P<count4>{_COUNT}){_MIN}\s+"
+    r"(?:please|pls|would be|should be|will do|would do|max|tops)\b",
     _I,
 )
 _BARE_MINUTES = re.compile(rf"{_TIME_START}\[\s*+(?P<n>\d{{1,2}})\s*+\]\s*+$")  # "[10]": no unit
@@ -271,11 +285,13 @@ _CANT_MAKE_IT = re.compile(
 )
 _APOLOGY = re.compile(
     r"^\s*(?:please (?:accept|send|record|note|take) )?(?:my |our )?"
-    r"(?:apologies|apols|regrets|sends? (?:my |her |his |their )?apologies)\b(?P<tail>.*)$",
+    r"(?:apologies|apols|regrets|ymddiheuriadau|sends? (?:my |her |his |their )?apologies)\b"
+    r"(?P<tail>.*)$",
     _I,
 )
 _APOLOGY_PHRASE = re.compile(  # matched at a position, so no "^"
-    r"\s*(for (my |our )?absence|from (me|us)|for (the |this |next |our |thursday'?s |"
+    r"\s*(for (my |our )?absence|from (me|us)|for (tonight|today|tomorrow|this evening)|"
+    r"for (the |this |next |our |thursday'?s |"
     r"the next |this term'?s |the autumn |the spring |the summer )?(meeting|session|"
     r"thursday|monday|tuesday|wednesday|friday|\d{1,2}(st|nd|rd|th)?\b[\w ]{0,12}))\b",
     _I,
@@ -334,19 +350,22 @@ def extract_items(
     if blocks and pre and pre[-1].rstrip().endswith(":"):
         pre = pre[:-1]  # "Two for the list though:" leads in to the markers
     pre = _opening(pre)
-    reason, pre = _apology(pre, subject)
+    reason, pre, asked = _apology(pre, subject)
+    if reason is None:
+        reason = _apology_in_blocks(blocks)
     if reason and has_attachments and not blocks:
         reason, pre = _describes_attachment(reason)
     items: list[ParsedItem] = []
     if reason is not None:
         items.append(ParsedItem("apology", "Apologies", reason, None))
+    items += asked
     items += [_marker_item(block) for block in blocks]
     names = [n for n in attachment_names if n] or ["Attachment"]
     if blocks or ((withdraw or commands.found) and not has_attachments):  # the rest is comment
         if has_attachments:
             items.append(ParsedItem("resource", ", ".join(names), "", None))
     elif pre and not _pleasantry(pre):
-        items.append(_free_item(pre, "resource" if has_attachments else ""))
+        items += _prose_questions(pre) or [_free_item(pre, "resource" if has_attachments else "")]
     elif has_attachments:
         items.append(ParsedItem("resource", _resource_title(subject, names), "", None))
     if not items and not withdraw and not commands.found:
@@ -463,7 +482,12 @@ def _title_and_time(
         minutes, lines = _minutes(below), lines[1:]
     if minutes is None:
         title, minutes = _asked_minutes(title, kind)
+    if minutes is None:  # asked for in the details ("10 minutes would be plenty")
+        minutes = next(filter(None, map(_minutes_asked, lines[:_TIME_LINES])), None)
     return title, kind, minutes, lines
+
+
+_TIME_LINES = 12  # the lines of an item's details searched for a time request
 
 
 def _asked_minutes(title: str, kind: str) -> tuple[str, int | None]:
@@ -473,13 +497,20 @@ def _asked_minutes(title: str, kind: str) -> tuple[str, int | None]:
     bare = _BARE_MINUTES.search(title) if kind == "agenda" else None
     if bare and 1 <= int(bare["n"]) <= 90:
         return title[: bare.start()].strip(), int(bare["n"])
-    asked = _ASKED.search(title)
+    return title, _minutes_asked(title)
+
+
+def _minutes_asked(text: str) -> int | None:
+    """The minutes a sentence asks for ("Could I have ten minutes to ...", "on the agenda
+    for 10 minutes please", "a 15 minute slot"), if any."""
+    asked = _ASKED.search(text) or _ASKED_IN_SENTENCE.search(text[:MAX_LINE])
     if asked is None:
-        return title, None
-    if asked["words"]:
-        return title, _WORD_MINUTES[asked["words"].lower()]
-    count = (asked["count"] or asked["first"]).lower()
-    return title, (_COUNT_WORDS[count] if count in _COUNT_WORDS else int(count)) or None
+        return None
+    groups = asked.groupdict()
+    if groups.get("words"):
+        return _WORD_MINUTES[groups["words"].lower()]
+    count = next(v for k, v in groups.items() if k != "words" and v).lower()
+    return (_COUNT_WORDS[count] if count in _COUNT_WORDS else int(count)) or None
 
 
 def _unwrap_title(title: str, width: int, lines: list[str]) -> tuple[str, list[str]]:
@@ -570,28 +601,99 @@ def _opening(lines: list[str]) -> list[str]:
     return lines
 
 
-def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str]]:
-    """(reason, remaining lines) if the reply sends apologies for absence."""
-    if lines:
-        first = lines[0].strip()
-        plain = _plain(first)
-        match = _APOLOGY.match(plain)
-        if match:
-            rest = _apology_rest(first[match.start("tail") :])
-            if rest is not None:
-                return _tidy_body([rest, *lines[1:]]), []
-        alone = _APOLOGY_ALONE.match(first)
-        if alone:
-            return _tidy_body([alone["reason"] or "", *lines[1:]]), []
-        if (
-            _CANT_ATTEND.search(plain)
-            or _CANT_ATTEND_OTHER.search(first)
-            or (_CANT_MAKE_IT.match(plain) and not _NOT_ABSENCE.search(plain))
-        ):
-            return _tidy_body(lines), []
+def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str], list[ParsedItem]]:
+    """(reason, remaining lines, items asked for beside it) if the reply sends apologies
+    for absence: said on its first line, in any sentence of a paragraph (see
+    `sentences.absence`), or in the subject. A question for the group or a proposal
+    in the apology's paragraphs is an item of its own, never the apology's text."""
+    said_first = _says_apologies(lines[0]) if lines else None
+    if said_first is not None:
+        reason, items = _split_items([said_first, *lines[1:]])
+        return reason, [], items
+    spans = paragraphs(lines)
+    for k, (start, end) in enumerate(spans):
+        said = sentences.sentences(" ".join(lines[start:end]))
+        if any(sentences.absence(sentence) for sentence in said):
+            first = spans[0][0] if k == 0 else start
+            last = len(lines) if k == 0 else end
+            reason, items = _split_items(lines[first:last])
+            return reason, [*lines[:first], *lines[last:]], items
     if _subject_apology(subject):
-        return _tidy_body(lines), []
-    return None, lines
+        reason, items = _split_items(lines)
+        return reason, [], items
+    return None, lines, []
+
+
+def _apology_in_blocks(blocks: list[_Block]) -> str | None:
+    """An apology written as a paragraph of its own under a marked item ("Q: ...", then
+    "Sorry, I can't make Thursday - Year 6 residential."): taken out of the item's
+    details and returned as the apology's text."""
+    for block in blocks:
+        for start, end in paragraphs(block.lines):
+            said = sentences.sentences(" ".join(block.lines[start:end]))
+            if (
+                said
+                and all(sentences.absence(s) or not _asks_group(s) for s in said)
+                and any(map(sentences.absence, said))
+            ):
+                reason = _tidy_body(block.lines[start:end])
+                del block.lines[start:end]
+                return reason
+    return None
+
+
+def _says_apologies(first: str) -> str | None:
+    """The first line as the apology's text (without "Apologies") if it sends apologies
+    in the ways the reply syntax names; else None."""
+    first = first.strip()
+    plain = _plain(first)
+    match = _APOLOGY.match(plain)
+    if match:
+        rest = _apology_rest(first[match.start("tail") :])
+        if rest is not None:
+            return rest
+    alone = _APOLOGY_ALONE.match(first)
+    if alone:
+        return alone["reason"] or ""
+    if (
+        _CANT_ATTEND.search(plain)
+        or _CANT_ATTEND_OTHER.search(first)
+        or (_CANT_MAKE_IT.match(plain) and not _NOT_ABSENCE.search(plain))
+    ):
+        return first
+    return None
+
+
+def _split_items(lines: list[str]) -> tuple[str, list[ParsedItem]]:
+    """An apology's text, and the items in it: from each paragraph, the first sentence
+    that asks the group something or proposes something (not about the absence itself,
+    such as asking for the notes) starts an item, titled by the sentences up to and
+    including it, with the rest of the paragraph as its details."""
+    kept: list[str] = []
+    items: list[ParsedItem] = []
+    spans = paragraphs(lines)
+    for start, end in spans:
+        said = sentences.sentences(" ".join(lines[start:end]))
+        at = next((n for n, sentence in enumerate(said) if _asks_group(sentence)), None)
+        if at is None:
+            kept += [*lines[start:end], ""]
+            continue
+        if at:
+            kept += [" ".join(said[:at]), ""]
+        title, kind, minutes, rest = _title_and_time(said[at], "", [" ".join(said[at + 1 :])])
+        items.append(ParsedItem(kind, title, _tidy_body(rest), minutes))
+    return _tidy_body(kept), items
+
+
+def _asks_group(sentence: str) -> bool:
+    """Whether a sentence beside an apology is an item: a question or proposal for the
+    group, not about the absence, not itself an apology and not a lead-in."""
+    return (
+        (sentences.question(sentence) or sentences.proposal(sentence))
+        and not sentences.about_absence(sentence)
+        and not sentences.absence(sentence)
+        and not sentences.lead_in(sentence)
+    )
 
 
 _ATTACHED = re.compile(r"\battach|\benclos|\bhere is\b|\bhere's\b|\bsharing\b", _I)
@@ -669,6 +771,40 @@ def _free_item(lines: list[str], kind: str) -> ParsedItem:
         title, rest = _unwrap_title(rest[0].strip(), len(rest[0].strip()), rest[1:])
     title, kind, minutes, rest = _title_and_time(title, kind, rest)
     return ParsedItem(kind, title, _tidy_body(rest), minutes)
+
+
+_CONNECTIVE = re.compile(r"^(?:and|also|plus|secondly|second|finally|lastly|then)\b[,:]?\s*", _I)
+
+
+def _prose_questions(lines: list[str]) -> list[ParsedItem]:
+    """Several questions in prose after a lead-in ("Two things I'd love views on: how
+    ...? And has anyone ...?"): one question item each, a sentence that follows a
+    question being its details. The lead-in titles nothing. Without a lead-in, or with
+    fewer than two questions, or with the questions one a line (a list: its first line
+    titles it, the others are its details), nothing (the text is one item)."""
+    said = [s for start, end in paragraphs(lines)
+            for s in sentences.sentences(" ".join(lines[start:end]))]  # fmt: skip
+    lead = next((n for n, s in enumerate(said) if sentences.lead_in(s)), None)
+    if lead is None or lead > 1:
+        return []
+    asked_for = [s for s in said[lead + 1 :] if sentences.question(s)]
+    starts = {" ".join(ln.split())[:30] for ln in lines}
+    if len(asked_for) < 2 or all(s[:30] in starts for s in asked_for):
+        return []
+    asked: list[tuple[str, list[str]]] = []
+    for sentence in said[lead + 1 :]:
+        if sentences.question(sentence):
+            text = _CONNECTIVE.sub("", sentence)
+            asked.append((text[:1].upper() + text[1:], []))
+        elif asked:
+            asked[-1][1].append(sentence)
+        else:
+            return []  # a statement before the first question: not a list of questions
+    items = []
+    for title, details in asked:
+        title, kind, minutes, rest = _title_and_time(title, "question", [" ".join(details)])
+        items.append(ParsedItem(kind, title, _tidy_body(rest), minutes))
+    return items
 
 
 def _resource_title(subject: str, names: Sequence[str]) -> str:

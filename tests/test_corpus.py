@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.corpus_score import HOLDOUTS, KNOWN_MISSES, MESSAGES, check
+from bench.corpus_score import HOLDOUTS, KNOWN_MISSES, MESSAGES, SHAPES, check
 from mailflow.replies import parse_reply
 
-CORPUS = sorted(MESSAGES.glob("*.eml")) + [
-    eml for held in HOLDOUTS for eml in sorted((MESSAGES / held).glob("*.eml"))
+CORPUS = [
+    eml for folder in ("", SHAPES, *HOLDOUTS) for eml in sorted((MESSAGES / folder).glob("*.eml"))
 ]
 
 

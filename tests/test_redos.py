@@ -30,8 +30,10 @@ from mailflow import (
     members,
     mime,
     minutes,
+    original,
     planner,
     replies,
+    sentences,
     syntax,
 )
 from mailflow.app import App
@@ -88,6 +90,11 @@ def _payloads(size: int) -> dict[str, str]:
         "ids-done": _repeat("#1 and ", size) + "is done x",
         "theme-spaces": "Suggested theme" + spaces + "-" + spaces + "x",
         "choice-words": _repeat("option 2 please ", size) + "x",
+        "cant-words": _repeat("can't ", size) + "x",
+        "afraid-at": "I'm afraid I'll " + _repeat("be at ", size) + "x",
+        "colons": _repeat("a: ", size) + "?",
+        "minutes-words": _repeat("for 10 ", size) + "x",
+        "original-lines": _repeat("Dear Tom,\n> x y z\n", size),
     }
     return cases
 
@@ -138,6 +145,13 @@ ENTRY_POINTS: dict[str, Callable[[str], list[partial[object]]]] = {
         partial(mime.out_of_office, p),
         partial(mime.parse_from, p),
         partial(mime.html_to_text, p),
+    ],
+    "sentences": lambda p: [
+        partial(sentences.sentences, p),
+        partial(sentences.absence, p),
+        partial(sentences.lead_in, p),
+        partial(sentences.proposal, p),
+        partial(original.without_original, p, p),
     ],
     "authresults": lambda p: [
         partial(authresults.trusted_verdicts, _authentication_results(p), "mx.example.org")
