@@ -24,7 +24,7 @@ from pathlib import Path
 import icalendar
 from sqlalchemy import func, select
 
-from mailflow import meetings, members, planning, schedule
+from mailflow import actions, meetings, members, planning, schedule
 from mailflow.app import App
 from mailflow.items import meeting_items
 from mailflow.models import InboundMessage, Meeting, OutboxMessage
@@ -43,7 +43,7 @@ class DemoMember:
     name: str
     organisation: str
     reply: str | None  # file under mailflow/templates/demo/, None = no reply
-    rsvp: str  # ACCEPTED, DECLINED or TENTATIVE
+    rsvp: str | None  # ACCEPTED, DECLINED or TENTATIVE; None = never answers (and comes)
 
 
 GROUP = (
@@ -58,7 +58,7 @@ GROUP = (
     DemoMember("priya.shah@fairoak.hants.sch.uk", "Priya Shah", "Fair Oak Juniors",
                "priya-outlook-web.eml", "ACCEPTED"),
     DemoMember("mark.jones@chandlers.hants.sch.uk", "Mark Jones", "Chandler's Ford Primary",
-               None, "ACCEPTED"),
+               None, None),
 )  # fmt: skip
 
 
@@ -135,7 +135,7 @@ def send_replies(app: App, server: InboundServer, say: Say) -> None:
     server.processor.drain()
 
 
-def _rsvp(invite: EmailMessage, person: DemoMember) -> bytes:
+def _rsvp(invite: EmailMessage, person: DemoMember, partstat: str) -> bytes:
     """The iTIP REPLY a member's calendar sends back when they answer the invite."""
     part = next(p for p in invite.walk() if p.get_content_type() == "text/calendar")
     request = icalendar.Calendar.from_ical(part.get_content())
@@ -148,15 +148,16 @@ def _rsvp(invite: EmailMessage, person: DemoMember) -> bytes:
     for key in ("UID", "SEQUENCE", "DTSTART", "DTEND", "DTSTAMP", "ORGANIZER", "SUMMARY"):
         answer[key] = event[key]
     answer.add("attendee", f"mailto:{person.email}",
-               parameters={"CN": person.name, "PARTSTAT": person.rsvp})  # fmt: skip
+               parameters={"CN": person.name, "PARTSTAT": partstat})  # fmt: skip
     reply.add_component(answer)
     msg = EmailMessage()
     msg["From"] = f"{person.name} <{person.email}>"
     msg["To"] = str(event["ORGANIZER"]).removeprefix("mailto:")
-    msg["Subject"] = f"{person.rsvp.title()}: {event['SUMMARY']}"
+    msg["Subject"] = f"{partstat.title()}: {event['SUMMARY']}"
     msg["Date"] = utils.format_datetime(datetime.now().astimezone())
     msg["Message-ID"] = utils.make_msgid(domain=person.email.split("@")[1])
-    msg.set_content(f"{person.name} has {person.rsvp.lower()} this invitation.")
+    said = {"TENTATIVE": "tentatively accepted"}.get(partstat, partstat.lower())
+    msg.set_content(f"{person.name} has {said} this invitation.")
     msg.add_alternative(reply.to_ical().decode(), subtype="calendar", params={"method": "REPLY"})
     return msg.as_bytes(policy=policy.SMTP)
 
@@ -164,8 +165,11 @@ def _rsvp(invite: EmailMessage, person: DemoMember) -> bytes:
 def send_rsvps(app: App, server: InboundServer, say: Say) -> None:
     """Each member's calendar answers the invite."""
     for person in GROUP:
+        if person.rsvp is None:
+            say(f"  {person.name}'s calendar never answers")
+            continue
         invite = _sent_to(app, person.email, "Invitation")
-        organizer = _rsvp(invite, person)
+        organizer = _rsvp(invite, person, person.rsvp)
         to = email.message_from_bytes(organizer, policy=policy.default)["To"]
         _send(server.port, person.email, str(to), organizer)
         say(f"  {person.name}'s calendar answers {person.rsvp.lower()}")
@@ -229,6 +233,7 @@ def _term(app: App, server: InboundServer, ref: str, say: Say) -> None:
         for member, status in meetings.attendance(session, meeting):
             say(f"   {member.name}: {status}")
     _minutes(app, ref, say)
+    _follow_up(app, server, ref, say)
     _tour(app, say)
 
 
@@ -251,6 +256,53 @@ def _minutes(app: App, ref: str, say: Say) -> None:
     report = send_minutes(app, ref, path, [])
     say(f"7. Minutes from {path.name}: {report.queued} copies, absentees included, each with")
     say("   the member's own actions first, the attendance, the questions and the shared files")
+    with app.session() as session:
+        meeting = meetings.find_meeting(session, ref)
+        came = meetings.roll(session, meeting)
+        say(f"   {meeting.ref} is now {meeting.status}; who came, from the minutes' Present: "
+            "and Apologies: lines (the calendar answers stay as they were):")  # fmt: skip
+        say(f"   present: {', '.join(m.name for m in came.present)} (Tom Hughes answered "
+            "tentative, Mark Jones never answered)")  # fmt: skip
+        say(f"   apologies: {', '.join(m.name for m in came.apologies)}")
+
+
+def _follow_up(app: App, server: InboundServer, ref: str, say: Say) -> None:
+    """The next meeting's call for items carries the open actions, each owner's own
+    highlighted; Tom replies "done N" and his action is closed."""
+    settings = app.settings
+    tom = next(p for p in GROUP if p.name == "Tom Hughes")
+    with app.session() as session:
+        autumn = meetings.find_meeting(session, ref)
+        day = schedule.to_local(autumn.start + timedelta(weeks=12), settings.group.tz).date()
+        spring = meetings.add_meeting(session, settings, title="Spring DHT meeting",
+                                      start=f"{day.isoformat()} 16:00", now=app.now())  # fmt: skip
+        queued = planning.call_for_items(session, settings, spring, now=app.now())
+        [action] = [a.id for a in actions.open_before(session, spring) if a.owner_name == tom.name]
+        say(f"8. Next meeting {spring.ref}: its call for items ({queued} mails) lists the open "
+            f"actions; in {tom.name}'s own, his stand out:")  # fmt: skip
+    _deliver(app)
+    call = _sent_to(app, tom.email, "Call for items: Spring")
+    for line in _text(call).splitlines():
+        if line.startswith(">>"):
+            say(f"   {line}")
+    reply = EmailMessage()
+    reply["From"] = f"{tom.name} <{tom.email}>"
+    reply["To"] = call["Reply-To"].addresses[0].addr_spec
+    reply["Subject"] = f"Re: {call['Subject']}"
+    reply["Date"] = utils.format_datetime(app.now())
+    reply["Message-ID"] = utils.make_msgid(domain=tom.email.split("@")[1])
+    reply.set_content(f"done {action}\n\nThanks,\nTom\n")
+    _send(server.port, tom.email, str(reply["To"]), reply.as_bytes(policy=policy.SMTP))
+    server.processor.drain()
+    answer = next(ln for ln in _text(_sent_to(app, tom.email, "Re:")).splitlines()
+                  if "marked done" in ln)  # fmt: skip
+    say(f'   {tom.name} replies "done {action}"; the acknowledgement says: {answer.strip()}')
+
+
+def _text(msg: EmailMessage) -> str:
+    body = msg.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
 
 
 def _tour(app: App, say: Say) -> None:
@@ -260,7 +312,7 @@ def _tour(app: App, say: Say) -> None:
         sent = session.scalar(select(func.count()).select_from(OutboxMessage)
                               .where(OutboxMessage.status == "sent"))  # fmt: skip
         upcoming = session.scalars(select(Meeting)).all()
-    say(f"8. {len(inbound)} mails received, all accounted for: "
+    say(f"9. {len(inbound)} mails received, all accounted for: "
         + ", ".join(sorted({f"{r.status}" for r in inbound})))  # fmt: skip
     say(f"   {sent} mails sent, written as .eml files to {app.settings.maildir}")
     say(f"   the database is {app.settings.database_url}; try "

@@ -22,7 +22,14 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
         str(email.message_from_bytes(f.read_bytes(), policy=policy.default)["Subject"])
         for f in files
     ]
-    assert sum(s.startswith("Call for items") for s in subjects) == 6
+    assert sum(s.startswith("Call for items: Autumn") for s in subjects) == 6
+    assert sum(s.startswith("Call for items: Spring") for s in subjects) == 6
     assert sum(s.startswith("Invitation") for s in subjects) == 6
     assert sum(s.startswith("Minutes:") for s in subjects) == 6
     assert "7. Minutes from minutes.md: 6 copies" in text
+    # who came: a tentative member and one who never answered, both present
+    assert "   present: Jane Smith, Mark Jones, Priya Shah, Ruth Evans, Tom Hughes (" in text
+    assert "   apologies: Sam Patel" in text
+    # an action carried into the next call for items, closed by its owner's reply
+    assert ">>   2. ask the LA about the MIS update timetable, from Autumn DHT meeting" in text
+    assert "the acknowledgement says: Note: Action 2 marked done" in text
