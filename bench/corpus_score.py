@@ -36,17 +36,11 @@ KNOWN_MISSES = {
     "holdout10/outlook_desktop_answers_in_red_inline_in_quoted_call": (
         "answers typed in colour inside Outlook's unquoted copy of the call are cut with it"
     ),
-    "holdout12/apple_iphone_chat_apologies_for_tonight_stuck_at_school": (
-        "'Apologies for tonight - reason' on the first line is taken for an agenda item"
-    ),
     "holdout12/apple_mail_could_i_have_ten_minutes_walkie_talkies": (
         "a request for ten minutes that ends in a question mark is recorded as a question"
     ),
     "holdout12/auto_subject_only_i_am_out_of_the_office_no_headers": (
         "an out-of-office shown only by its subject, with no automatic headers, is taken as a reply"
-    ),
-    "holdout12/gmail_android_chat_cant_do_monday_parents_evening": (
-        "an apology without the word (Can't do Monday I'm afraid) is taken for an agenda item"
     ),
     "holdout12/gmail_web_french_desolee_conseil_de_classe_a_ecrit": (
         "the French sign-off 'Bonne soirée à tous,' is kept in the apology"
@@ -54,20 +48,11 @@ KNOWN_MISSES = {
     "holdout12/gmail_web_lead_in_then_two_questions_ect_ppa_moderation": (
         "the second of two question lines under a lead-in becomes the first one's body"
     ),
-    "holdout12/gmail_web_reply_to_proposed_i_vote_for_4_and_7": (
-        "'I vote for 4 and 7.' on the proposed-items mail is taken for an agenda item"
-    ),
     "holdout12/gmail_web_two_questions_two_paragraphs_no_lead_in": (
         "a second question in its own paragraph becomes the first question's body"
     ),
-    "holdout12/gmail_web_welsh_ymddiheuriadau_ni_fyddaf_yn_gallu_ymuno": (
-        "Welsh 'Ymddiheuriadau,' with the reason after a comma is taken for an agenda item"
-    ),
     "holdout12/gmail_web_wont_make_it_then_question_in_my_absence": (
-        "a question after an apology without the word stays in the apology's text"
-    ),
-    "holdout12/outlook365_apology_residential_calshot_no_keyword": (
-        "an apology without the word (I'm afraid ... won't see you) is taken for an agenda item"
+        "the lead-in to a question after an apology stays in the apology's text"
     ),
     "holdout12/outlook_desktop_cp1252_count_me_out_funeral_base64": (
         "'please count me out for the 19th' is taken for an agenda item, not an apology"
