@@ -67,6 +67,7 @@ from mailflow.errors import UserError
 from mailflow.ingest import blob_path
 from mailflow.members import find_member, member_json, normalise_email
 from mailflow.models import (
+    Action,
     Attachment,
     Attendance,
     Base,
@@ -414,12 +415,16 @@ def _scrub(text: str, member: Member, anonymous: str) -> str:
 
 
 def _scrub_texts(session: Session, member: Member, anonymous: str) -> int:
-    """Replace their address and full name in every item, answer and reply."""
+    """Replace their address and full name in every item, answer, reply and action (the
+    actions they own name them as `anonymous`)."""
+    session.execute(update(Action).where(Action.owner_id == member.id)
+                    .values(owner_name=anonymous))  # fmt: skip
     needles = [member.email.lower()] + (
         [member.name.lower()] if len(member.name.split()) > 1 else []
     )
     changed = 0
-    for model, columns in ((Item, ("title", "body", "answer")), (Comment, ("body",))):
+    texts = ((Item, ("title", "body", "answer")), (Comment, ("body",)), (Action, ("text",)))
+    for model, columns in texts:
         wheres = [
             func.lower(getattr(model, c)).contains(n, autoescape=True)
             for c in columns

@@ -130,3 +130,18 @@ def test_an_action_follows_up_into_the_next_meeting(
         " - still open" in earlier
     )
     assert f"{ruth}. book the Teachers' Centre" in minutes.split("ATTENDANCE")[0]
+
+
+def test_erasing_a_member_anonymises_their_actions(cli: Cli, app: App, tmp_path: Path) -> None:
+    group = make_group(app)
+    assert send_minutes(cli, tmp_path, AUTUMN).exit_code == 0
+    erased = cli("members", "erase", SAM)
+    assert erased.exit_code == 0, erased.stderr
+    sam = next(a for a in actions(cli) if a["text"].startswith("ask the LA"))
+    anonymous = f"Former member {group.id(SAM)}"
+    assert (sam["owner_name"], sam["owner"]) == (
+        anonymous,
+        f"erased-{group.id(SAM)}@erased.invalid",
+    )
+    listed = cli("actions", "list").stdout
+    assert "Sam" not in listed and SAM not in listed
