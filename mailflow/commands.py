@@ -29,20 +29,42 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mailflow.syntax import bounded
+from mailflow.sentences import sentences
+from mailflow.syntax import bounded, short
 
 MAX_ID = 999_999_999  # ids are at most nine digits: anything longer is not an id of ours
 _NUMBER = r"#?(\d{1,9})"
 _FILLER = {"for", "item", "items", "and", "&", "question", "questions", "q"}
 _VOTE_RE = re.compile(r"^[-*•]?\s*([+\-−–])1\b\s*[:,]?\s*(.*)$")
 _TOKEN_SPLIT = re.compile(r"[\s,;]+")
-_VOLUNTEER_RE = re.compile(
-    rf"^(?:i(?:'ll|’ll| will| can| could)?\s+)?answer\s+(?:question\s+|item\s+|q\s*)?{_NUMBER}"
-    r"\s*[.!]?$",
+_BULLET = re.compile(r"^\s*(?:[-*•]\s+)?")
+_IDS = r"#?\d{1,9}+(?!\d)(?:\s*+(?:,|&|and)?\s*+#?\d{1,9}+(?!\d)){0,20}+"  # "2, 5 and #7"
+_VOLUNTEER_RE = re.compile(  # "answer 5", "I'll answer question #6", "answer 27, 18"
+    rf"^(?:i(?:'ll|’ll| will| can| could)?\s+)?answer\s+(?:questions?\s+|items?\s+|q\s*)?"
+    rf"(?P<ids>{_IDS})\s*[.!]?$",
     re.IGNORECASE,
 )
-_BULLET = re.compile(r"^\s*(?:[-*•]\s+)?")
-_IDS = r"#?\d{1,9}+(?:\s*+(?:,|&|and)?\s*+#?\d{1,9}+){0,20}+"  # "2, 5 and #7"
+# Commands inside a sentence: "I vote for 27 and 3 please", "Happy to support #9 and #21",
+# "... : +1 9 21", "I can answer 5". Numbers must end the command ("I vote for 3 of
+# them" is no vote), and "support" needs "#" or "item" ("we support 30 pupils").
+_ENDS = (
+    r"(?=\s*+(?:please|pls|thanks|thank you|too|as well|if (?:that's|that is) ok)?"
+    r"\s*+(?:[.!,;:)–—-]|$))"
+)
+_VOTE_PROSE = re.compile(
+    r"\b(?:vote|votes|voting)\s++(?:is\s++|are\s++|goes\s++to\s++|go\s++to\s++)?(?:for\s++)?"
+    rf"(?:items?\s++|questions?\s++|numbers?\s++)?(?P<a>{_IDS}){_ENDS}|"
+    r"\b(?:support|back|second)\s++(?:(?:items?|questions?|numbers?)\s++#?|#)"
+    rf"(?P<b>{_IDS}){_ENDS}|(?<!\S)\+1\b\s*+(?:for\s++|to\s++)?(?:items?\s++|questions?\s++)?"
+    rf"(?P<c>{_IDS})\s*+[.!]*+$",
+    re.IGNORECASE,
+)
+_VOLUNTEER_PROSE = re.compile(
+    r"\b(?:i(?:'ll|’ll| will| can| could)|happy to|glad to|i'?m happy to|i'?d be (?:happy|glad) "
+    r"to)\s++(?:answer\s++(?:questions?\s++|items?\s++|q\s*+|number\s++)?|(?:take|pick up)"
+    rf"\s++(?:questions?\s++#?|q\s*+|#))(?P<a>{_IDS}){_ENDS}",
+    re.IGNORECASE,
+)
 _DONE_RE = re.compile(  # "done 2, 5" / "#3 done" / "action 3 is done now"
     rf"^(?:(?:actions?\s++)?(?:done|completed?|closed?)\s*+[:,-]?\s*+(?:actions?\s++)?(?P<a>{_IDS})|"
     rf"(?:actions?\s++|items?\s++)?(?P<b>{_IDS})\s++(?:is\s++|are\s++|has\s++been\s++|"
@@ -98,9 +120,35 @@ def _vote_line(line: str) -> list[VoteCommand] | None:
     return [VoteCommand(i, value) for i in dict.fromkeys(ids)] or None
 
 
-def _volunteer_line(line: str) -> int | None:
+def _ids(text: str) -> list[int]:
+    return list(dict.fromkeys(int(n) for n in re.findall(r"\d+", text)))
+
+
+def _volunteer_line(line: str) -> list[int]:
     match = _VOLUNTEER_RE.match(_BULLET.sub("", line.strip(), count=1))
-    return int(match.group(1)) if match else None
+    return _ids(match["ids"]) if match else []
+
+
+def _prose_commands(line: str) -> tuple[list[VoteCommand], list[int], str] | None:
+    """Votes and volunteers written in the member's sentences, and the line without the
+    sentences that held them; None when the line holds none."""
+    if not short(line):  # a longer line is the member's text, not searched for commands
+        return None
+    votes: list[VoteCommand] = []
+    volunteers: list[int] = []
+    kept: list[str] = []
+    for sentence in sentences(line):
+        vote, offer = _VOTE_PROSE.search(sentence), _VOLUNTEER_PROSE.search(sentence)
+        if vote is None and offer is None:
+            kept.append(sentence)
+            continue
+        if vote is not None:
+            votes += [VoteCommand(n, 1) for n in _ids(vote["a"] or vote["b"] or vote["c"])]
+        if offer is not None:
+            volunteers += _ids(offer["a"])
+    if not votes and not volunteers:
+        return None
+    return votes, volunteers, " ".join(kept)
 
 
 def done_line(line: str) -> tuple[int, ...]:
@@ -149,9 +197,9 @@ def member_commands(text: str) -> MemberCommands:
         if found:
             votes.update({v.item_id: v for v in found})
             continue
-        number = _volunteer_line(line)
-        if number is not None:
-            volunteers.append(number)
+        offered = _volunteer_line(line)
+        if offered:
+            volunteers += offered
             continue
         closed = done_line(line)
         theme = None if closed else theme_line(line)
@@ -159,7 +207,14 @@ def member_commands(text: str) -> MemberCommands:
             done += closed
             themes += [theme] if theme else []
             continue
-        rest.append(line)
+        prose = _prose_commands(line)
+        if prose is None:
+            rest.append(line)
+            continue
+        votes.update({v.item_id: v for v in prose[0]})
+        volunteers += prose[1]
+        if prose[2]:
+            rest.append(prose[2])
     return MemberCommands(
         votes=tuple(votes.values()),
         volunteers=tuple(dict.fromkeys(volunteers)),

@@ -68,6 +68,31 @@ class TestMemberCommands:
         found = member_commands(line)
         assert found.done == () and found.rest == line
 
+    @pytest.mark.parametrize(
+        ("text", "votes", "volunteers", "rest"),
+        [("Hi all,\n\nI vote for 27 and 3 please", (27, 3), (), "Hi all,"),
+         ("Happy to support #9 and #21: +1 9 21", (9, 21), (), ""),
+         ("Thanks! +1 for 4.", (4,), (), "Thanks!"),
+         ("Happy to back item 8 - we need this.", (8,), (), ""),
+         ("answer 27, 18", (), (27, 18), ""),
+         ("I can answer 5 and 7 if that's ok.", (), (5, 7), ""),
+         ("I'll take question 3. Q: Who runs it?", (), (3,), "Q: Who runs it?")],
+    )  # fmt: skip
+    def test_commands_in_prose(
+        self, text: str, votes: tuple[int, ...], volunteers: tuple[int, ...], rest: str
+    ) -> None:
+        found = member_commands(text)
+        assert tuple(v.item_id for v in found.votes) == votes
+        assert found.volunteers == volunteers and found.rest == rest
+
+    @pytest.mark.parametrize(
+        "text",
+        ["I vote for 3 of them", "We support 30 pupils in the base.",
+         "I support the idea of 3 meetings.", "Year 6 answer 4 questions a day."],
+    )  # fmt: skip
+    def test_numbers_in_prose_that_are_not_commands(self, text: str) -> None:
+        assert not member_commands(text).found
+
     def test_themes_are_proposed(self) -> None:
         found = member_commands(
             "Theme: Workload and wellbeing\nSuggested theme - Ofsted readiness.\n"
