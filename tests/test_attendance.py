@@ -3,8 +3,10 @@ the calendar answers, and shown in the minutes every member receives."""
 
 from __future__ import annotations
 
+import email
 import json
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,12 @@ def a_meeting_of_six(app: App, server: Any) -> Group:
                 name="Dev Rao").status == "processed"  # fmt: skip
     app.clock = lambda: AFTER
     return group
+
+
+def parse(raw: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
 
 
 def shown(cli: Cli, meeting: str = "autumn") -> dict[str, Any]:
@@ -167,3 +175,25 @@ def test_unknown_name_in_present_line_sends_nothing(
     assert queued and not [o for o in queued if o["subject"].startswith("Minutes")]
     data = shown(cli)
     assert (data["present"], data["status"]) == ([], "planned")
+
+
+def test_a_dry_run_records_nothing(app: App, server: Any, cli: Cli, tmp_path: Path) -> None:
+    a_meeting_of_six(app, server)
+    path = tmp_path / "autumn.md"
+    path.write_text("Present: Jane Smith, Sam Patel\n\n- ACTION Jane Smith: write it up\n"
+                    + MINUTES, encoding="utf-8")  # fmt: skip
+    dry = cli("send-minutes", "autumn", "--minutes", str(path), "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    [draft] = [p for p in (tmp_path / "data" / "dry-run").rglob(f"{MARY}.eml")]
+    text = text_of(parse(draft.read_bytes()))
+    assert "  Present: Jane Smith, Sam Patel\n" in text
+    assert (
+        "Never answered the invitation (shown to coordinators only): Ben Cole, Mary Jones" in text
+    )
+    data = shown(cli)
+    assert (data["present"], data["status"]) == ([], "planned")
+    assert json.loads(cli("actions", "list", "--json").stdout) == []
+    cancelled = cli("meetings", "cancel", "spring")
+    assert cancelled.exit_code == 0, cancelled.stderr
+    refused = cli("meetings", "attendance", "spring", "--present", JANE)
+    assert refused.stderr == "mailflow: meeting spring is cancelled; no attendance to record\n"
