@@ -31,10 +31,10 @@ from mailflow.models import Mailing, Meeting, Member, Poll, PollVote
 MAX_OPTIONS = 20
 
 
-def _clean_options(options: Sequence[str]) -> list[str]:
+def _clean_options(options: Sequence[str], *, fewest: int = 2) -> list[str]:
     cleaned = [" ".join(o.split()) for o in options]
-    if len(cleaned) < 2 or len(cleaned) > MAX_OPTIONS:
-        raise UserError(f"a poll needs 2 to {MAX_OPTIONS} options (give --option for each)")
+    if len(cleaned) < fewest or len(cleaned) > MAX_OPTIONS:
+        raise UserError(f"a poll needs {fewest} to {MAX_OPTIONS} options (give --option for each)")
     if any(not o for o in cleaned):
         raise UserError("an option must not be empty")
     if len({o.casefold() for o in cleaned}) != len(cleaned):
@@ -53,9 +53,19 @@ def create_poll(
     closes_at = schedule.parse_local(closes, settings.group.tz)
     if closes_at <= now:
         raise UserError(f"--closes {closes} is in the past")
+    return new_poll(session, meeting=meeting, question=question,
+                    options=_clean_options(options), closes_at=closes_at, now=now)  # fmt: skip
+
+
+def new_poll(
+    session: Session, *, meeting: Meeting | None, question: str, options: Sequence[str],
+    closes_at: datetime, now: datetime,
+) -> Poll:  # fmt: skip
+    """Store a poll (a weekly theme poll may start with fewer than two options: members
+    propose more)."""
     poll = Poll(meeting_id=meeting.id if meeting else None, question=question,
-                options=_clean_options(options), closes_at=closes_at, status="open",
-                created_at=now)  # fmt: skip
+                options=_clean_options(options, fewest=0), closes_at=closes_at, status="open",
+                created_at=now, proposals=[])  # fmt: skip
     session.add(poll)
     session.flush()
     return poll
@@ -74,8 +84,12 @@ def closes_text(settings: Settings, poll: Poll) -> str:
     return schedule.human_local(poll.closes_at, settings.group.tz)
 
 
-def send_poll(session: Session, settings: Settings, poll: Poll, *, now: datetime) -> int:
-    """Mail the poll to every active member from their own poll address."""
+def send_poll(
+    session: Session, settings: Settings, poll: Poll, *, now: datetime,
+    recipients: Sequence[Member] | None = None, key: str | None = None,
+) -> int:  # fmt: skip
+    """Mail the poll to every active member (or `recipients`, as mailing `key`: a
+    reminder) from their own poll address."""
     context = {"group": settings.group.name, "poll": poll, "closes": closes_text(settings, poll),
                "meeting": poll.meeting.title if poll.meeting else ""}  # fmt: skip
 
@@ -87,8 +101,9 @@ def send_poll(session: Session, settings: Settings, poll: Poll, *, now: datetime
             reply_to=planning.signed(settings, "p", poll.id, member),
         )  # fmt: skip
 
-    return planning.fan_out(session, key=f"poll:{poll.id}", kind="poll", meeting=poll.meeting,
-                            recipients=active_members(session), build=build,
+    everyone = recipients if recipients is not None else active_members(session)
+    return planning.fan_out(session, key=key or f"poll:{poll.id}", kind="poll",
+                            meeting=poll.meeting, recipients=everyone, build=build,
                             now=now)  # fmt: skip
 
 
@@ -97,8 +112,10 @@ def is_open(poll: Poll, now: datetime) -> bool:
     return poll.status == "open" and now < poll.closes_at
 
 
-def vote(session: Session, poll: Poll, member: Member, option: int, *, now: datetime) -> None:
-    """Record or change `member`'s vote (1-based `option`); the poll must be open."""
+def vote(session: Session, poll: Poll, member: Member, option: int, *, now: datetime) -> int | None:
+    """Record or change `member`'s vote (1-based `option`); the poll must be open.
+
+    Returns the option it replaced (None for a first vote)."""
     if not is_open(poll, now):
         raise UserError(f"poll {poll.id} is closed")
     if not 1 <= option <= len(poll.options):
@@ -106,11 +123,57 @@ def vote(session: Session, poll: Poll, member: Member, option: int, *, now: date
     row = session.scalar(
         select(PollVote).where(PollVote.poll_id == poll.id, PollVote.member_id == member.id)
     )
+    before = row.option if row is not None else None
     if row is None:
         row = PollVote(poll=poll, member_id=member.id, option=option, updated_at=now)
         session.add(row)
     row.option, row.updated_at = option, now
     session.flush()
+    return before
+
+
+# --- themes members propose -------------------------------------------------------------
+
+
+def propose(session: Session, settings: Settings, poll: Poll, member: Member, theme: str) -> str:
+    """Keep a theme a member proposed in reply to the poll; returns what happened.
+
+    It joins the poll's options at once with `[series] approve_themes`, else when the
+    coordinator approves it (`approve`). A theme already among the options or proposals
+    is not added twice.
+    """
+    theme = " ".join(theme.split())[:200]
+    known = {o.casefold() for o in poll.options}
+    known |= {p["option"].casefold() for p in poll.proposals or []}
+    if theme.casefold() in known:
+        return f'"{theme}" is already proposed'
+    entry = {"option": theme, "member": member.email, "approved": False}
+    poll.proposals = [*(poll.proposals or []), entry]
+    if settings.series.approve_themes:
+        return approve(session, poll, len(poll.proposals))
+    session.flush()
+    return f'"{theme}" proposed; it joins the poll once the coordinator approves it'
+
+
+def approve(session: Session, poll: Poll, number: int) -> str:
+    """Add proposal `number` (1-based, as `polls options` lists them) to the options."""
+    proposals = [dict(p) for p in poll.proposals or []]
+    if not 1 <= number <= len(proposals):
+        raise UserError(f"poll {poll.id} has no proposal {number} (see `mailflow polls options`)")
+    if not proposals[number - 1]["approved"]:
+        if len(poll.options) >= MAX_OPTIONS:
+            raise UserError(f"poll {poll.id} has {MAX_OPTIONS} options already")
+        proposals[number - 1]["approved"] = True
+        poll.options = [*poll.options, proposals[number - 1]["option"]]
+        poll.proposals = proposals
+        session.flush()
+    option = proposals[number - 1]["option"]
+    return f'"{option}" is option {poll.options.index(option) + 1}'
+
+
+def approved_proposals(poll: Poll) -> list[str]:
+    """The themes members proposed that joined the poll."""
+    return [p["option"] for p in poll.proposals or [] if p.get("approved")]
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,15 @@ def poll_vote(ctx: Context) -> None:
         answer_sender(ctx, [f"Sorry, the poll \"{poll.question}\" closed on {closes}; your "
                             f"vote came too late to count.{result}"], reply_to=back)  # fmt: skip
         return
-    choice = commands.poll_choice(own_text(ctx), poll.options)
+    # "Theme: ..." lines propose an option (see `polls.propose`); the rest may be a vote
+    proposed = [polls.propose(ctx.session, ctx.settings, poll, member, t) for t in ctx.reply.themes]
+    ctx.notes += [f"poll {poll.id}: {line}" for line in proposed]
+    rest = "\n".join(x for x in own_text(ctx).splitlines() if commands.theme_line(x) is None)
+    choice = commands.poll_choice(rest, poll.options) if rest.strip() else None
+    if choice is None and proposed:
+        answer_sender(ctx, [*proposed, f"To vote, reply with the number of your choice before "
+                                       f"{closes}."], reply_to=back)  # fmt: skip
+        return
     if choice is None:
         ctx.notes.append(f"no clear choice in poll {poll.id}")
         options = [f"  {n}. {o}" for n, o in enumerate(poll.options, 1)]
@@ -145,10 +153,12 @@ def poll_vote(ctx: Context) -> None:
                             "counted. Please reply with one number:", *options],
                       reply_to=back)  # fmt: skip
         return
-    polls.vote(ctx.session, poll, member, choice, now=ctx.now)
+    before = polls.vote(ctx.session, poll, member, choice, now=ctx.now)
     ctx.notes.append(f"poll {poll.id}: option {choice}")
-    answer_sender(ctx, [f"Your vote in \"{poll.question}\": {choice}. {poll.options[choice - 1]}.",
-                        f"To change it, reply again before {closes}."],
+    vote = f"Your vote in \"{poll.question}\": {choice}. {poll.options[choice - 1]}."
+    if before is not None and before != choice:
+        vote += f" It replaces your earlier vote, {before}. {poll.options[before - 1]}."
+    answer_sender(ctx, [*proposed, vote, f"To change it, reply again before {closes}."],
                   reply_to=back)  # fmt: skip
 
 

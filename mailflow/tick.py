@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailflow import answers, due, late, meetings, outbox, papers, planning, privacy
+from mailflow import answers, due, late, meetings, outbox, papers, planning, privacy, weekly
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.models import Mailing, Meeting
@@ -102,12 +102,15 @@ def run(app: App) -> list[str]:
     with app.session() as session:
         done += plan_terms(session, app.settings, now)
         done += place_waiting(session, now)
+        # a series and its occurrences keep the weekly rhythm (`weekly`), not the term's
         upcoming = session.scalars(
             select(Meeting)
-            .where(Meeting.start > now, Meeting.status != "cancelled")
+            .where(Meeting.start > now, Meeting.status != "cancelled",
+                   Meeting.rrule.is_(None), Meeting.recurrence_id.is_(None))
             .order_by(Meeting.start)
-        ).all()
+        ).all()  # fmt: skip
         done += due.run(session, app.settings, now, upcoming)  # polls, drafts, votes, digest
+        done += weekly.run(app, session, now)  # series: polls, reminders, summaries
         for meeting in upcoming:
             done += due_mailings(session, app.settings, meeting, now)
             done += papers.due_papers(session, app.settings, meeting, now)

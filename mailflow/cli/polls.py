@@ -10,7 +10,7 @@ from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.cli.outbox import deliver_now
 from mailflow.meetings import find_meeting
 
-group = typer.Typer(help="Polls members answer by reply: create, list, show, close.",
+group = typer.Typer(help="Polls members answer by reply: create, list, show, options, close.",
                     no_args_is_help=True)  # fmt: skip
 app.add_typer(group, name="polls")
 
@@ -84,3 +84,29 @@ def close(ctx: typer.Context, poll: str = typer.Argument(..., help="Poll id.")) 
         winner = polls_.close_poll(session, app_.settings, p, now=app_.now())
         console.print(f"poll {p.id} closed: {winner or 'no votes, no winner'}")
     deliver_now(app_)
+
+
+@group.command("options")
+def options(
+    ctx: typer.Context,
+    poll: str = typer.Argument(..., help="Poll id."),
+    approve: list[int] = typer.Option([], "--approve", help="Add proposal N to the options."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List a poll's options and the themes members proposed; --approve N adds one."""
+    app_ = open_app(ctx)
+    with app_.session() as session:
+        p = polls_.find_poll(session, poll)
+        for number in approve:
+            console.print(polls_.approve(session, p, number))
+        proposals = p.proposals or []
+        if as_json:
+            print_json({"options": p.options, "proposals": proposals})
+            return
+        for n, option in enumerate(p.options, 1):
+            console.print(f"{n:>3}. {option}")
+        table = new_table("proposal", "theme", "from", "approved")
+        for n, entry in enumerate(proposals, 1):
+            table.add_row(str(n), entry["option"], entry["member"],
+                          "yes" if entry["approved"] else "no")  # fmt: skip
+        console.print(table)
