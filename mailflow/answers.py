@@ -57,7 +57,8 @@ def request_answer(session: Session, settings: Settings, item: Item, member: Mem
     key = f"answer:{item.id}:{member.id}" + (f":before:{before.id}" if before else "")
 
     def build(to: Member) -> EmailMessage:
-        text, html = compose.render("member/answer-request", context | {"name": to.name})
+        personal = context | {"name": settings.group.greet(to.name)}
+        text, html = compose.render("member/answer-request", personal)
         return compose.build_message(
             settings, to=planning.to_address(to), text=text, html=html, now=now,
             subject=subject, reply_to=planning.signed(settings, "w", item.id, to),

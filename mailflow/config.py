@@ -29,11 +29,26 @@ class GroupConfig:
     timezone: str = "Europe/London"
     coordinator: str = ""
     quorum: int = 0
+    greeting: str = "first name"  # how mail greets a member: "first name" or "full name"
 
     @property
     def tz(self) -> ZoneInfo:
         """The group's time zone as a `ZoneInfo`."""
         return ZoneInfo(self.timezone)
+
+    def greet(self, name: str) -> str:
+        """How mail addresses a member: "Jane" (or "Dr Evans" for "Dr Ruth Evans"), or the
+        full name when `greeting` says so."""
+        words = name.split()
+        if self.greeting == "full name" or not words:
+            return name
+        if words[0].rstrip(".").lower() in TITLES and len(words) > 1:
+            return f"{words[0]} {words[-1]}"
+        return words[0]
+
+
+# titles greeted with the surname ("Dear Dr Evans")
+TITLES = ("dr", "prof", "professor", "mr", "mrs", "ms", "miss", "mx", "rev", "sir", "dame")
 
 
 @dataclass(frozen=True)
@@ -350,6 +365,9 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"group.timezone: unknown time zone {settings.group.timezone!r}"
         ) from None
+    if settings.group.greeting not in ("first name", "full name"):
+        raise ConfigError(f"group.greeting: expected 'first name' or 'full name', "
+                          f"got {settings.group.greeting!r}")  # fmt: skip
     if "@" not in settings.mail.address:
         raise ConfigError(f"mail.address: not an email address: {settings.mail.address!r}")
     if not settings.mail.secret:

@@ -95,8 +95,8 @@ def send_digest(session: Session, settings: Settings, *, now: datetime) -> Diges
 
     def build(member: Member) -> EmailMessage:
         entries = [(p, planning.signed(settings, "d", p.id, member)) for p in posts]
-        context = {"group": settings.group.name, "name": member.name, "entries": entries,
-                   "member_id": member.id, "attached": bool(files),
+        context = {"group": settings.group.name, "name": settings.group.greet(member.name),
+                   "entries": entries, "member_id": member.id, "attached": bool(files),
                    "address": settings.mail.address}  # fmt: skip
         text, html = compose.render("member/digest", context)
         return compose.build_message(settings, to=planning.to_address(member), subject=subject,

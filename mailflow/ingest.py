@@ -423,8 +423,8 @@ def acknowledge(ctx: Context) -> None:
     if not ctx.recorded and not ctx.withdrawn and not ctx.notes:
         return
     to = ctx.member.email if ctx.member else ctx.parsed.from_address
-    name = ctx.member.name if ctx.member else ""
     settings = ctx.settings
+    name = settings.group.greet(ctx.member.name) if ctx.member else ""
     meeting = _acknowledged_meeting(ctx)
     token = ReplyToken("a", meeting.id if meeting else 0, ctx.member.id if ctx.member else 0)
     meeting_text = (

@@ -44,7 +44,7 @@ def queue_mail(
     if isinstance(to, Member) and not to.active:
         log.info("%s not queued: %s has left the group", template, to.email)
         return None
-    name = to.name if isinstance(to, Member) else ""
+    name = settings.group.greet(to.name) if isinstance(to, Member) else ""
     full = {"name": name, **context, "group": settings.group.name}
     text, html = compose.render(template, full)
 
@@ -111,7 +111,8 @@ def mail_coordinators(
     name (and answering to `reply_to(member)` if given); returns how many were queued."""
 
     def build(member: Member) -> EmailMessage:
-        text, html = compose.render(template, {**context, "name": member.name})
+        personal = {**context, "name": settings.group.greet(member.name)}
+        text, html = compose.render(template, personal)
         return compose.build_message(
             settings, to=to_address(member), subject=subject, text=text, html=html, now=now,
             reply_to=reply_to(member) if reply_to else None,

@@ -91,7 +91,7 @@ def _fan_out_files(
     session.commit()
 
     def build(member: Member) -> EmailMessage:
-        text, html = compose.render(template, context | {"name": member.name})
+        text, html = compose.render(template, context | {"name": settings.group.greet(member.name)})
         return compose.build_message(
             settings, to=planning.to_address(member), subject=subject, text=text, html=html,
             now=now, attachments=parts, member_id=member.id,

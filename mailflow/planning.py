@@ -153,7 +153,7 @@ def call_for_items(
 
     def build(member: Member) -> EmailMessage:
         mine = [a for a in open_actions if a["email"] == member.email]
-        personal = {"name": member.name, "your_actions": mine}
+        personal = {"name": settings.group.greet(member.name), "your_actions": mine}
         text, html = compose.render("member/call-for-items", context | personal)
         return compose.build_message(
             settings, to=to_address(member), now=now, text=text, html=html, subject=subject,
@@ -255,7 +255,7 @@ def _calendar_message(
     event = _event(settings, meeting, description, member)
     ics = itip.build_calendar(event, [itip.Attendee(member.email, member.name)], method=method,
                               stamp=now)  # fmt: skip
-    text, html = compose.render(template, context | {"name": member.name})
+    text, html = compose.render(template, context | {"name": settings.group.greet(member.name)})
     return compose.build_message(
         settings, to=to_address(member), subject=subject, text=text, html=html, now=now,
         reply_to=signed(settings, "i", meeting.id, member),
@@ -331,7 +331,8 @@ def notify_outcomes(
 
     def build(member: Member) -> EmailMessage:
         text, html = compose.render(
-            "member/item-outcome", context | {"name": member.name, "items": by_member[member.id]}
+            "member/item-outcome",
+            context | {"name": settings.group.greet(member.name), "items": by_member[member.id]},
         )
         return compose.build_message(
             settings, to=to_address(member), now=now, text=text, html=html,

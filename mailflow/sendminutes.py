@@ -225,7 +225,7 @@ def compose_copy(
     mine = [a for a in [*shared.context["actions"], *shared.context["still_open"]]
             if a["email"].lower() == email]  # fmt: skip
     unanswered = shared.context["no_answer"] if member.role == "coordinator" else []
-    context = shared.context | {"name": member.name, "your_actions": mine,
+    context = shared.context | {"name": settings.group.greet(member.name), "your_actions": mine,
                                 "no_answer": unanswered}  # fmt: skip
     text, html = compose.render("member/minutes", context)
     parts = attachment_parts(shared.files, shared_blobs=shared_blobs)

@@ -75,7 +75,8 @@ def send_proposed(
     subject = f"What has been proposed for {meeting.title}: vote by {context['deadline']}"
 
     def build(member: Member) -> EmailMessage:
-        text, html = compose.render("member/proposed", context | {"name": member.name})
+        personal = context | {"name": settings.group.greet(member.name)}
+        text, html = compose.render("member/proposed", personal)
         return compose.build_message(
             settings, to=planning.to_address(member), subject=subject, text=text, html=html,
             now=now, reply_to=planning.signed(settings, "c", meeting.id, member),

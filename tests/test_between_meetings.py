@@ -17,6 +17,7 @@ import pytest
 
 from mailflow import answers, outbox, planning, sendminutes, tick
 from mailflow.app import App
+from mailflow.config import GroupConfig
 from mailflow.meetings import find_meeting
 from tests.conftest import Cli, ConfigFactory
 from tests.loops import (
@@ -225,3 +226,11 @@ def test_replies_have_one_re(app: App, server: Any) -> None:
     assert row.status == "processed", row.outcome
     [ack] = outgoing(app, JANE)
     assert str(ack["Subject"]) == "Re: Call for items: Autumn meeting"
+    assert text_of(ack).startswith("Dear Jane,\n")
+
+
+def test_greetings_by_first_name_or_as_configured() -> None:
+    first, full = GroupConfig(), GroupConfig(greeting="full name")
+    assert [first.greet(n) for n in ("Jane Smith", "Dr Ruth Evans", "Cher", "")] == [
+        "Jane", "Dr Evans", "Cher", ""]  # fmt: skip
+    assert full.greet("Dr Ruth Evans") == "Dr Ruth Evans"
