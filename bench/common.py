@@ -14,6 +14,7 @@ from multiprocessing.util import Finalize
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Session
 
 from mailflow.app import App
 from mailflow.cli.setup import example_config
@@ -52,11 +53,13 @@ class CountingHandler:
 
     def __init__(self) -> None:
         self.count = 0
+        self.peers: set[object] = set()  # client ends of the sessions seen
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+    async def handle_DATA(self, server: object, session: Session, envelope: object) -> str:
         with self.lock:
             self.count += 1
+            self.peers.add(session.peer)
         return "250 OK"
 
 

@@ -34,9 +34,10 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from mailflow import compose, files
 from mailflow.config import Settings
@@ -105,21 +106,30 @@ def enqueue(
 
     `blobs` names the shared parts (see `store_blob`) the message refers to.
     """
-    row = OutboxMessage(
-        mailing_id=mailing.id if mailing else None,
-        recipient=_recipient(msg),
-        subject=str(msg["Subject"] or ""),
-        message_id=str(msg["Message-ID"] or ""),
-        blobs=",".join(blobs),
-        raw=compose.to_bytes(msg),
-        status="queued",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
+    row = OutboxMessage(**_queued(msg, now=now, mailing=mailing, blobs=blobs))
     session.add(row)
     session.flush()
     return row
+
+
+def _queued(
+    msg: EmailMessage, *, now: datetime, mailing: Mailing | None, blobs: Sequence[str]
+) -> dict[str, object]:
+    """The outbox row's values for `msg`, queued and due at `now`."""
+    return {
+        "mailing_id": mailing.id if mailing else None,
+        "recipient": _recipient(msg),
+        "subject": str(msg["Subject"] or ""),
+        "message_id": str(msg["Message-ID"] or ""),
+        "blobs": ",".join(blobs),
+        "raw": compose.to_bytes(msg),
+        "status": "queued",
+        "attempts": 0,
+        "last_error": "",
+        "next_attempt_at": now,
+        "claimed_by": "",
+        "created_at": now,
+    }
 
 
 def get_mailing(
@@ -214,30 +224,47 @@ def fan_out(
     queued = 0
     skipped: dict[str, Skipped] = {}  # by recipient: a retried batch meets them again
     for _attempt in range(5):
-        batch = 0
+        batch: list[tuple[str, EmailMessage]] = []
         try:
             for recipient in pending_recipients(session, mailing, recipients):
                 msg = try_build(build, recipient)
                 if isinstance(msg, Skipped):
                     skipped[recipient] = msg
                 else:
-                    row = enqueue(session, msg, now=now, mailing=mailing, blobs=blobs)
-                    session.add(MailingRecipient(mailing_id=mailing.id,
-                                                 recipient=recipient.lower(),
-                                                 outbox_id=row.id))  # fmt: skip
-                    batch += 1
-                    if batch % BATCH == 0:
-                        session.commit()
-                        queued, batch = queued + batch, 0
+                    batch.append((recipient, msg))
+                    if len(batch) == BATCH:
+                        queued += _queue_batch(session, mailing, batch, now=now, blobs=blobs)
+                        batch = []
                 if progress:
                     progress(1)
+            queued += _queue_batch(session, mailing, batch, now=now, blobs=blobs)
             mailing.completed_at = now
             session.commit()
             _report_skips(mailing, skipped.values(), on_skip)
-            return queued + batch
+            return queued
         except IntegrityError:
             session.rollback()
     raise RuntimeError(f"mailing {mailing.key}: recipients kept colliding with another run")
+
+
+def _queue_batch(
+    session: Session, mailing: Mailing, batch: Sequence[tuple[str, EmailMessage]], *,
+    now: datetime, blobs: Sequence[str],
+) -> int:  # fmt: skip
+    """Insert the outbox rows and their (mailing, recipient) rows of a batch, each kind
+    in one statement, and commit; returns how many were queued."""
+    if not batch:
+        return 0
+    values = [_queued(msg, now=now, mailing=mailing, blobs=blobs) for _, msg in batch]
+    ids = session.scalars(
+        insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True), values
+    ).all()
+    session.execute(insert(MailingRecipient), [
+        {"mailing_id": mailing.id, "recipient": recipient.lower(), "outbox_id": outbox_id}
+        for (recipient, _), outbox_id in zip(batch, ids, strict=True)
+    ])  # fmt: skip
+    session.commit()
+    return len(batch)
 
 
 def _report_skips(mailing: Mailing, skipped: Iterable[Skipped], on_skip: SkipHook) -> None:
@@ -534,16 +561,29 @@ def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[Outbox
 def record(
     session: Session, outcomes: Iterable[Outcome], *, settings: Settings, now: datetime
 ) -> None:
-    """Write delivery outcomes back: sent, queued again with backoff, or failed."""
+    """Write delivery outcomes back and commit: sent (one UPDATE for all of them),
+    queued again with backoff, or failed."""
+    outcomes = list(outcomes)
+    sent = [o.outbox_id for o in outcomes if o.ok]
+    if sent:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(sent))
+            .values(status="sent", sent_at=now, last_error="", claimed_until=None,
+                    attempts=OutboxMessage.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        for outbox_id in sent:  # what the session holds of them is read again when used
+            row = session.identity_map.get(identity_key(OutboxMessage, outbox_id))
+            if row is not None:
+                session.expire(row)
     for outcome in outcomes:
-        row = session.get(OutboxMessage, outcome.outbox_id)
+        row = None if outcome.ok else session.get(OutboxMessage, outcome.outbox_id)
         if row is None:
             continue
         row.attempts += 1
         row.claimed_until = None
-        if outcome.ok:
-            row.status, row.sent_at, row.last_error = "sent", now, ""
-        elif outcome.permanent or row.attempts >= settings.outbound.max_attempts:
+        if outcome.permanent or row.attempts >= settings.outbound.max_attempts:
             row.status, row.last_error = "failed", outcome.error
         else:
             delay = settings.outbound.retry_base_seconds * 2 ** (row.attempts - 1)
@@ -603,7 +643,7 @@ def _claim_guarded(
 
 def _count(session: Session, outcomes: Sequence[Outcome], report: DeliveryReport) -> None:
     for outcome in outcomes:
-        row = session.get(OutboxMessage, outcome.outbox_id)
+        row = None if outcome.ok else session.get(OutboxMessage, outcome.outbox_id)
         if outcome.ok:
             report.sent += 1
         elif row is not None and row.status == "failed":
