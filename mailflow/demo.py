@@ -24,7 +24,7 @@ from pathlib import Path
 import icalendar
 from sqlalchemy import func, select
 
-from mailflow import actions, meetings, members, planning, schedule
+from mailflow import actions, answers, meetings, members, planning, schedule, tick
 from mailflow.app import App
 from mailflow.items import meeting_items
 from mailflow.models import InboundMessage, Meeting, OutboxMessage
@@ -233,6 +233,7 @@ def _term(app: App, server: InboundServer, ref: str, say: Say) -> None:
         for member, status in meetings.attendance(session, meeting):
             say(f"   {member.name}: {status}")
     _minutes(app, ref, say)
+    _written_answer(app, server, ref, say)
     _follow_up(app, server, ref, say)
     _tour(app, say)
 
@@ -278,13 +279,17 @@ def _follow_up(app: App, server: InboundServer, ref: str, say: Say) -> None:
                                       start=f"{day.isoformat()} 16:00", now=app.now())  # fmt: skip
         queued = planning.call_for_items(session, settings, spring, now=app.now())
         [action] = [a.id for a in actions.open_before(session, spring) if a.owner_name == tom.name]
-        say(f"8. Next meeting {spring.ref}: its call for items ({queued} mails) lists the open "
+        say(f"9. Next meeting {spring.ref}: its call for items ({queued} mails) lists the open "
             f"actions; in {tom.name}'s own, his stand out:")  # fmt: skip
     _deliver(app)
     call = _sent_to(app, tom.email, "Call for items: Spring")
     for line in _text(call).splitlines():
         if line.startswith(">>"):
             say(f"   {line}")
+    say("   and what the autumn meeting did not reach is carried over:")
+    for line in _text(call).splitlines():
+        if "carried over" in line:
+            say(f"   {line.strip()}")
     reply = EmailMessage()
     reply["From"] = f"{tom.name} <{tom.email}>"
     reply["To"] = call["Reply-To"].addresses[0].addr_spec
@@ -297,6 +302,37 @@ def _follow_up(app: App, server: InboundServer, ref: str, say: Say) -> None:
     answer = next(ln for ln in _text(_sent_to(app, tom.email, "Re:")).splitlines()
                   if "marked done" in ln)  # fmt: skip
     say(f'   {tom.name} replies "done {action}"; the acknowledgement says: {answer.strip()}')
+
+
+def _written_answer(app: App, server: InboundServer, ref: str, say: Say) -> None:
+    """A question the meeting did not reach goes for a written answer; the answer, sent
+    after the minutes, reaches every member in one "answers since the meeting" mail."""
+    settings = app.settings
+    ruth = next(p for p in GROUP if p.name == "Ruth Evans")
+    with app.session() as session:
+        meeting = meetings.find_meeting(session, ref)
+        [question] = [i for i in meeting_items(session, meeting) if "SEND" in i.title]
+        question.status = "written-answer"
+        answers.assign(session, settings, question.id, ruth.email, now=app.now())
+        session.commit()
+        title = question.title
+    _deliver(app)
+    request = _sent_to(app, ruth.email, "Would you answer in writing")
+    reply = EmailMessage()
+    reply["From"] = f"{ruth.name} <{ruth.email}>"
+    reply["To"] = request["Reply-To"].addresses[0].addr_spec
+    reply["Subject"] = f"Re: {request['Subject']}"
+    reply["Date"] = utils.format_datetime(app.now())
+    reply["Message-ID"] = utils.make_msgid(domain=ruth.email.split("@")[1])
+    reply.set_content("We review SEND policy every autumn: draft in October, governors in "
+                      "November. Happy to share ours.\n\nRuth\n")  # fmt: skip
+    _send(server.port, ruth.email, str(reply["To"]), reply.as_bytes(policy=policy.SMTP))
+    server.processor.drain()
+    later = app.now() + timedelta(hours=2)
+    app.clock = lambda: later
+    done = [line for line in tick.run(app) if "answers" in line]
+    say(f'8. "{title}" was not reached: the coordinator asks {ruth.name} for a written answer;')
+    say(f"   she replies after the minutes, and tick sends it to everyone: {'; '.join(done)}")
 
 
 def _text(msg: EmailMessage) -> str:
@@ -312,7 +348,7 @@ def _tour(app: App, say: Say) -> None:
         sent = session.scalar(select(func.count()).select_from(OutboxMessage)
                               .where(OutboxMessage.status == "sent"))  # fmt: skip
         upcoming = session.scalars(select(Meeting)).all()
-    say(f"9. {len(inbound)} mails received, all accounted for: "
+    say(f"10. {len(inbound)} mails received, all accounted for: "
         + ", ".join(sorted({f"{r.status}" for r in inbound})))  # fmt: skip
     say(f"   {sent} mails sent, written as .eml files to {app.settings.maildir}")
     say(f"   the database is {app.settings.database_url}; try "

@@ -29,7 +29,7 @@ def meeting_items(session: Session, meeting: Meeting) -> Sequence[Item]:
     earlier = select(Meeting.id).where(Meeting.start < meeting.start)
     waiting = and_(Item.kind == "question", Item.status == "written-answer", Item.answer == "")
     not_reached = and_(Item.discussed.is_(False), Item.kind.in_(planner.KINDS),
-                       Item.status != "withdrawn")  # fmt: skip
+                       Item.status.not_in(("withdrawn", "written-answer")))  # fmt: skip
     query = select(Item).where(
         or_(
             Item.meeting_id == meeting.id,

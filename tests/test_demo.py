@@ -33,3 +33,7 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     # an action carried into the next call for items, closed by its owner's reply
     assert ">>   2. ask the LA about the MIS update timetable, from Autumn DHT meeting" in text
     assert "the acknowledgement says: Note: Action 2 marked done" in text
+    # a written answer after the minutes reaches everyone; what was not reached carries over
+    assert sum(s.startswith("Answers since Autumn DHT meeting") for s in subjects) == 6
+    assert "#6 question: Is anyone else trialling the new phonics scheme" in text
+    assert "(Tom Hughes) - carried over" in text
