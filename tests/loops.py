@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -129,3 +130,56 @@ def get_item(app: App, item_id: int) -> Item:
         item = session.get(Item, item_id)
         assert item is not None
         return item
+
+
+def at(app: App, *when: int) -> None:
+    """Set the app's clock (UTC): year, month, day, hour[, minute]."""
+    year, month, day, hour, *rest = when
+    moment = datetime(year, month, day, hour, rest[0] if rest else 0, tzinfo=UTC)
+    app.clock = lambda: moment
+
+
+def delivered(app: App, to: str, subject: str = "") -> list[EmailMessage]:
+    """What `to` has received whose subject starts with `subject`, oldest first, as it
+    arrived (the outbox is delivered to the maildir first; shared files are in place)."""
+    from mailflow import outbox
+
+    with app.session() as session:
+        outbox.deliver(session, app.settings, now=app.now())
+    found = []
+    files = sorted(app.settings.maildir.glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    for path in files:
+        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        if msg["To"].addresses[0].addr_spec == to and str(msg["Subject"]).startswith(subject):
+            found.append(msg)
+    return found
+
+
+def attached(msg: EmailMessage) -> dict[str, bytes]:
+    """A message's attachments by file name (the calendar apart)."""
+    found = {}
+    for part in msg.iter_attachments():
+        name = part.get_filename()
+        if name and not name.endswith(".ics"):
+            found[name] = part.get_content()
+    return found
+
+
+def with_file(sender: str, name: str, to: str, body: str, filename: str, data: bytes,
+              subject: str = "RE: your mail") -> bytes:  # fmt: skip
+    """A reply with a PDF attached, as a mail client sends one (CRLF line ends)."""
+    msg = EmailMessage()
+    msg["From"] = f"{name} <{sender}>"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = make_msgid(domain="client.example")
+    msg.set_content(body)
+    msg.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def without_terms(path: Path) -> Path:
+    """Strip the [[terms]] from a test config, for tests that add their own meetings."""
+    path.write_text(path.read_text(encoding="utf-8").split("[[terms]]")[0], encoding="utf-8")
+    return path

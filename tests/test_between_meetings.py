@@ -4,18 +4,13 @@ the agenda and invites say who sent apologies."""
 
 from __future__ import annotations
 
-import email
 import json
-from datetime import UTC, datetime
-from email import policy
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mailflow import answers, outbox, planning, sendminutes, tick
+from mailflow import answers, planning, sendminutes, tick
 from mailflow.app import App
 from mailflow.config import GroupConfig
 from mailflow.meetings import find_meeting
@@ -27,10 +22,15 @@ from tests.loops import (
     SAM,
     add_item,
     address,
+    at,
+    attached,
+    delivered,
     make_group,
     outgoing,
     send,
     text_of,
+    with_file,
+    without_terms,
 )
 
 EVERYONE = (JANE, SAM, RUTH, MARY)
@@ -40,51 +40,7 @@ CHECKLIST = b"%PDF-1.4\n% SEND audit checklist\n" + bytes(range(256)) * 8
 @pytest.fixture
 def config_file(configs: ConfigFactory) -> Path:
     """The standard test config without its [[terms]]: the tests add their own meetings."""
-    path = configs.write()
-    path.write_text(path.read_text(encoding="utf-8").split("[[terms]]")[0], encoding="utf-8")
-    return path
-
-
-def at(app: App, *when: int) -> None:
-    """Set the app's clock (UTC): year, month, day, hour[, minute]."""
-    year, month, day, hour, *rest = when
-    moment = datetime(year, month, day, hour, rest[0] if rest else 0, tzinfo=UTC)
-    app.clock = lambda: moment
-
-
-def with_file(sender: str, name: str, to: str, body: str, filename: str, data: bytes) -> bytes:
-    """A reply with a PDF attached, as Outlook sends one."""
-    msg = EmailMessage()
-    msg["From"] = f"{name} <{sender}>"
-    msg["To"] = to
-    msg["Subject"] = "RE: Would you answer in writing"
-    msg["Message-ID"] = make_msgid(domain="outlook.example")
-    msg.set_content(body)
-    msg.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
-    return msg.as_bytes(policy=policy.SMTP)  # CRLF line ends, as on the wire
-
-
-def mails(app: App, to: str, subject: str) -> list[EmailMessage]:
-    """The mail delivered to `to` whose subject starts with `subject`, as it arrived."""
-    with app.session() as session:
-        outbox.deliver(session, app.settings, now=app.now())
-    found = []
-    for path in sorted(app.settings.maildir.glob("*.eml")):
-        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        if msg["To"].addresses[0].addr_spec == to and str(msg["Subject"]).startswith(subject):
-            found.append(msg)
-    return found
-
-
-def attached(msg: EmailMessage) -> dict[str, bytes]:
-    """The message's attachments by file name (the calendar apart)."""
-    found = {}
-    for part in msg.iter_attachments():
-        name = part.get_filename()
-        if name and not name.endswith(".ics"):
-            found[name] = part.get_content()
-    return found
+    return without_terms(configs.write())
 
 
 def minutes(app: App, tmp_path: Path, ref: str) -> None:
@@ -111,7 +67,7 @@ def test_an_answer_after_the_minutes_reaches_everyone_once_with_its_file(
                     "SEND audit checklist.pdf", CHECKLIST)  # fmt: skip
     row = send(server, SAM, address(app, "w", question, group.id(SAM)), raw)
     assert row.status == "processed", row.outcome
-    [to_asker] = mails(app, JANE, "Answer:")
+    [to_asker] = delivered(app, JANE, "Answer:")
     assert attached(to_asker) == {"SEND audit checklist.pdf": CHECKLIST}
 
     at(app, 2026, 11, 25, 10, 30)
@@ -121,7 +77,7 @@ def test_an_answer_after_the_minutes_reaches_everyone_once_with_its_file(
     at(app, 2026, 11, 25, 13)
     tick.run(app)
     for member in EVERYONE:
-        [mail] = mails(app, member, "Answers since Autumn meeting")
+        [mail] = delivered(app, member, "Answers since Autumn meeting")
         text = text_of(mail)
         assert "Has anyone audited SEND provision this year?" in text
         assert "we used the county checklist" in text and "answered by Sam Patel" in text
@@ -130,7 +86,7 @@ def test_an_answer_after_the_minutes_reaches_everyone_once_with_its_file(
     # The next minutes list it again.
     at(app, 2027, 3, 19, 9)
     minutes(app, tmp_path, "spring")
-    [spring] = mails(app, RUTH, "Minutes: Spring meeting")
+    [spring] = delivered(app, RUTH, "Minutes: Spring meeting")
     assert "we used the county checklist" in text_of(spring)
 
 
@@ -150,10 +106,10 @@ def test_an_unanswered_question_is_carried_over_and_its_assignee_reminded_once(
     tick.run(app)
     at(app, 2027, 2, 27, 9)
     tick.run(app)
-    [reminder] = mails(app, RUTH, "Reminder: Would you answer in writing")
+    [reminder] = delivered(app, RUTH, "Reminder: Would you answer in writing")
     assert "Who has tried the new attendance codes?" in text_of(reminder)
     assert "Spring meeting" in text_of(reminder)
-    [call] = mails(app, SAM, "Call for items: Spring meeting")
+    [call] = delivered(app, SAM, "Call for items: Spring meeting")
     assert (f"#{question} question: Who has tried the new attendance codes? (Jane Smith) - "
             "carried over, still waiting for a written answer") in text_of(call)  # fmt: skip
     agenda = json.loads(cli("agenda", "spring", "--format", "json").stdout)
@@ -170,7 +126,7 @@ def test_papers_go_with_the_invite_and_later_ones_the_day_before(app: App, serve
     assert row.status == "processed", row.outcome
     at(app, 2026, 11, 12, 17)
     assert any("invites" in line for line in tick.run(app))
-    [invite] = mails(app, RUTH, "Invitation: Autumn meeting")
+    [invite] = delivered(app, RUTH, "Invitation: Autumn meeting")
     assert attached(invite) == {"checklist.pdf": CHECKLIST}
     assert "checklist.pdf (attached)" in text_of(invite)
 
@@ -182,13 +138,13 @@ def test_papers_go_with_the_invite_and_later_ones_the_day_before(app: App, serve
     assert row.status == "processed", row.outcome
     at(app, 2026, 11, 17, 9)
     tick.run(app)
-    assert mails(app, RUTH, "Papers for") == []  # not yet: the day before
+    assert delivered(app, RUTH, "Papers for") == []  # not yet: the day before
     at(app, 2026, 11, 18, 17)
     tick.run(app)
     at(app, 2026, 11, 18, 18)
     tick.run(app)
     for member in EVERYONE:
-        [papers] = mails(app, member, "Papers for Thursday: Autumn meeting")
+        [papers] = delivered(app, member, "Papers for Thursday: Autumn meeting")
         assert attached(papers) == {"attendance.pdf": late}
         assert "Thursday 19 November 2026, 16:00" in text_of(papers)
 
@@ -206,10 +162,10 @@ def test_the_agenda_and_invite_say_who_sent_apologies(app: App, server: Any, cli
     with app.session() as session:
         planning.send_invites(session, app.settings, find_meeting(session, "autumn"),
                               now=app.now())  # fmt: skip
-    [invite] = mails(app, SAM, "Invitation")
+    [invite] = delivered(app, SAM, "Invitation")
     assert "You sent apologies: your items will be raised in your absence" in text_of(invite)
     assert "Please accept or decline" not in text_of(invite)
-    [other] = mails(app, JANE, "Invitation")
+    [other] = delivered(app, JANE, "Invitation")
     assert "Please accept or decline" in text_of(other)
     assert "raised in their absence" in text_of(other)
 

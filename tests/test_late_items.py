@@ -4,7 +4,6 @@ or wait unplaced until one is planned; `items set --title --kind` corrects one."
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +15,25 @@ from mailflow.app import App
 from mailflow.meetings import find_meeting
 from mailflow.models import Item
 from tests.conftest import Cli, ConfigFactory
-from tests.loops import JANE, SAM, Group, address, get_item, make_group, outgoing, send, text_of
+from tests.loops import (
+    JANE,
+    SAM,
+    Group,
+    address,
+    at,
+    get_item,
+    make_group,
+    outgoing,
+    send,
+    text_of,
+    without_terms,
+)
 
 
 @pytest.fixture
 def config_file(configs: ConfigFactory) -> Path:
     """The standard test config without its [[terms]]: the tests add their own meetings."""
-    path = configs.write()
-    path.write_text(path.read_text(encoding="utf-8").split("[[terms]]")[0], encoding="utf-8")
-    return path
-
-
-def at(app: App, *when: int) -> None:
-    """Set the app's clock (UTC): year, month, day, hour[, minute]."""
-    year, month, day, hour, *rest = when
-    moment = datetime(year, month, day, hour, rest[0] if rest else 0, tzinfo=UTC)
-    app.clock = lambda: moment
+    return without_terms(configs.write())
 
 
 def send_invites(app: App, ref: str) -> None:
