@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
+from sqlalchemy.orm import Session
 from typer.core import TyperCommand
 
 from mailflow import meetings as meetings_
 from mailflow import planning, rsvp, schedule, series
+from mailflow.app import App
 from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.cli.outbox import deliver_now, print_skips
 from mailflow.cli.planning import DRY_RUN, FORCE, print_preview
@@ -211,6 +216,27 @@ def attendance(
                 console.print(f"  {label}: {', '.join(p.name for p in people)}")
 
 
+@contextmanager
+def _session(app_: App, *, dry_run: bool) -> Iterator[Session]:
+    """The command's session; for a dry run, one whose commits are savepoints inside a
+    transaction that is rolled back at the end, so nothing it does is kept."""
+    if not dry_run:
+        with app_.session() as session:
+            yield session
+        return
+    with app_.engine.connect() as connection:
+        outer = connection.begin()
+        if connection.dialect.name == "sqlite":  # pysqlite begins only before a write
+            connection.exec_driver_sql("BEGIN")
+        session = Session(bind=connection, join_transaction_mode="create_savepoint",
+                          expire_on_commit=False)  # fmt: skip
+        try:
+            yield session
+        finally:
+            session.close()
+            outer.rollback()
+
+
 @group.command("move")
 def move(
     ctx: typer.Context,
@@ -225,7 +251,7 @@ def move(
     settings, now = app_.settings, app_.now()
     skipped: list[Skipped] = []
     preview = planning.Preview() if dry_run else None
-    with app_.session() as session:
+    with _session(app_, dry_run=dry_run) as session:
         m = series.find(session, settings, meeting)
         when = schedule.parse_local(start, settings.group.tz)
         if not force:
@@ -240,7 +266,6 @@ def move(
                                            on_skip=skipped.append, preview=preview)  # fmt: skip
             ref, ended = m.ref, ""
         if preview is not None:
-            session.rollback()
             print_preview(preview, f"the update for {ref}")
             return
         told = f"{queued} update(s) queued" if planning.announced(session, m) else (
@@ -261,13 +286,12 @@ def cancel(
     app_ = open_app(ctx)
     skipped: list[Skipped] = []
     preview = planning.Preview() if dry_run else None
-    with app_.session() as session:
+    with _session(app_, dry_run=dry_run) as session:
         m = series.find(session, app_.settings, meeting)
         told = planning.announced(session, m)
         queued = planning.cancel_meeting(session, app_.settings, m, now=app_.now(),
                                          on_skip=skipped.append, preview=preview)  # fmt: skip
         if preview is not None:
-            session.rollback()
             print_preview(preview, f"the cancellation of {m.ref}")
             return
         if not told:
