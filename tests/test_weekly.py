@@ -5,7 +5,7 @@ theme poll opens, members propose themes and vote as they write ("Option 2 pleas
 "Actually, 2"), the poll closes and sets that week's theme, the reminder and the
 summary go out with that week's date; one week is cancelled for half-term, one member
 declines one week only from Google Calendar, and the series moves to Tuesdays from week
-4. Every step runs `tick` twice: the second sends nothing. What members find is read
+5. Every step runs `tick` twice: the second sends nothing. What members find is read
 from the mail they are sent (and its calendars, by icalendar and recurring-ical-events).
 """
 
@@ -254,7 +254,7 @@ def _move_to_tuesdays(app: App) -> None:
 def _what_calendars_show(app: App) -> None:
     """Jane's calendar, from the newest invitation of each series she was sent: Mondays
     until the move (half-term skipped), Tuesdays from then on."""
-    newest: dict[str, icalendar.Event] = {}
+    newest: dict[str, Any] = {}
     for msg in mail_since(app, 0, JANE):
         cal = calendar(msg)
         if cal is None or str(cal["METHOD"]) != "REQUEST":
@@ -274,3 +274,23 @@ def _what_calendars_show(app: App) -> None:
         "Mon 11 Jan 20:00", "Mon 18 Jan 20:00", "Mon 01 Feb 20:00",
         "Tue 09 Feb 20:00", "Tue 16 Feb 20:00", "Tue 23 Feb 20:00",
     ]  # fmt: skip
+
+
+def test_demo_plays_three_weeks(tmp_path: Path) -> None:
+    from mailflow import demo_weekly
+
+    said: list[str] = []
+    maildir = demo_weekly.run(tmp_path / "demo", said.append)
+    mails = [email.message_from_bytes(p.read_bytes(), policy=policy.default)
+             for p in sorted(maildir.glob("*.eml"))]  # fmt: skip
+    to_jane = [m for m in mails if JANE in str(m["To"])]
+    summaries = [text_of(m) for m in to_jane if "Minutes of #EdLdrs chat" in text_of(m)]
+    days = {line.split(",")[1].strip() for s in summaries for line in s.splitlines()
+            if line.startswith("Minutes of")}  # fmt: skip
+    assert len(summaries) == 3 and len(days) == 3  # one each week, each with its own date
+    reminders = [
+        str(m["Subject"]) for m in to_jane if str(m["Subject"]).startswith("#EdLdrs chat:")
+    ]
+    assert len(set(reminders)) == 3 and all(": Monday " in r for r in reminders)
+    assert any("declined that week" in line for line in said)
+    assert sum("poll" in line and "closed:" in line for line in said) == 3
