@@ -11,7 +11,7 @@ from typing import Any
 
 from mailflow.app import App
 from tests.conftest import Cli
-from tests.loops import JANE, RUTH, SAM, address, make_group, outgoing, send, text_of
+from tests.loops import JANE, MARY, RUTH, SAM, address, make_group, outgoing, send, text_of
 from tests.test_attendance import send_minutes
 
 AUTUMN = """\
@@ -39,8 +39,10 @@ def latest(app: App, to: str, subject: str) -> EmailMessage:
     return [m for m in outgoing(app, to=to) if str(m["Subject"]).startswith(subject)][-1]
 
 
-def test_actions_are_stored_once_listed_and_closed(cli: Cli, app: App, tmp_path: Path) -> None:
-    make_group(app)
+def test_actions_are_stored_once_listed_and_closed(
+    cli: Cli, app: App, server: Any, tmp_path: Path
+) -> None:
+    group = make_group(app)
     assert send_minutes(cli, tmp_path, AUTUMN).exit_code == 0
     jane, sam, ruth = actions(cli)
     assert jane == {"id": jane["id"], "meeting": "autumn", "owner": JANE,
@@ -74,6 +76,13 @@ def test_actions_are_stored_once_listed_and_closed(cli: Cli, app: App, tmp_path:
     assert missing.exit_code == 1 and missing.stderr == (
         "mailflow: no action 999 (see `mailflow actions list`)\n"
     )
+
+    # A coordinator may close anyone's action by reply.
+    mary = address(app, "m", group.meeting, group.id(MARY))
+    row = send(server, MARY, mary, f"done {now[2]['id']}", name="Mary Jones")
+    assert row.status == "processed", row.outcome
+    assert f"Action {now[2]['id']} marked done" in text_of(latest(app, MARY, "Re:"))
+    assert [a["id"] for a in actions(cli, "--open")] == [ruth["id"]]
 
 
 def test_an_action_follows_up_into_the_next_meeting(
