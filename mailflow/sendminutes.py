@@ -157,15 +157,9 @@ def record(
         if item.id in marked:
             item.discussed = True
         elif item.status in ("scheduled", "proposed"):
-            item.discussed = False  # on the agenda but not reached: see `not_reached`
+            item.discussed = False  # on the agenda but not reached (carried over)
     people = session.scalars(select(Member)).all()
     return actions.sync(session, meeting, minutes_.actions, people, now=now)
-
-
-def not_reached(items: Sequence[Item]) -> list[Item]:
-    """The items whose meeting's minutes do not say they were discussed (and that were
-    neither deferred nor sent for a written answer beforehand)."""
-    return [i for i in items if i.discussed is False]
 
 
 def _attendance(roll: meetings.Roll) -> dict[str, Any]:
