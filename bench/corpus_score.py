@@ -33,9 +33,6 @@ KNOWN_MISSES = {
     "holdout10/outlook2010_navy_font_question_no_marker_signature": (
         "a first line that is only the coordinator's first name is taken for the title"
     ),
-    "holdout10/outlook_desktop_answers_in_red_inline_in_quoted_call": (
-        "answers typed in colour inside Outlook's unquoted copy of the call are cut with it"
-    ),
     "holdout12/apple_mail_could_i_have_ten_minutes_walkie_talkies": (
         "a request for ten minutes that ends in a question mark is recorded as a question"
     ),

@@ -21,21 +21,22 @@ from mailflow.syntax import bounded, marker, short, withdrawal
 _I = re.IGNORECASE
 _QUOTE = re.compile(r"^\s*>(\s|>|$)")  # ">50% of pupils" is not a quote
 _ORIGINAL = re.compile(
-    r"^\s*+-{2,}+\s*+(original message|ursprüngliche nachricht|original-nachricht|"
+    r"^\s*+[*_]{0,2}-{2,}+\s*+(original message|ursprüngliche nachricht|original-nachricht|"
     r"message d'origine|mensaje original|oorspronkelijk bericht|messaggio originale|"
     r"neges wreiddiol|mensagem original|oryginalna wiadomo[śs][ćc]|wiadomo[śs][ćc] oryginalna|"
     r"originalnachricht|oorspronkelijke bericht|ursprungligt meddelande|original meddelelse)"
-    r"\s*+-{2,}+\s*+$",
+    r"\s*+-{2,}+[*_]{0,2}\s*+$",
     _I,
 )
 _FORWARD = re.compile(
-    r"^\s*+(-{2,}+\s*+(forwarded message|weitergeleitete nachricht|message transf[ée]r[ée]|"
-    r"mensaje reenviado|doorgestuurd bericht|messaggio inoltrato|neges wedi'i anfon ymlaen|"
+    r"^\s*+[*_]{0,2}(-{2,}+\s*+(forwarded message|weitergeleitete nachricht|"
+    r"message transf[ée]r[ée]|mensaje reenviado|doorgestuurd bericht|messaggio inoltrato|"
+    r"neges wedi'i anfon ymlaen|"
     r"mensagem encaminhada|wiadomo[śs][ćc] przekazana dalej|przekazana wiadomo[śs][ćc]|"
     r"videresendt melding|vidarebefordrat meddelande)\s*+-*+|begin forwarded message\s*:|"
     r"d[ée]but du message r[ée]exp[ée]di[ée]\s*:|anfang der weitergeleiteten nachricht\s*:|"
     r"inicio del mensaje reenviado\s*:|begin doorgestuurd bericht\s*:|"
-    r"inizio messaggio inoltrato\s*:)\s*+$",
+    r"inizio messaggio inoltrato\s*:)[*_]{0,2}\s*+$",
     _I,
 )
 _UNDERSCORES = re.compile(r"^\s*+_{8,}+\s*+$")
@@ -61,14 +62,14 @@ _ATTRIB_END = re.compile(
     r"(wrote|a [ée]crit|schrieb|escribi[óo]|ysgrifennodd|schreef|het volgende geschreven|"
     r"ha scritto|escreveu|skrev|napisa[łl]|scr[íi]obh|a scris|yazd[ıi]|пише|пишет|"
     r"написа[вл][аои]?|napsal|"
-    r"kirjoitti|írta|έγραψε|كتب|كتبت|작성|写道|寫道)\b[^:：]{0,200}[:：]\s*$",
+    r"kirjoitti|írta|έγραψε|كتب|كتبت|작성|写道|寫道)\b(?:[^:：]|(?<=\d)[:：](?=\d)){0,200}[:：]\s*$",
     _I,
 )
 _ATTRIB_TAIL = 300  # the longest "wrote" word, 200 characters and the colon fit in this
 _SIG_SEP = re.compile(r"^--\s*$")
 _DEVICE = re.compile(
     r"^\s*+(sent from my [\w' -]{2,30}|sent from (mail|outlook) for \w+|get outlook for \w+|"
-    r"sent from outlook( for \w+)?|sent from yahoo mail( for \w+| on \w+)?|"
+    r"sent from outlook( for \w+| mobile)?|sent from yahoo mail( for \w+| on \w+)?|"
     r"sent from (my )?(samsung|huawei|galaxy|blackberry)[\w ,.-]{0,30}|"
     r"sent with proton ?mail[\w ]{0,30}|sent via [\w ]{2,20} (app|mobile)|"
     r"envoy[ée] (de|depuis) mon [\w '’-]{2,30}|von meinem [\w '’-]{2,30} gesendet|"
@@ -212,12 +213,13 @@ def member_text(text: str, *, names: Sequence[str] = (), _depth: int = 0) -> str
     if not own and kind == "forward" and _depth < 2:
         forwarded = "\n".join(_unquote(_skip_headers(lines[cut + 1 :]))) + rest
         return member_text(forwarded, names=names, _depth=_depth + 1) or forwarded.strip()
-    if not _only_signature(own, names):
+    signature = _only_signature(own, names)
+    if not signature and not _points_below(own):
         return own
-    below = _written_below(lines[cut + 1 :]) if kind == "original" and _depth < 2 else None
+    below = _written_below(lines[cut:]) if kind == "original" and _depth < 2 else None
     if below is not None:
         return member_text(below + rest, names=names, _depth=_depth + 1)
-    return ""  # nothing but the sender's signature
+    return "" if signature else own  # nothing but the sender's signature, or the pointer
 
 
 def _only_signature(own: str, names: Sequence[str]) -> bool:
@@ -230,13 +232,48 @@ def _only_signature(own: str, names: Sequence[str]) -> bool:
 
 
 def _written_below(tail: list[str]) -> str | None:
-    """Outlook bottom-posting: text written under an unquoted copy of the original,
-    told by a marker at the start of a line ("Q: ..."), where our mail's own examples
-    are indented or bulleted. From there to the end, or None."""
+    """Outlook bottom-posting or answers typed inside its unquoted copy of the original
+    (which starts at `tail[0]`): text told by a marker at the start of a line ("Q: ..."),
+    where our mail's own examples are indented or bulleted. From there to the end,
+    without a last line that is the original's sender (a group signing its mail), or
+    None."""
+    sender = _sender_of(tail[:8])
     for n, line in enumerate(tail):
         if line[:1].isalpha() and marker(line):
-            return "\n".join(tail[n:])
+            below = trim_blank(tail[n:])
+            if sender and below and _bare(below[-1]) == sender:
+                below = below[:-1]
+            return "\n".join(below)
     return None
+
+
+_POINTER = re.compile(
+    r"\b(?:below|inline|in-line|underneath|beneath|in (?:red|blue|green|bold|colou?r|caps)|"
+    r"between the lines|within your (?:e-?mail|message))\b",
+    _I,
+)
+
+
+def _points_below(own: str) -> bool:
+    """Whether the text above the original only points into it ("My answers in red
+    below, Jo.", "See my comments inline"): a sentence or two, no question, no item."""
+    text = " ".join(own.split())
+    return (
+        len(text) <= 160
+        and "?" not in text
+        and bool(_POINTER.search(text))
+        and not any(marker(line) for line in own.split("\n"))
+    )
+
+
+def _sender_of(header: list[str]) -> str:
+    """The display name on the From line of a header block, in the form `_bare` gives."""
+    for line in header:
+        if _HEADER_FROM.match(line):
+            value = line.split(":", 1)[1]
+            name = value.split("<", 1)[0].strip(" \t*\"'")
+            return _bare(name) if "@" not in name else ""
+    return ""
 
 
 def _scan(lines: list[str]) -> tuple[list[str | None], int, str]:
@@ -288,11 +325,20 @@ def _hard_boundary(lines: list[str], i: int) -> str:
     if _UNDERSCORES.match(line):
         following = [ln for ln in lines[i + 1 : i + 5] if ln.strip() and not _UNDERSCORES.match(ln)]
         return "original" if following and _HEADER_FROM.match(following[0]) else ""
-    if _HEADER_FROM.match(line):
-        window = lines[i + 1 : i + 6]
-        if sum(1 for ln in window if _HEADER_OTHER.match(ln)) >= 2:
-            return "original"
+    if _HEADER_FROM.match(line) or _HEADER_OTHER.match(line):
+        return "original" if _header_block(line, lines[i + 1 : i + 10]) else ""
     return ""
+
+
+def _header_block(line: str, following: list[str]) -> bool:
+    """Whether `line` starts the header block of a quoted or forwarded message: a From
+    line (first or among the next few) and at least two other header lines, blank lines
+    between them allowed (Outlook's converted HTML puts them there)."""
+    window = [ln for ln in following if ln.strip()][:5]
+    if _HEADER_FROM.match(line):
+        return sum(1 for ln in window if _HEADER_OTHER.match(ln)) >= 2
+    headers = [ln for ln in window[:4] if _HEADER_FROM.match(ln) or _HEADER_OTHER.match(ln)]
+    return len(headers) >= 3 and any(_HEADER_FROM.match(ln) for ln in headers[:2])
 
 
 def _attribution_end(lines: list[str], i: int) -> int | None:
@@ -300,7 +346,9 @@ def _attribution_end(lines: list[str], i: int) -> int | None:
     first = lines[i].strip()
     if not first or len(first) > 300:
         return None
-    if _ends_attrib(first) and (_quote_follows(lines, i + 1) or _starts_attrib(first)):
+    if (_ends_attrib(first) or _dated_addressed(first)) and (
+        _quote_follows(lines, i + 1) or _starts_attrib(first)
+    ):
         return i + 1
     if not _ATTRIB_START.match(first):
         return _wrapped_attribution_end(lines, i)
@@ -325,14 +373,19 @@ def _wrapped_attribution_end(lines: list[str], i: int) -> int | None:
         if not nxt or _QUOTE.match(nxt):
             return None
         joined += " " + nxt
-        if (
-            _ends_attrib(joined)
-            and re.search(r"\d", joined)
-            and "@" in joined
-            and _quote_follows(lines, i + k + 1)
+        if (_ends_attrib(joined) or _dated_addressed(joined)) and (
+            re.search(r"\d", joined) and "@" in joined and _quote_follows(lines, i + k + 1)
         ):
             return i + k + 1
     return None
+
+
+def _dated_addressed(text: str) -> bool:
+    """An attribution with no "wrote" word, in any order ("2016-03-03 17:21 GMT+01:00
+    Jane <jane@example.com>:"): a date or time, an address, and a colon at the end
+    (only taken when a quote follows)."""
+    text = text.rstrip()
+    return text.endswith((":", "：")) and "@" in text and bool(re.search(r"\d", text))
 
 
 def _ends_attrib(text: str) -> bool:
@@ -369,12 +422,28 @@ def _segments(kept: list[str | None]) -> list[list[str]]:
 
 def _tidy_segment(lines: list[str], names: Sequence[str]) -> list[str]:
     """Strip trailing disclaimers, sign-off blocks and a bare-name signature."""
-    lines = trim_blank(lines)
+    lines = _drop_trailing_marks(trim_blank(lines))
     for step in (_drop_disclaimers, drop_signoff, _drop_disclaimers):
         lines = trim_blank(step(lines))
     # "Best,\nRuth" over a long signature headed by her full name: the signature goes
     # first, then her name, then the sign-off that is left at the end
     return trim_blank(drop_signoff(trim_blank(_drop_name_signature(lines, names))))
+
+
+_MARKS = re.compile(r"^\s*+[-_=*~#+.•·]{3,}+\s*+$")
+
+
+def _drop_trailing_marks(lines: list[str]) -> list[str]:
+    """Without separator lines ("------") and a lone invisible or punctuation character
+    (a tracking mark) at the end: no words of the member's are in them."""
+    while lines and (_MARKS.match(lines[-1]) or _lone_mark(lines[-1]) or not lines[-1].strip()):
+        lines = lines[:-1]
+    return lines
+
+
+def _lone_mark(line: str) -> bool:
+    text = line.strip()
+    return len(text) == 1 and unicodedata.category(text) not in {"So", "Sk"} and not text.isalnum()
 
 
 def trim_blank(lines: list[str]) -> list[str]:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 from mailflow.cleaning import header_line
 from mailflow.syntax import MAX_LINE, bounded, marker
@@ -50,6 +52,7 @@ class _Original:
     words: frozenset[str]
     pairs: frozenset[tuple[str, ...]]
     short_lines: frozenset[tuple[str, ...]]
+    wording: bool = False  # our templates' wording, not the mail itself (see _our_wording)
 
 
 def _words(line: str) -> list[str]:
@@ -60,7 +63,7 @@ def _grams(words: list[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(words[k : k + n]) for k in range(len(words) - n + 1)]
 
 
-def _read_original(original: str) -> _Original:
+def _read_original(original: str, *, wording: bool = False) -> _Original:
     stream: list[str] = []
     short_lines: set[tuple[str, ...]] = set()
     for line in bounded(original)[0].splitlines():
@@ -70,7 +73,7 @@ def _read_original(original: str) -> _Original:
             short_lines.add(tuple(words))
     return _Original(
         frozenset(_grams(stream, 3)), frozenset(stream), frozenset(_grams(stream, 2)),
-        frozenset(short_lines),
+        frozenset(short_lines), wording,
     )  # fmt: skip
 
 
@@ -78,11 +81,17 @@ def _read_original(original: str) -> _Original:
 _OURS, _MAYBE, _BLANK, _THEIRS = "o", "m", "b", "t"
 
 
+# our own listing of proposed items ("  #4 question: How are you ...? (Priya Shah)")
+_LISTING = re.compile(r"^[\s>]++#\d{1,9}+ (?:question|agenda|apology|resource): \S")
+
+
 def _kind(words: list[str], line: str, original: _Original, before: list[str]) -> str:
     """The kind of a line of `words`; `before` are the last words of the line above it,
     which a short line re-wrapped from it continues ("...at the Teachers" / "Centre.")."""
     if not words:
         return _BLANK
+    if original.wording and _LISTING.match(line):
+        return _OURS
     if len(words) >= 3:
         triples = _grams(words, 3)
         found = sum(1 for t in triples if t in original.triples)
@@ -183,8 +192,33 @@ def without_original(text: str, original: str) -> str:
 
     Only the first `syntax.MAX_TEXT` characters are searched; the rest is kept.
     """
+    return _without(text, _read_original(original))
+
+
+# Jinja's tags in our own template files (not outside input)
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+
+
+@cache
+def _our_wording() -> _Original:
+    """The fixed words of every mail we send members (the templates without their
+    variables), with our listing of proposed items."""
+    folder = resources.files("mailflow.templates") / "member"
+    texts = [f.read_text(encoding="utf-8") for f in folder.iterdir() if f.name.endswith(".txt.j2")]
+    return _read_original("\n".join(_TAG.sub("\n", t) for t in sorted(texts)), wording=True)
+
+
+def without_our_wording(text: str) -> str:
+    """`text` without runs of lines worded as our mail to members is (a call for items,
+    an invitation...), for a reply whose original we do not have: the templates' fixed
+    sentences and our listing of proposed items are found however they are quoted; the
+    lines that vary (names, dates, titles) and the attribution above stay for the rules
+    of `cleaning`."""
+    return _without(text, _our_wording())
+
+
+def _without(text: str, ours: _Original) -> str:
     head, rest = bounded(text)
-    ours = _read_original(original)
     if not ours.triples:
         return text
     lines = head.split("\n")
@@ -192,7 +226,9 @@ def without_original(text: str, original: str) -> str:
     kept: list[str] = []
     done = 0
     for start, end in _copies(kinds):
-        top = _attribution_start(lines, kinds, start)
+        # the attribution above a copy of the mail itself goes with it; above our mere
+        # wording it stays, for `cleaning` to find the quote it heads
+        top = start if ours.wording else _attribution_start(lines, kinds, start)
         kept += [*lines[done : max(top, done)], ""]
         done = end
     if done == 0:

@@ -54,7 +54,7 @@ from mailflow.cleaning import (
 from mailflow.commands import VoteCommand, member_commands
 from mailflow.leaving import asks_to_leave
 from mailflow.mime import ParsedMail, parse_mail
-from mailflow.original import without_original
+from mailflow.original import without_original, without_our_wording
 from mailflow.syntax import MAX_LINE, bounded, marker, short, withdrawal
 
 __all__ = [
@@ -827,8 +827,8 @@ def read_reply(mail: ParsedMail, original: str | None = None) -> ParsedReply:
     """
     files = [a for a in mail.attachments if not a.inline]
     names = _sender_names(mail.from_name, mail.from_address)
-    own = member_text(without_original(mail.text, original) if original else mail.text,
-                      names=names)  # fmt: skip
+    mine = without_original(mail.text, original) if original else without_our_wording(mail.text)
+    own = member_text(mine, names=names)
     body = own or normalise(mail.text).strip()
     if mail.automatic is not None or is_rsvp(mail):
         return ParsedReply(body, (), False, ())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from mailflow.cleaning import without_symbols
+from mailflow.syntax import bounded
 
 _I = re.IGNORECASE
 MAX_SENTENCE = 600  # a longer "sentence" is read as the member's text, not classified
@@ -86,8 +87,9 @@ _NOT_ABSENCE = re.compile(
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences of one paragraph (its lines joined), stripped, in order."""
-    flat = " ".join(text.split())
+    """The sentences of one paragraph (its lines joined), stripped, in order; only the
+    first `syntax.MAX_TEXT` characters are read."""
+    flat = " ".join(bounded(text)[0].split())
     out: list[str] = []
     start = 0
     for match in _END.finditer(flat):
