@@ -130,10 +130,11 @@ def view(action: Action) -> dict[str, Any]:
 
 
 def action_json(action: Action) -> dict[str, Any]:
-    """An action in the DESIGN.md JSON shape (plus owner_name and done_at)."""
+    """An action in the DESIGN.md JSON shape (plus meeting_id, owner_name and done_at)."""
     return {
         "id": action.id,
         "meeting": action.meeting.ref,
+        "meeting_id": action.meeting_id,
         "owner": action.owner.email if action.owner else None,
         "owner_name": action.owner_name,
         "text": action.text,

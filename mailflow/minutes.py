@@ -8,7 +8,8 @@ Pure: no database, no files. What the coordinator writes, and what it records:
   [2026]``.
 * Attendance as it was: ``Present: Helen Brown (chair), Anna Lee, ben@school.org``,
   ``Apologies: Dev Rao`` and ``Absent: ...`` lines (names or addresses, separated by
-  commas, semicolons or "and"; a remark in brackets is ignored; "none" lists nobody).
+  commas, semicolons or "and"; a remark in brackets or after " - " is ignored; "none"
+  lists nobody).
 * Which items were discussed: an item counts as discussed only when the minutes say so,
   by a heading that names it (its number, ``## #12 Attendance codes``, or its title) or
   a ``Discussed: 12, 14`` line; every other item on the agenda was not reached.
@@ -37,7 +38,7 @@ _DAY_MONTH_RE = re.compile(
 )
 _RECORD_RE = re.compile(  # "Present: ...", "**Apologies:** ...", "- Discussed: 12, 14"
     r"^\s*(?:[-*+]\s+)?(?:\*\*|__)?(?P<label>present|in attendance|attending|attended|"
-    r"attendees|apologies(?: received)?|absent|not present|discussed)(?:\*\*|__)?\s*:"
+    r"attendees|apologies(?: received)?|absent|not present|discussed)(?: from)?(?:\*\*|__)?\s*:"
     r"(?:\*\*|__)?\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
@@ -133,11 +134,11 @@ def find_actions(
 
 
 def names_in(text: str) -> tuple[str, ...]:
-    """The people a record line lists: "Helen Brown (chair), Anna Lee and Ben" gives
-    three; "none" gives none."""
+    """The people a record line lists: "Helen Brown (chair), Anna Lee - treasurer and Ben"
+    gives three; "none" gives none."""
     flat = " ".join(_REMARK_RE.sub(" ", text).replace("*", " ").split())
     flat = flat.replace(" and ", ",").replace(" & ", ",").replace(";", ",")
-    names = [n.strip(" .") for n in flat.split(",")]
+    names = [re.split(r" [-–—] ", n)[0].strip(" .") for n in flat.split(",")]  # "Ann - chair"
     return tuple(n for n in names if n.lower() not in _NOBODY)
 
 

@@ -45,7 +45,8 @@ def test_actions_are_stored_once_listed_and_closed(
     group = make_group(app)
     assert send_minutes(cli, tmp_path, AUTUMN).exit_code == 0
     jane, sam, ruth = actions(cli)
-    assert jane == {"id": jane["id"], "meeting": "autumn", "owner": JANE,
+    assert jane == {"id": jane["id"], "meeting": "autumn", "meeting_id": group.meeting,
+                    "owner": JANE,
                     "owner_name": "Jane Smith",
                     "text": "circulate the LA guidance and our crib sheet by 2026-12-10",
                     "due": "2026-12-10", "status": "open", "done_at": None}  # fmt: skip

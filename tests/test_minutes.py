@@ -78,7 +78,7 @@ def test_html_is_sanitised_and_actions_found() -> None:
 
 RECORDED = """\
 **Present:** Helen Brown (chair), Anna Lee and ben@school.org
-- Apologies: Dev Rao; Eve Hart.
+- Apologies from: Dev Rao; Eve Hart - governor.
 Absent: none
 Discussed: 12, #14 and 15
 Discussed: the new codes, at length
