@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
@@ -148,8 +149,12 @@ def delivered(app: App, to: str, subject: str = "") -> list[EmailMessage]:
         outbox.deliver(session, app.settings, now=app.now())
     found = []
     files = sorted(app.settings.maildir.glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    headers = BytesHeaderParser()  # plain strings: a quick look before the full parse
     for path in files:
-        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        raw = path.read_bytes()
+        if to.lower() not in str(headers.parsebytes(raw)["To"]).lower():
+            continue
+        msg = email.message_from_bytes(raw, policy=policy.default)
         assert isinstance(msg, EmailMessage)
         if msg["To"].addresses[0].addr_spec == to and str(msg["Subject"]).startswith(subject):
             found.append(msg)
