@@ -4,9 +4,9 @@ A question or agenda item sent for a meeting whose agenda is fixed (its invites 
 gone out) or which has started cannot be raised there any more: it goes to the next
 meeting that is still open (planned, not started, invites not sent), or, when none is
 planned yet, waits unplaced (no meeting) until one is; `place_waiting` puts the waiting
-items on it. A resource still counts for its meeting until the meeting starts (it is
-sent round as a paper before it); after that it goes forward too. Apologies are not
-items and are never moved.
+items on it (when a meeting is added or planned, and at every `tick`). A resource
+still counts for its meeting until the meeting starts (it is sent round as a paper
+before it); after that it goes forward too. Apologies are not items and never move.
 """
 
 from __future__ import annotations

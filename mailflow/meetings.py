@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import minutes, schedule
+from mailflow import late, minutes, schedule
 from mailflow.config import Settings
 from mailflow.errors import UserError
 from mailflow.models import Attendance, Meeting, Member
@@ -81,6 +81,7 @@ def add_meeting(
     )  # fmt: skip
     session.add(meeting)
     session.flush()
+    late.place_waiting(session, now)  # items waiting for a meeting to be planned join it
     return meeting
 
 
@@ -144,6 +145,7 @@ def plan_term(
         session.add(meeting)
         session.flush()
         result.append((meeting, True))
+    late.place_waiting(session, now)
     return result
 
 

@@ -105,6 +105,7 @@ def test_with_no_next_meeting_items_wait_and_join_the_next_one_planned(
 
     result = cli("meetings", "add", "--title", "Summer meeting", "--start", "2027-06-17 16:00")
     assert result.exit_code == 0, result.stderr
+    assert get_item(app, waiting).meeting_id is not None  # it joined the new meeting
     assert json.loads(cli("items", "list", "--unplaced", "--json").stdout) == []
     summer = json.loads(cli("meetings", "list", "--json").stdout)[-1]["ref"]
     ids = [i["id"] for i in json.loads(cli("items", "list", summer, "--json").stdout)]
