@@ -102,6 +102,8 @@ def test_with_no_next_meeting_items_wait_and_join_the_next_one_planned(
     [entry] = json.loads(listed.stdout)
     assert (entry["id"], entry["meeting"], entry["member"]) == (waiting, None, JANE)
     assert cli("items", "list").exit_code == 1  # a meeting or --unplaced
+    both = cli("items", "list", "spring", "--unplaced", "--json")  # as DESIGN.md writes it
+    assert [i["id"] for i in json.loads(both.stdout)] == [waiting]
 
     result = cli("meetings", "add", "--title", "Summer meeting", "--start", "2027-06-17 16:00")
     assert result.exit_code == 0, result.stderr

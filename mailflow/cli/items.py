@@ -24,15 +24,17 @@ def list_(
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List a meeting's items (and those deferred to it), or the items waiting for one."""
-    if (meeting is None) == (not unplaced):
-        raise UserError("give a MEETING or --unplaced (not both)")
+    """List a meeting's items (and those carried to it), or with --unplaced the items
+    waiting for a meeting to be planned."""
+    if meeting is None and not unplaced:
+        raise UserError("give a MEETING, or --unplaced for the items waiting for one")
     app_ = open_app(ctx)
     with app_.session() as session:
+        found = find_meeting(session, meeting) if meeting is not None else None
         late.place_waiting(session, app_.now())  # a meeting planned since takes them
         session.commit()
-        rows = late.waiting(session) if meeting is None else (
-            items_.meeting_items(session, find_meeting(session, meeting)))  # fmt: skip
+        rows = late.waiting(session) if unplaced or found is None else (
+            items_.meeting_items(session, found))  # fmt: skip
         if as_json:
             print_json([items_.item_json(i) for i in rows])
             return
