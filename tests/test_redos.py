@@ -26,6 +26,7 @@ from mailflow import (
     authresults,
     cleaning,
     commands,
+    corrections,
     meetings,
     members,
     mime,
@@ -158,6 +159,10 @@ ENTRY_POINTS: dict[str, Callable[[str], list[partial[object]]]] = {
     ],
     "minutes-planner": lambda p: [
         partial(minutes.find_actions, p, {}, today=date(2026, 11, 2)),
+        partial(minutes.find_record, p),
+        partial(minutes.discussed_ids, p, {1: p[:300], 2: "Attendance codes"}),
+        partial(minutes.match_person, p, [("jane@x.org", "Jane Smith"), ("x@y.org", p[:300])]),
+        partial(corrections.only_thanks, p, names=[p[:200]]),
         partial(planner.is_aob, p),
     ],
 }
