@@ -185,7 +185,7 @@ def _looks_wide(data: bytes) -> bool:
 
 def _fix_surrogates(text: str) -> str:
     """Raw 8-bit header bytes arrive surrogate-escaped; read them as UTF-8."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+    if text.isascii() or not any("\udc80" <= ch <= "\udcff" for ch in text):
         return text
     raw = text.encode("utf-8", "surrogateescape")
     return decode_bytes(raw, "utf-8")
@@ -211,7 +211,8 @@ def decode_header_value(raw: str) -> str:
 
 def _one_line(text: str) -> str:
     """Remove CR/LF and control characters; collapse whitespace."""
-    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    if not text.isprintable():  # printable text has no control characters
+        text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
     return " ".join(text.split())
 
 
@@ -942,14 +943,37 @@ def _container(part: Message, ctype: str, got: _Collected, depth: int) -> tuple[
         return "", False
     if ctype == "multipart/report":
         children = [c for c in children if not _content_type(c).startswith("message/")]
-    results = [_body(child, got, depth + 1) for child in children]
     if ctype == "multipart/alternative":
-        for text, plain in results:
-            if plain and IMAGE_PLACEHOLDER.sub("", text).strip():
-                return text, True
-        return next(((t, p) for t, p in reversed(results) if t.strip()), ("", False))
+        return _alternative(children, got, depth)
+    results = [_body(child, got, depth + 1) for child in children]
     texts = [text.strip("\n") for text, _ in results if text.strip()]
     return "\n\n".join(texts), any(plain for _, plain in results)
+
+
+def _alternative(children: list[Message], got: _Collected, depth: int) -> tuple[str, bool]:
+    """The text of a multipart/alternative: its first plain text with words in it, else
+    its last part with any text. An HTML part after such a plain text is not converted
+    (the slowest step of reading a message); parts inside a container still are, for
+    the files they may hold."""
+    results: list[tuple[str, bool]] = []
+    for child in children:
+        if _has_text(results) and _kind(child) == "html" and not _is_container(child):
+            got.parts_seen += 1
+            continue
+        results.append(_body(child, got, depth + 1))
+    for text, plain in results:
+        if plain and IMAGE_PLACEHOLDER.sub("", text).strip():
+            return text, True
+    return next(((t, p) for t, p in reversed(results) if t.strip()), ("", False))
+
+
+def _has_text(results: list[tuple[str, bool]]) -> bool:
+    return any(plain and IMAGE_PLACEHOLDER.sub("", text).strip() for text, plain in results)
+
+
+def _is_container(part: Message) -> bool:
+    ctype = _content_type(part)
+    return ctype.startswith("multipart/") or ctype == "message/rfc822"
 
 
 def _reparse_without_boundary(part: Message, ctype: str) -> list[Message]:

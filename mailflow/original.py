@@ -60,7 +60,7 @@ def _words(line: str) -> list[str]:
 
 
 def _grams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(words[k : k + n]) for k in range(len(words) - n + 1)]
+    return list(zip(*(words[k:] for k in range(n)), strict=False))
 
 
 def _read_original(original: str, *, wording: bool = False) -> _Original:

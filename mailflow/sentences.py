@@ -125,7 +125,7 @@ def question(sentence: str) -> bool:
 
 
 _ABOUT_ABSENCE = re.compile(  # what an absent member asks for themselves
-    r"\b(?:notes|minutes|papers|slides|catch up|fill me in|let me know|send (?:me|them|it)|"
+    r"\b(?:(?:the|any|a copy of the) (?:notes|minutes|papers|slides)|notes|catch up|fill me in|let me know|send (?:me|them|it)|"
     r"pass (?:on|them|it)|forward|update me|what i miss|the following|these|below|"
     r"in my absence|on my behalf)\b",
     _I,
@@ -164,7 +164,15 @@ _PROPOSAL = re.compile(
 )
 
 
+_FOR_AGENDA = re.compile(  # "Could we have the SEND bands on the agenda for 10 minutes"
+    r"^\s*(?:could|can|may|might|please|i'?d like|i would like|we'?d like)\b.{0,200}?"
+    r"\b(?:on the agenda|agenda item|an item on|a slot|a few minutes|\d{1,3} ?min)",
+    _I,
+)
+
+
 def proposal(sentence: str) -> bool:
     """Whether the sentence proposes something for the meeting ("Could we discuss ...",
-    "I'd like to raise ...", "Please add ...")."""
-    return bool(_PROPOSAL.match(sentence[:MAX_SENTENCE]))
+    "I'd like to raise ...", "Please add ...", "Could we have X on the agenda")."""
+    text = sentence[:MAX_SENTENCE]
+    return bool(_PROPOSAL.match(text) or _FOR_AGENDA.match(text))
