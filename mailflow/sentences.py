@@ -125,7 +125,8 @@ def question(sentence: str) -> bool:
 
 
 _ABOUT_ABSENCE = re.compile(  # what an absent member asks for themselves
-    r"\b(?:(?:the|any|a copy of the) (?:notes|minutes|papers|slides)|notes|catch up|fill me in|let me know|send (?:me|them|it)|"
+    r"\b(?:(?:the|any|a copy of the) (?:notes|minutes|papers|slides)|notes|catch up|"
+    r"fill me in|let me know|send (?:me|them|it)|"
     r"pass (?:on|them|it)|forward|update me|what i miss|the following|these|below|"
     r"in my absence|on my behalf)\b",
     _I,
