@@ -67,12 +67,17 @@ def _words(text: str) -> str:
 
 
 def only_thanks(text: str, *, names: Sequence[str] = ()) -> bool:
-    """Whether a reply to the minutes only thanks (see the module docstring); a phrase
-    that is one of the sender's `names` (a sign-off) is part of the thanks."""
+    """Whether a reply to the minutes only thanks (see the module docstring). The
+    sender's `names` sign it off: a phrase that is one of them, or a last line that
+    starts with one ("Jane Smith | Deputy Head"), is part of the thanks."""
     if len(text) > MAX_THANKS:
         return False
-    signed = {_words(n) for n in names}
-    said = [c for c in map(_words, _CLAUSE_SPLIT.split(text)) if c and c not in signed]
+    signed = {_words(n) for n in names if _words(n)}
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) > 1 and any(f"{_words(lines[-1])} ".startswith(f"{n} ") for n in signed):
+        lines.pop()
+    clauses = map(_words, _CLAUSE_SPLIT.split("\n".join(lines)))
+    said = [c for c in clauses if c and c not in signed]
     return bool(said) and all(_THANKS_PHRASES.fullmatch(c) for c in said)
 
 

@@ -133,6 +133,8 @@ def test_discussed_only_when_the_minutes_say_so() -> None:
         ("Many thanks for the minutes!", True),
         ("Thank you for chairing, have a restful half term!", True),
         ("Cheers, looking forward to the next one\n\nJane", True),
+        ("Thanks so much, great meeting!\nJane Smith | Deputy Head | Hamble Primary", True),
+        ("Jane Smith was there too, thanks.", False),
         ("Item 4 should say the cluster meets in March, not May.", False),
         ("Thanks for the minutes. One correction: I was there, not on the apologies list.", False),
         ("Thanks - but Ben was present too.", False),
