@@ -29,7 +29,7 @@ _NOT_END = re.compile(r"(?:\b(?:e\.g|i\.e|etc|mr|mrs|ms|dr|no|approx|st|vs)\.|\b
 _NEG = (
     r"(?:can'?t|cannot|can not|won'?t|will not|shan'?t|unable to|not able to|"
     r"(?:won'?t|will not|not) be able to|couldn'?t|not going to be able to|"
-    r"(?:am|'m|are|'re) not (?:going to )?(?:be )?able to)"
+    r"(?:am|'m|are|'re) not (?:going to )?(?:be )?able to|not going to|(?:am|'m|are|'re) not)"
 )
 _DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 _ATTEND = (
@@ -42,6 +42,7 @@ _ATTEND = (
 _NEGATED_ATTENDANCE = re.compile(rf"\b{_NEG}\s+(?:\w+\s+){{0,2}}?{_ATTEND}\b", _I)
 _REGRET = re.compile(
     r"\b(?:i'?m afraid|i am afraid|afraid|unfortunately|sadly|sorry|apologies|apologise|"
+    r"regrettably|"
     r"apologize|regret|regrets)\b",
     _I,
 )
@@ -49,6 +50,12 @@ _ELSEWHERE = re.compile(
     r"\b(?:i'?ll|i will|i'?m|i am|we'?re|we are|i'?ve got|i have)\s+(?:\w+\s+){0,2}?"
     r"(?:be\s+)?(?:at|on|in|away|out|off|with|stuck|tied up|teaching|covering|leading|"
     r"running|hosting|attending|booked|committed)\b|\bstuck at\b",
+    _I,
+)
+_AWAY = re.compile(  # "Off sick this week, sorry", "I have a clash with governors that evening"
+    r"\b(?:unavailable|not available|give (?:this one|it|this) a miss|count me out|off sick|"
+    r"unwell|poorly|isolating|on (?:annual )?leave|on holiday|clash(?:es)? with|a clash|"
+    r"send(?:ing)? (?:my )?apologies)\b",
     _I,
 )
 _MISS = re.compile(  # "I'll miss this one", "I'm going to have to miss Thursday"
@@ -107,11 +114,13 @@ def absence(sentence: str) -> bool:
     I'll be at Calshot with Year 6 that week", "Can't do Monday I'm afraid",
     "Apologies for tonight - stuck at school", "Ni fyddaf yn gallu ymuno nos Lun")."""
     text = sentence.replace("’", "'")[:MAX_SENTENCE]
-    if _NOT_ABSENCE.search(text) or text.rstrip().endswith("?"):
+    if _NOT_ABSENCE.search(text) or text.rstrip().endswith("?") or proposal(text):
         return False
     if _APOLOGY_FOR.match(text) or _WELSH.search(text) or _MISS.search(text):
         return True
     if _NEGATED_ATTENDANCE.search(text):
+        return bool(_REGRET.search(text) or _WHEN.search(text))
+    if _AWAY.search(text):
         return bool(_REGRET.search(text) or _WHEN.search(text))
     return bool(_ELSEWHERE.search(text) and _REGRET.search(text) and _WHEN.search(text))
 

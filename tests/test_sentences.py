@@ -22,6 +22,12 @@ from mailflow.replies import extract_items
         "Unfortunately I won't be able to join you this time.",
         "I'll miss this one - SATs moderation.",
         "Sorry, I'm not going to be able to make it on Thursday.",
+        "Off sick this week, sorry.",
+        "I'll have to give this one a miss.",
+        "Not going to make it I'm afraid.",
+        "I have a clash with governors that evening.",
+        "I'm not available on the 19th.",
+        "Hi all - I'm not going to be there on Monday night, parents evening.",
     ],
 )
 def test_absence_however_phrased(text: str) -> None:
@@ -37,6 +43,8 @@ def test_absence_however_phrased(text: str) -> None:
         "What do we do if a governor can't make the panel?",
         "Sorry to hear about the flooding at your school.",
         "I'm at a loss with the new attendance codes.",
+        "Could we put moderation on the agenda please, the dates clash with our residential.",
+        "Could we discuss staff who are off sick long term?",
     ],
 )
 def test_not_absence(text: str) -> None:
