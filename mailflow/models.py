@@ -84,8 +84,8 @@ class Meeting(Base):
     """
 
     __tablename__ = "meetings"
-
     __table_args__ = (UniqueConstraint("series_id", "recurrence_id"),)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(100), unique=True)
     term: Mapped[str] = mapped_column(String(100), default="")
@@ -100,13 +100,13 @@ class Meeting(Base):
     exdates: Mapped[str] = mapped_column(Text, default="")  # skipped starts, ISO UTC, commas
     theme: Mapped[str] = mapped_column(Text, default="")  # chosen by poll (the weekly chat)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
     series_id: Mapped[int | None] = mapped_column(
         ForeignKey("meetings.id"), index=True, nullable=True
     )
     recurrence_id: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     series: Mapped[Meeting | None] = relationship(remote_side=[id], foreign_keys=[series_id])
+
     items: Mapped[list[Item]] = relationship(
         back_populates="meeting", foreign_keys="Item.meeting_id"
     )
@@ -196,12 +196,12 @@ class Poll(Base):
     winner: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # themes members proposed by reply: [{"option", "member", "approved"}] (see `polls`)
+    proposals: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
     meeting: Mapped[Meeting | None] = relationship()
     votes: Mapped[list[PollVote]] = relationship(back_populates="poll")
 
-    # themes members proposed by reply, waiting for approval: [{"option", "member"}]
-    proposals: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
 class PollVote(Base):
     """A member's choice in a poll (1-based option number); one per member, changeable."""
