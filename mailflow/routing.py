@@ -305,9 +305,23 @@ HANDLERS: dict[str, Callable[[Context], None]] = {
 }
 
 
+def actions_done_on_group_address(ctx: Context) -> None:
+    """``done 3`` mailed to the group address by a member (`ingest.identify` has checked
+    it is theirs): the actions are closed, and a reply of nothing else is no news post."""
+    reply = ctx.reply
+    if ctx.member is None or not reply.done:
+        return
+    ctx.notes += close_actions(ctx)
+    if not (reply.items or ctx.parsed.attachments):
+        ctx.done = True
+
+
 def route(ctx: Context) -> None:
     """The pipeline step: a request to leave, else the handler of its address's purpose."""
-    if ctx.done or leave(ctx) or ctx.token is None:
+    if ctx.done or leave(ctx):
+        return
+    if ctx.token is None:
+        actions_done_on_group_address(ctx)
         return
     handler = HANDLERS.get(ctx.token.purpose)
     if handler is not None:

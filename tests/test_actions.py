@@ -11,7 +11,18 @@ from typing import Any
 
 from mailflow.app import App
 from tests.conftest import Cli
-from tests.loops import JANE, MARY, RUTH, SAM, address, make_group, outgoing, send, text_of
+from tests.loops import (
+    JANE,
+    MARY,
+    RUTH,
+    SAM,
+    address,
+    make_group,
+    message,
+    outgoing,
+    send,
+    text_of,
+)
 from tests.test_attendance import send_minutes
 
 AUTUMN = """\
@@ -21,6 +32,7 @@ AUTUMN = """\
 - ACTION Sam: ask the LA about the MIS update timetable
 - ACTION Ruth Evans: book the Teachers' Centre by 15 January 2027
 """
+GROUP_ADDRESS = "dht@example.org"
 SPRING = """\
 ## Moderation
 
@@ -84,6 +96,17 @@ def test_actions_are_stored_once_listed_and_closed(
     assert row.status == "processed", row.outcome
     assert f"Action {now[2]['id']} marked done" in text_of(latest(app, MARY, "Re:"))
     assert [a["id"] for a in actions(cli, "--open")] == [ruth["id"]]
+
+    # On the group address it counts only when the mail is the owner's own.
+    forged = message(RUTH, GROUP_ADDRESS, f"done {ruth['id']}")
+    row = send(server, "mallory@evil.example", GROUP_ADDRESS, forged)
+    assert row.status == "held", row.outcome
+    row = send(server, RUTH, GROUP_ADDRESS, f"done {ruth['id']}\n\nRuth", name="Ruth Evans")
+    assert row.status == "processed", row.outcome
+    assert actions(cli, "--open") == []
+    assert f"Action {ruth['id']} marked done" in text_of(latest(app, RUTH, "Re:"))
+    for meeting in ("autumn", "spring"):  # not a news post either
+        assert json.loads(cli("items", "list", meeting, "--json").stdout) == []
 
 
 def test_an_action_follows_up_into_the_next_meeting(
