@@ -155,7 +155,7 @@ def poll_vote(ctx: Context) -> None:
         return
     before = polls.vote(ctx.session, poll, member, choice, now=ctx.now)
     ctx.notes.append(f"poll {poll.id}: option {choice}")
-    vote = f"Your vote in \"{poll.question}\": {choice}. {poll.options[choice - 1]}."
+    vote = f'Your vote in "{poll.question}": {choice}. {poll.options[choice - 1]}.'
     if before is not None and before != choice:
         vote += f" It replaces your earlier vote, {before}. {poll.options[before - 1]}."
     answer_sender(ctx, [*proposed, vote, f"To change it, reply again before {closes}."],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -30,6 +31,7 @@ from mailflow.app import App
 from mailflow.models import Meeting, OutboxMessage, Poll
 from tests.conftest import Cli, ConfigFactory
 from tests.loops import JANE, MARY, RUTH, SAM, address, make_group, send, text_of
+from tests.test_calendar_conformance import HERE, ICALJS_DIR, _run
 
 START = datetime(2027, 1, 6, 9, 0, tzinfo=UTC)  # a Wednesday; the chat starts Monday 11th
 MONDAYS = [datetime(2027, 1, 11, 20, tzinfo=UTC) + timedelta(weeks=k) for k in range(6)]
@@ -144,7 +146,9 @@ def decline_one_week(app: App, server: Any, ids: dict[str, int], week: int) -> N
 VOTERS = ((RUTH, "I'd go for workload"), (LEE, "+1 2"), (MARY, "Option 2 please!\n\nMary"))
 
 
-def test_six_weeks_of_the_chat(app: App, server: Any, cli: Cli, chat: dict[str, int]) -> None:
+def test_six_weeks_of_the_chat(
+    app: App, server: Any, cli: Cli, chat: dict[str, int], tmp_path: Path
+) -> None:
     ids = chat
     themes: dict[int, str] = {}
     # Wednesday: the series' invitation goes out at once (one calendar series) and the
@@ -217,7 +221,7 @@ def test_six_weeks_of_the_chat(app: App, server: Any, cli: Cli, chat: dict[str, 
         shown = json.loads(cli("meetings", "show", occurrence(app, week).ref, "--json").stdout)
         jane = next(a for a in shown["attendance"] if a["email"] == JANE)
         assert (jane["status"], shown["series"]) == (status, "edldrs")
-    _what_calendars_show(app)
+    _what_calendars_show(app, tmp_path)
 
 
 def _half_term(app: App, monday: datetime) -> None:
@@ -251,7 +255,7 @@ def _move_to_tuesdays(app: App) -> None:
     assert step(app, app.now()) == []  # nothing else is due
 
 
-def _what_calendars_show(app: App) -> None:
+def _what_calendars_show(app: App, folder: Path) -> None:
     """Jane's calendar, from the newest invitation of each series she was sent: Mondays
     until the move (half-term skipped), Tuesdays from then on."""
     newest: dict[str, Any] = {}
@@ -270,7 +274,17 @@ def _what_calendars_show(app: App) -> None:
     merged.subcomponents += list(newest.values())
     found = recurring_ical_events.of(merged).between(datetime(2027, 1, 1), datetime(2027, 2, 24))
     starts = sorted(e["DTSTART"].dt for e in found)
-    assert [s.strftime("%a %d %b %H:%M") for s in starts] == [
+    shown = [s.strftime("%a %d %b %H:%M") for s in starts]
+    node = shutil.which("node")
+    if node and (ICALJS_DIR / "node_modules" / "ical.js").is_dir():  # Thunderbird's reader
+        path = folder / "jane.ics"
+        path.write_bytes(merged.to_ical())
+        [read] = _run([node, HERE / "icaljs_expand.mjs", ICALJS_DIR, path]).values()
+        spans = read["spans"]
+        assert isinstance(spans, list)
+        in_range = sorted(s for s, _ in spans if s < datetime(2027, 2, 24, tzinfo=UTC).timestamp())
+        assert in_range == [int(s.timestamp()) for s in starts]
+    assert shown == [
         "Mon 11 Jan 20:00", "Mon 18 Jan 20:00", "Mon 01 Feb 20:00",
         "Tue 09 Feb 20:00", "Tue 16 Feb 20:00", "Tue 23 Feb 20:00",
     ]  # fmt: skip

@@ -23,9 +23,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("meetings") as batch:
         batch.add_column(sa.Column("series_id", sa.Integer(), nullable=True))
-        batch.add_column(
-            sa.Column("recurrence_id", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch.add_column(sa.Column("recurrence_id", sa.DateTime(timezone=True), nullable=True))
         batch.create_foreign_key("fk_meetings_series_id", "meetings", ["series_id"], ["id"])
         batch.create_index("ix_meetings_series_id", ["series_id"], unique=False)
         batch.create_unique_constraint(
