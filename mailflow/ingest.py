@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -474,16 +474,35 @@ PIPELINE: tuple[tuple[str, Step], ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A message as it came over SMTP: envelope sender, recipients, bytes."""
+
+    mail_from: str
+    rcpt_tos: Sequence[str]
+    raw: bytes
+
+
 def store(
     session: Session, *, mail_from: str, rcpt_tos: list[str], raw: bytes, now: datetime
 ) -> int:
     """Commit a received message as it came, before the server answers 250."""
-    row = InboundMessage(
-        received_at=now, mail_from=mail_from, rcpt="\n".join(rcpt_tos), raw=raw, status="new"
-    )
-    session.add(row)
+    return store_many(session, [Arrival(mail_from, rcpt_tos, raw)], now=now)[0]
+
+
+def store_many(session: Session, arrivals: Sequence[Arrival], *, now: datetime) -> list[int]:
+    """Commit messages that arrived together, as they came, in one transaction (before
+    the server answers 250 to any of them); their ids, in order."""
+    rows = [
+        {"received_at": now, "mail_from": a.mail_from, "rcpt": "\n".join(a.rcpt_tos),
+         "raw": a.raw, "status": "new", "subject": "", "outcome": "", "error": "",
+         "start_attempts": 0}
+        for a in arrivals
+    ]  # fmt: skip
+    query = insert(InboundMessage).returning(InboundMessage.id, sort_by_parameter_order=True)
+    ids = list(session.scalars(query, rows))
     session.commit()
-    return row.id
+    return ids
 
 
 def unprocessed(session: Session, *, received_before: datetime | None = None) -> list[int]:
@@ -554,6 +573,23 @@ def claim_new(session: Session, inbound_id: int) -> bool:
         .execution_options(synchronize_session=False)  # nothing changes: nothing to sync
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def claim_all_new(session: Session, ids: Sequence[int]) -> dict[int, InboundMessage]:
+    """`claim_new` for several messages in one statement: those of `ids` still new,
+    owned by this transaction until it commits, loaded by id."""
+    claimed = list(session.scalars(
+        update(InboundMessage)
+        .where(InboundMessage.id.in_(ids), InboundMessage.status == "new")
+        .values(status="new")
+        .returning(InboundMessage.id)
+        .execution_options(synchronize_session=False)
+    ))  # fmt: skip
+    if not claimed:
+        return {}
+    query = select(InboundMessage).where(InboundMessage.id.in_(claimed))
+    rows = session.scalars(query.execution_options(populate_existing=True))
+    return {row.id: row for row in rows}
 
 
 def process(
@@ -661,10 +697,11 @@ def process_batch(
     done: list[Context] = []
     jobs = sorted(batch, key=lambda job: job[0])
     try:
+        claimed = claim_all_new(session, [inbound_id for inbound_id, _ in jobs])
         for inbound_id, reading in jobs:
-            if claim_new(session, inbound_id):
-                done.append(_run_pipeline(session, settings, _stored(session, inbound_id),
-                                          now=now, trusted=False, reading=reading))  # fmt: skip
+            if inbound_id in claimed:
+                done.append(_run_pipeline(session, settings, claimed[inbound_id], now=now,
+                                          trusted=False, reading=reading))  # fmt: skip
         session.commit()
         return
     except Exception:

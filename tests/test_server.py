@@ -277,3 +277,61 @@ def test_a_batch_leaves_alone_what_another_processor_did(app: App, group: Any) -
         ingest.process_batch(session, app.settings, [(i, None) for i in ids], now=app.now())
     assert len(outbox(app)) == 2
     assert sorted({i.message_id for i in items(app)}) == ids
+
+
+def test_messages_arriving_together_share_a_commit_and_each_250_names_its_row(
+    app: App,
+) -> None:
+    """A burst over many connections is stored in fewer transactions than messages (a
+    group commit), and every 250 names the stored row holding exactly the bytes sent."""
+    from sqlalchemy import event
+
+    from mailflow.server import InboundServer
+    from tests.conftest import free_port
+
+    server = InboundServer(app, port=free_port(), process=False)
+    commits: list[int] = []  # transactions that stored mail
+
+    @event.listens_for(app.engine, "before_cursor_execute")
+    def storing(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO inbound"):
+            conn.info["stored"] = True
+
+    @event.listens_for(app.engine, "commit")
+    def committed(conn: Any) -> None:
+        if conn.info.pop("stored", False):
+            commits.append(1)
+
+    answers: dict[bytes, int] = {}
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        with smtplib.SMTP("127.0.0.1", server.port) as smtp:
+            smtp.ehlo()
+            for k in range(10):
+                body = f"Subject: burst {n}-{k}\r\nFrom: {JANE}\r\n\r\nItem: {n}-{k}\r\n".encode()
+                smtp.mail(JANE)
+                smtp.rcpt("dht@example.org")
+                code, reply = smtp.data(body)
+                assert code == 250, reply
+                with lock:
+                    answers[body] = int(reply.split()[-1])
+
+    server.start()
+    try:
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.stop()
+    assert len(answers) == 80
+    assert len(commits) < 80
+    with app.session() as session:
+        stored = {
+            i: raw for i, raw in session.execute(select(InboundMessage.id, InboundMessage.raw))
+        }
+    assert len(stored) == 80
+    for body, inbound_id in answers.items():
+        assert stored[inbound_id].replace(b"\r\n", b"\n") == body.replace(b"\r\n", b"\n")
