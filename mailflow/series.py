@@ -91,23 +91,17 @@ def ensure_occurrence(
     return row
 
 
-def ensure_coming(session: Session, settings: Settings, *, now: datetime) -> list[Meeting]:
-    """Make the occurrence rows of every series for the next `lookahead_weeks`; returns
-    the rows made now. A series that started in the past picks up at its next
-    occurrence (one under way counts)."""
+def ensure_coming(session: Session, settings: Settings, *, now: datetime) -> None:
+    """Make the occurrence rows of every series for the next `lookahead_weeks`. A series
+    that started in the past picks up at its next occurrence (one under way counts)."""
     horizon = now + timedelta(weeks=settings.series.lookahead_weeks)
     series = select(Meeting).where(Meeting.rrule.is_not(None), Meeting.status != "cancelled")
-    made = []
     for part in session.scalars(series).all():
         after = now - timedelta(minutes=part.duration_minutes)
         count = settings.series.lookahead_weeks + 1
         for when in starts(settings, part, after=after, count=count, before=horizon):
-            before = session.new.copy()
-            row = ensure_occurrence(session, settings, part, when, now=now)
-            if row in session.new and row not in before:
-                made.append(row)
+            ensure_occurrence(session, settings, part, when, now=now)
     session.flush()
-    return made
 
 
 def find(session: Session, settings: Settings, ref: str) -> Meeting:

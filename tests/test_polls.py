@@ -13,6 +13,7 @@ import pytest
 
 from mailflow import meetings, planning, polls, tick
 from mailflow.app import App
+from mailflow.errors import UserError
 from mailflow.models import Meeting, Poll
 from tests.conftest import Cli, ConfigFactory
 from tests.loops import (
@@ -142,3 +143,27 @@ def test_polls_from_the_command_line(cli: Cli, chat: tuple[Group, int, int]) -> 
     ):  # fmt: skip
         failed = cli(*bad)
         assert failed.exit_code == 1 and failed.stderr.startswith("mailflow: ")
+
+
+def test_proposed_themes_wait_for_approval_unless_configured(
+    app: App, chat: tuple[Group, int, int]
+) -> None:
+    from dataclasses import replace
+
+    from mailflow.members import find_member
+
+    _, _, poll_id = chat
+    with app.session() as session:
+        poll, jane = session.get(Poll, poll_id), find_member(session, JANE)
+        assert poll is not None and jane is not None
+        said = polls.propose(session, app.settings, poll, jane, "  Making   initiatives last ")
+        assert "once the coordinator approves it" in said and len(poll.options) == 3
+        again = polls.propose(session, app.settings, poll, jane, "workload")
+        assert again == '"workload" is already proposed'
+        assert polls.approve(session, poll, 1) == '"Making initiatives last" is option 4'
+        assert polls.approve(session, poll, 1) == '"Making initiatives last" is option 4'
+        auto = replace(app.settings, series=replace(app.settings.series, approve_themes=True))
+        assert polls.propose(session, auto, poll, jane, "Wellbeing") == '"Wellbeing" is option 5'
+        assert polls.approved_proposals(poll) == ["Making initiatives last", "Wellbeing"]
+        with pytest.raises(UserError):
+            polls.approve(session, poll, 9)
