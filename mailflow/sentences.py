@@ -33,9 +33,13 @@ _NEG = (
 )
 _DAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 _ATTEND = (
-    r"(?:make(?!\s+(?:sense|ends|the case|a\b|an\b|it work|do\b|time|(?:the |this |that |"
-    r"our |my )?(?:deadline|date|cut-?off|numbers|figures|budget|payments?|savings)))|"
-    r"attend|come|join|"
+    # "make" only of the meeting or its day: "can't make it", "won't make Thursday", not
+    # "can't make the 3pm slot work" or "can't make the deadline"
+    r"(?:make(?=\s*+(?:it\b(?!\s+work)|the (?:[\w'’-]+\s+){0,2}?(?:meeting|session|call|"
+    r"network|forum|group|twilight)|the \d{1,2}(?:st|nd|rd|th)\b|this (?:one|time|term|"
+    r"meeting|session|week)|"
+    r"that\b|tonight|today|tomorrow|next\b|on\b|in person|$|[.,!;:–—-]|"
+    rf"{_DAY}|(?:mon|tues|wednes|thurs|fri)\b))|attend|come|join|"
     r"be there|be with you|be at|get there|get to|see you|dial in|log on|be online|"
     rf"be joining|be coming|do (?:{_DAY}|tonight|this one|that|the \d))"
 )

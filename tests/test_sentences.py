@@ -45,6 +45,7 @@ def test_absence_however_phrased(text: str) -> None:
         "I'm at a loss with the new attendance codes.",
         "Could we put moderation on the agenda please, the dates clash with our residential.",
         "Could we discuss staff who are off sick long term?",
+        "Unfortunately we can't make the 3pm slot work for our staff.",
     ],
 )
 def test_not_absence(text: str) -> None:
