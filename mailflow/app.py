@@ -41,7 +41,11 @@ class App:
     def from_settings(cls, settings: Settings) -> App:
         """Connect to the configured database (the schema must already exist)."""
         engine = db.make_engine(settings.database_url)
-        return cls(settings=settings, engine=engine, sessions=db.make_sessionmaker(engine))
+        sessions = db.make_sessionmaker(engine)
+        # a session knows the settings, so that a series' date can be found by its ref
+        # (`meetings.find_meeting`) wherever a meeting is looked up
+        sessions.configure(info={"settings": settings})
+        return cls(settings=settings, engine=engine, sessions=sessions)
 
     @classmethod
     def open(cls, config_path: str | Path | None = None) -> App:

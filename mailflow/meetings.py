@@ -23,11 +23,21 @@ ATTENDANCE_STATUSES = ("accepted", "declined", "tentative", "needs-action", "apo
 
 
 def find_meeting(session: Session, ref: str) -> Meeting:
-    """The meeting with this numeric id or ref; `UserError` if there is none."""
+    """The meeting with this numeric id or ref; `UserError` if there is none.
+
+    A date of a series (``edldrs-2026-12-07``) is found even before `tick` made its
+    record: it is made now (see `series`), when the session knows the settings (every
+    `App` session does).
+    """
     text = ref.strip()
     meeting = session.scalar(select(Meeting).where(Meeting.ref == text))
     if meeting is None and text.isdigit():
         meeting = session.get(Meeting, int(text))
+    settings = session.info.get("settings")
+    if meeting is None and isinstance(settings, Settings):
+        from mailflow import series  # series builds on this module
+
+        meeting = series.occurrence_by_ref(session, settings, text)
     if meeting is None:
         raise UserError(f"no meeting {text!r} (see `mailflow meetings list`)")
     return meeting

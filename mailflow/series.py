@@ -7,9 +7,9 @@ calendars get it as one series, under one UID. Each occurrence also has a row of
 attendance and summary; calendars know it by the series' UID and that RECURRENCE-ID.
 
 Occurrence rows are made lazily and idempotently: `ensure_coming` (run by `tick` and by
-`meetings add --every`) keeps `[series] lookahead_weeks` of them ready, and `find` makes
-the row for a ref such as ``edldrs-2027-03-01`` on demand. Two makers at once end with
-one row: (series, recurrence) is unique.
+`meetings add --every`) keeps `[series] lookahead_weeks` of them ready, and
+`meetings.find_meeting` makes the row for a ref such as ``edldrs-2027-03-01`` on demand.
+Two makers at once end with one row: (series, recurrence) is unique.
 
 Moving a series (`move_series`) from a date after its first occurrence splits it, as
 RFC 5545 leaves no better way that every calendar follows (``RANGE=THISANDFUTURE`` is
@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailflow import meetings, outbox, planning, schedule
+from mailflow.app import utc_now
 from mailflow.config import Settings
 from mailflow.errors import UserError
 from mailflow.models import Meeting
@@ -104,16 +105,11 @@ def ensure_coming(session: Session, settings: Settings, *, now: datetime) -> Non
     session.flush()
 
 
-def find(session: Session, settings: Settings, ref: str) -> Meeting:
-    """`meetings.find_meeting`, also making the row of an occurrence ref on demand."""
-    try:
-        return meetings.find_meeting(session, ref)
-    except UserError:
-        match = _OCCURRENCE_REF.fullmatch(ref.strip())
-        found = _occurrence_on(session, settings, match) if match else None
-        if found is None:
-            raise
-        return found
+def occurrence_by_ref(session: Session, settings: Settings, ref: str) -> Meeting | None:
+    """The record of a series' date named ``<series>-YYYY-MM-DD``, made if the series has
+    that date and the record is not there yet; None if it is no such date."""
+    match = _OCCURRENCE_REF.fullmatch(ref.strip())
+    return _occurrence_on(session, settings, match) if match else None
 
 
 def _occurrence_on(session: Session, settings: Settings, match: re.Match[str]) -> Meeting | None:
@@ -132,7 +128,7 @@ def _occurrence_on(session: Session, settings: Settings, match: re.Match[str]) -
     for part in parts(session, root):
         for when in starts(settings, part, after=after, count=1):
             if schedule.to_local(when, tz).date() == day:
-                row = ensure_occurrence(session, settings, part, when, now=after)
+                row = ensure_occurrence(session, settings, part, when, now=utc_now())
                 session.flush()
                 return row
     return None

@@ -67,6 +67,9 @@ def test_every_with_and_without_start(cli: Cli, members: None) -> None:
     assert [m["ref"] for m in occurrences] == [
         f"edldrs-{(first + timedelta(weeks=k)).isoformat()}" for k in range(4)
     ]  # the next few, not every week to come
+    later = f"edldrs-{(first + timedelta(weeks=30)).isoformat()}"  # made when first named
+    assert json.loads(ok(cli("items", "list", later, "--json")).stdout) == []
+    assert json.loads(ok(cli("meetings", "show", later, "--json")).stdout)["series"] == "edldrs"
     shown = json.loads(ok(cli("meetings", "show", occurrences[1]["ref"], "--json")).stdout)
     series = next(m for m in listed if m["ref"] == "edldrs")
     assert (shown["series"], shown["uid"], series["series"]) == ("edldrs", series["uid"], None)

@@ -229,7 +229,7 @@ def _session(app_: App, *, dry_run: bool) -> Iterator[Session]:
         if connection.dialect.name == "sqlite":  # pysqlite begins only before a write
             connection.exec_driver_sql("BEGIN")
         session = Session(bind=connection, join_transaction_mode="create_savepoint",
-                          expire_on_commit=False)  # fmt: skip
+                          expire_on_commit=False, info={"settings": app_.settings})  # fmt: skip
         try:
             yield session
         finally:
@@ -252,7 +252,7 @@ def move(
     skipped: list[Skipped] = []
     preview = planning.Preview() if dry_run else None
     with _session(app_, dry_run=dry_run) as session:
-        m = series.find(session, settings, meeting)
+        m = meetings_.find_meeting(session, meeting)
         when = schedule.parse_local(start, settings.group.tz)
         if not force:
             planning.check_start(settings, when, now)
@@ -287,7 +287,7 @@ def cancel(
     skipped: list[Skipped] = []
     preview = planning.Preview() if dry_run else None
     with _session(app_, dry_run=dry_run) as session:
-        m = series.find(session, app_.settings, meeting)
+        m = meetings_.find_meeting(session, meeting)
         told = planning.announced(session, m)
         queued = planning.cancel_meeting(session, app_.settings, m, now=app_.now(),
                                          on_skip=skipped.append, preview=preview)  # fmt: skip
