@@ -30,14 +30,9 @@ def meeting_items(session: Session, meeting: Meeting) -> Sequence[Item]:
     waiting = and_(Item.kind == "question", Item.status == "written-answer", Item.answer == "")
     not_reached = and_(Item.discussed.is_(False), Item.kind.in_(planner.KINDS),
                        Item.status.not_in(("withdrawn", "written-answer")))  # fmt: skip
-    query = select(Item).where(
-        or_(
-            Item.meeting_id == meeting.id,
-            and_(
-                or_(Item.status == "deferred", waiting, not_reached), Item.meeting_id.in_(earlier)
-            ),
-        )  # fmt: skip
-    )
+    carried = and_(or_(Item.status == "deferred", waiting, not_reached),
+                   Item.meeting_id.in_(earlier))  # fmt: skip
+    query = select(Item).where(or_(Item.meeting_id == meeting.id, carried))
     return session.scalars(query.order_by(Item.id)).all()
 
 
