@@ -55,7 +55,7 @@ from mailflow.commands import VoteCommand, member_commands
 from mailflow.leaving import asks_to_leave
 from mailflow.mime import ParsedMail, parse_mail
 from mailflow.original import without_original, without_our_wording
-from mailflow.syntax import MAX_LINE, bounded, marker, short, withdrawal
+from mailflow.syntax import MAX_LINE, bounded, marker, short, withdrawal, withdrawal_in
 
 __all__ = [
     "ParsedItem",
@@ -393,6 +393,8 @@ def _subject_items(subject: str, *, blank: bool) -> list[ParsedItem]:
 
 
 def _take_withdrawals(lines: list[str]) -> tuple[list[int], list[str]]:
+    """The items withdrawn, on a line of their own or in a sentence (which then leaves
+    the text), and the other lines."""
     numbers: list[int] = []
     rest: list[str] = []
     for line in lines:
@@ -400,8 +402,16 @@ def _take_withdrawals(lines: list[str]) -> tuple[list[int], list[str]]:
         if match:
             # an item number has at most nine digits; "withdraw 1111..." names no item
             numbers += [int(n) for n in re.findall(r"\d+", match.group(1)) if len(n) <= 9]
-        else:
+            continue
+        said = sentences.sentences(line) if short(line) and "withdraw" in line.lower() else []
+        found = [withdrawal_in(sentence) for sentence in said]
+        if not any(found):
             rest.append(line)
+            continue
+        for match in filter(None, found):
+            numbers += [int(n) for n in re.findall(r"\d+", match.group(0))]
+        kept = " ".join(sentence for sentence, match in zip(said, found, strict=True) if not match)
+        rest += [kept] if kept else []
     return numbers, rest
 
 

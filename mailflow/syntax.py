@@ -66,6 +66,19 @@ _WITHDRAW_ASKED = re.compile(  # "Can you withdraw 7 please - we've sorted it."
 )
 
 
+_WITHDRAW_PROSE = re.compile(  # "... so please withdraw item 5.", "can you withdraw 7 please"
+    r"\bwithdraw\s++(?:my\s++)?(?:items?\s++|questions?\s++|number\s++|no\.?\s*+)?#?\s*+"
+    r"(\d{1,6}+)(?!\d)(?:\s*+(?:,|&|and)\s*+#?\s*+\d{1,6}+(?!\d)){0,10}+",
+    _I,
+)
+
+
+def withdrawal_in(sentence: str) -> re.Match[str] | None:
+    """``withdraw N`` inside a sentence ("We sorted it, so please withdraw item 5.");
+    the match's text holds the item numbers."""
+    return _WITHDRAW_PROSE.search(sentence[:MAX_LINE])
+
+
 def marker(line: str) -> re.Match[str] | None:
     """The marker at the start of `line` ("Q:", "Item -", "Q.", ...), if any; the match
     has the groups ``kind`` and ``rest``."""

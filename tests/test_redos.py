@@ -96,6 +96,7 @@ def _payloads(size: int) -> dict[str, str]:
         "colons": _repeat("a: ", size) + "?",
         "minutes-words": _repeat("for 10 ", size) + "x",
         "original-lines": _repeat("Dear Tom,\n> x y z\n", size),
+        "withdraw-prose": "so please withdraw " + _repeat("1 and ", size) + "x",
     }
     return cases
 

@@ -118,3 +118,17 @@ def test_sentence_rules_never_raise(text: str) -> None:
         sentences.absence(sentence)
         sentences.lead_in(sentence)
         sentences.proposal(sentence)
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("Hi Sam, can you withdraw 7 please, we sorted it with the LA.", (7,)),
+        ("Hi,\n\nWe sorted the transport issue so please withdraw item 5.\n\nThanks", (5,)),
+        ("Should we withdraw from the 3 trusts scheme?", ()),
+    ],
+)
+def test_withdrawals_in_a_sentence(text: str, numbers: tuple[int, ...]) -> None:
+    reply = extract_items(text)
+    assert reply.withdraw == numbers
+    assert bool(reply.items) == (not numbers)
