@@ -141,6 +141,6 @@ def relay(
     notices.queue_mail(
         session, settings, to=author, template="member/relay", now=now,
         context={"post": post, "by": member.name, "text": text},
-        subject=f"Re: {post.title}", reply_to=member.email,
+        subject=compose.reply_subject(post.title), reply_to=member.email,
     )  # fmt: skip
     return author.email if isinstance(author, Member) else author

@@ -57,9 +57,10 @@ def leave(
     `how` says what they did ("mail to the unsubscribe address", ...), for the
     coordinators. The caller commits.
     """
+    left = compose.reply_subject(subject) if subject else f"You have left {settings.group.name}"
     notices.queue_mail(
         session, settings, to=member, template="member/left", context={}, now=now,
-        subject=f"Re: {subject}" if subject else f"You have left {settings.group.name}",
+        subject=left,
         reply_to=planning.signed(settings, "j", 0, member), in_reply_to=in_reply_to,
         auto_submitted="auto-replied",
     )  # fmt: skip
