@@ -46,7 +46,8 @@ def request_answer(session: Session, settings: Settings, item: Item, member: Mem
                    now: datetime, before: Meeting | None = None) -> int:  # fmt: skip
     """Mail `member` the question from its signed answer address (once per assignee).
 
-    With `before` (the next meeting), it is the one reminder sent ahead of that meeting.
+    With `before` (the next meeting), it is the one reminder the assignee gets (keyed
+    per question and assignee, so a weekly meeting does not bring one a week).
     """
     context = {
         "group": settings.group.name, "question": item, "asker": asker_name(item),
@@ -54,7 +55,7 @@ def request_answer(session: Session, settings: Settings, item: Item, member: Mem
         "before": planning.common_context(settings, before) if before else None,
     }  # fmt: skip
     subject = f"{'Reminder: ' if before else ''}Would you answer in writing: {item.title}"
-    key = f"answer:{item.id}:{member.id}" + (f":before:{before.id}" if before else "")
+    key = f"answer:{item.id}:{member.id}" + (":reminder" if before else "")
 
     def build(to: Member) -> EmailMessage:
         personal = context | {"name": settings.group.greet(to.name)}
@@ -77,7 +78,7 @@ def due_reminders(session: Session, settings: Settings, now: datetime) -> list[s
     """Remind each assignee of an unanswered question once before the next meeting.
 
     Due when the next meeting's call for items is due (`call_for_items_days` before
-    it), for questions assigned before then; keyed per question, assignee and meeting.
+    it), for questions assigned before then; once per question and assignee.
     """
     upcoming = session.scalar(
         select(Meeting).where(Meeting.start > now, Meeting.status != "cancelled")
