@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from mailflow import meetings, members, planning, schedule, series, tick
 from mailflow.app import App
-from mailflow.models import Meeting, OutboxMessage, Poll
+from mailflow.models import Item, Meeting, OutboxMessage, Poll
 from tests.conftest import Cli, ConfigFactory
 from tests.loops import JANE, MARY, RUTH, SAM, address, make_group, send, text_of
 from tests.test_calendar_conformance import HERE, ICALJS_DIR, _run
@@ -222,6 +222,11 @@ def test_six_weeks_of_the_chat(
         jane = next(a for a in shown["attendance"] if a["email"] == JANE)
         assert (jane["status"], shown["series"]) == (status, "edldrs")
     _what_calendars_show(app, tmp_path)
+    # no call for items ever went out, and no theme idea or vote became an item
+    with app.session() as session:
+        subjects = session.scalars(select(OutboxMessage.subject)).all()
+        assert not [s for s in subjects if s.startswith("Call for items")]
+        assert session.scalar(select(func.count(Item.id))) == 0
 
 
 def _half_term(app: App, monday: datetime) -> None:
