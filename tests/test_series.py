@@ -219,3 +219,25 @@ def test_schedule_reads_every_form() -> None:
     ]
     summer = schedule.occurrences(start, "FREQ=MONTHLY;BYDAY=2TU", LONDON, after=start, count=5)
     assert summer[-1] == datetime(2027, 5, 11, 15, tzinfo=UTC)  # 16:00 BST
+
+
+def test_moving_a_series_under_way_splits_it(app: App, cli: Cli, members: Any) -> None:
+    monday = next_monday() - timedelta(weeks=3)
+    ok(cli("meetings", "add", "--title", "EdLdrs", "--every", "Monday 20:00", "--duration", "60",
+           "--start", f"{monday} 20:00", "--force"))  # fmt: skip
+    ok(cli("send-invites", "edldrs", "--force"))
+    before = json.loads(ok(cli("meetings", "list", "--json")).stdout)
+    tuesday = next_monday() + timedelta(weeks=1, days=1)
+    dry = ok(cli("meetings", "move", "edldrs", "--start", f"{tuesday} 20:00", "--dry-run"))
+    assert "would go to 8 recipient(s)" in dry.stdout  # the old series' end, the new series
+    assert json.loads(ok(cli("meetings", "list", "--json")).stdout) == before
+    moved = ok(cli("meetings", "move", "edldrs", "--start", f"{tuesday} 20:00"))
+    ended = f"edldrs-to-{next_monday().isoformat()}"
+    assert f"the series so far is {ended}" in moved.stdout
+    old = json.loads(ok(cli("meetings", "show", ended, "--json")).stdout)
+    new = json.loads(ok(cli("meetings", "show", "edldrs", "--json")).stdout)
+    assert (old["uid"], old["series"]) == (before[0]["uid"], "edldrs") and new["uid"] != old["uid"]
+    assert old["rrule"].startswith("FREQ=WEEKLY;BYDAY=MO;UNTIL=")
+    assert new["rrule"] == "FREQ=WEEKLY;BYDAY=TU"
+    refused = cli("meetings", "move", ended, "--start", f"{tuesday} 19:00")
+    assert refused.exit_code == 1 and "move edldrs or one of its dates" in refused.stderr

@@ -256,7 +256,10 @@ def move(
         when = schedule.parse_local(start, settings.group.tz)
         if not force:
             planning.check_start(settings, when, now)
-        if m.rrule is not None and m.series_id is None:
+        if m.rrule is not None and m.series is not None:
+            raise UserError(f"{m.ref} is {m.series.ref} before a move; move {m.series.ref} "
+                            "or one of its dates")  # fmt: skip
+        if m.rrule is not None:
             moved = series.move_series(session, settings, m, when, now=now,
                                        on_skip=skipped.append, preview=preview)  # fmt: skip
             queued, ref = moved.queued, moved.series.ref
