@@ -47,7 +47,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "meeting"
 
 
-def _unique_ref(session: Session, base: str) -> str:
+def unique_ref(session: Session, base: str) -> str:
+    """`base`, or `base-2`, `base-3`, ... if another meeting has it."""
     ref, n = base, 1
     while session.scalar(select(Meeting.id).where(Meeting.ref == ref)) is not None:
         n += 1
@@ -84,7 +85,7 @@ def add_meeting(
     local_day = schedule.to_local(when, tz).date().isoformat()
     default_ref = _slug(title) if rule is not None else f"{local_day}-{_slug(title)}"
     meeting = Meeting(
-        ref=_unique_ref(session, ref or default_ref),
+        ref=unique_ref(session, ref or default_ref),
         title=title.strip(), start=when, duration_minutes=minutes, location=location.strip(),
         status="planned", sequence=0, uid=new_uid(settings), created_at=now,
         rrule=rule.rrule(_until(until, when, tz)) if rule is not None else None,

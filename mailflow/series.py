@@ -74,9 +74,9 @@ def ensure_occurrence(
     found = session.scalar(query)
     if found is not None:
         return found
-    root = meetings.root_of(part) or part
+    ref = occurrence_ref(settings, meetings.root_of(part) or part, when)
     row = Meeting(
-        ref=occurrence_ref(settings, root, when), term=part.term, title=part.title, start=when,
+        ref=meetings.unique_ref(session, ref), term=part.term, title=part.title, start=when,
         duration_minutes=part.duration_minutes, location=part.location, status="planned",
         sequence=part.sequence, uid=meetings.new_uid(settings), series_id=part.id,
         recurrence_id=when, created_at=now,
@@ -85,10 +85,7 @@ def ensure_occurrence(
         with session.begin_nested():
             session.add(row)
     except IntegrityError:  # made at the same moment by an overlapping tick
-        found = session.scalar(query)
-        if found is None:
-            raise UserError(f"meeting ref {row.ref} is taken by another meeting") from None
-        return found
+        return session.scalars(query).one()
     return row
 
 
