@@ -51,9 +51,6 @@ KNOWN_MISSES = {
     "holdout12/gmail_web_wont_make_it_then_question_in_my_absence": (
         "the lead-in to a question after an apology stays in the apology's text"
     ),
-    "holdout12/outlook_desktop_cp1252_count_me_out_funeral_base64": (
-        "'please count me out for the 19th' is taken for an agenda item, not an apology"
-    ),
     "holdout12/outlook_desktop_hwb_welsh_sori_dim_yn_gallu_dod_oddi_wrth": (
         "Welsh 'Sori, dwi ddim yn gallu dod' is taken for an agenda item, not an apology"
     ),
