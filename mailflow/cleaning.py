@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from functools import lru_cache
 
 from mailflow.mime import IMAGE_PLACEHOLDER
 from mailflow.syntax import bounded, marker, short, withdrawal
@@ -529,7 +531,13 @@ def _signature_like(line: str) -> bool:
     return len(text) <= 100 or _is_disclaimer(text)
 
 
-def _name_forms(names: Sequence[str]) -> set[str]:
+def _name_forms(names: Sequence[str]) -> frozenset[str]:
+    """The forms of the sender's names a signature may take (computed once per names)."""
+    return _forms_of(tuple(names))
+
+
+@lru_cache(maxsize=256)
+def _forms_of(names: tuple[str, ...]) -> frozenset[str]:
     forms: set[str] = set()
     for name in filter(short, names):  # a name is a short line (a long one is not a name)
         name = re.sub(r"\(.*?\)|\[.*?\]", " ", name)
@@ -540,7 +548,7 @@ def _name_forms(names: Sequence[str]) -> set[str]:
         words = [w for w in words if w.lower().rstrip(".") not in {"mr", "mrs", "ms", "miss", "dr"}]
         if words:
             forms |= {" ".join(words).lower(), words[0].lower()}
-    return {f for f in forms if len(f) >= 2}
+    return frozenset(f for f in forms if len(f) >= 2)
 
 
 def _drop_name_signature(lines: list[str], names: Sequence[str]) -> list[str]:
@@ -556,7 +564,7 @@ def _drop_name_signature(lines: list[str], names: Sequence[str]) -> list[str]:
     return lines
 
 
-def _signs_as(line: str, forms: set[str]) -> bool:
+def _signs_as(line: str, forms: AbstractSet[str]) -> bool:
     """Whether `line` is the sender's name, a short form of their first name ("Rach"
     for Rachel, "Liv" for Olivia) or its initial ("H")."""
     bare = _bare(line)
@@ -571,14 +579,14 @@ def _signs_as(line: str, forms: set[str]) -> bool:
 _HONORIFIC = re.compile(r"^(dr|mr|mrs|ms|miss|mx|prof|professor|rev|revd|cllr|sr)\.?\s+")
 
 
-def _headed_by_name(line: str, forms: set[str]) -> bool:
+def _headed_by_name(line: str, forms: AbstractSet[str]) -> bool:
     """Whether `line` starts with the sender's full name ("Dr Ruth Okafor (she/her)",
     "Jo Bevan | Chief Executive", "Claire Dunn RN MSc")."""
     text = _HONORIFIC.sub("", _bare(line))
     return any(text == f or text.startswith(f + " ") for f in forms if " " in f)
 
 
-def _drop_one_signature(lines: list[str], forms: set[str]) -> list[str]:
+def _drop_one_signature(lines: list[str], forms: AbstractSet[str]) -> list[str]:
     if _signs_as(lines[-1], forms) and len(lines) > 1:
         return lines[:-1]
     spans = paragraphs(lines)

@@ -621,7 +621,7 @@ def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str], lis
         reason, items = _split_items([said_first, *lines[1:]])
         return reason, [], items
     spans = paragraphs(lines)
-    for k, (start, end) in enumerate(spans):
+    for k, (start, end) in enumerate(spans[:_APOLOGY_PARAGRAPHS]):
         said = sentences.sentences(" ".join(lines[start:end]))
         if any(sentences.absence(sentence) for sentence in said):
             first = spans[0][0] if k == 0 else start
@@ -650,6 +650,9 @@ def _apology_in_blocks(blocks: list[_Block]) -> str | None:
                 del block.lines[start:end]
                 return reason
     return None
+
+
+_APOLOGY_PARAGRAPHS = 30  # the paragraphs searched for an apology (a reply has a few)
 
 
 def _says_apologies(first: str) -> str | None:
