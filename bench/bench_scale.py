@@ -55,20 +55,20 @@ def populate(app: App, stored: int, people: int) -> list[tuple[str, str]]:
         }  # fmt: skip
         order = sorted(ids.values())
         history = [(order[n % people], now - timedelta(seconds=stored - n)) for n in range(stored)]
-        _history(session, meeting.id, history, signed)
+        _history(session, meeting.id, history, signed, {i: e for e, i in ids.items()})
         first = sorted(ids.items(), key=lambda pair: pair[1])[:SENDERS]
         return [(email, signed[i]) for email, i in first]
 
 
 def _history(session: object, meeting_id: int, history: list[tuple[int, datetime]],
-             signed: dict[int, str]) -> None:  # fmt: skip
+             signed: dict[int, str], emails: dict[int, str]) -> None:  # fmt: skip
     from sqlalchemy.orm import Session
 
     assert isinstance(session, Session)
     for start in range(0, len(history), 10_000):
         chunk = history[start : start + 10_000]
         rows = [
-            {"received_at": at, "mail_from": f"<m{i}@x.example>", "rcpt": signed[i],
+            {"received_at": at, "mail_from": f"<{emails[i]}>", "rcpt": signed[i],
              "subject": "Re: Call for items", "raw": b"Subject: old\r\n\r\nold reply\r\n",
              "status": "processed", "outcome": "question", "error": "", "processed_at": at,
              "start_attempts": 0, "budget": f"member:{i}"}
@@ -76,7 +76,7 @@ def _history(session: object, meeting_id: int, history: list[tuple[int, datetime
         ]  # fmt: skip
         session.execute(insert(InboundMessage), rows)
         session.execute(insert(OutboxMessage), [
-            {"recipient": f"m{i}@x.example", "subject": "Re: Call for items", "blobs": "",
+            {"recipient": emails[i], "subject": "Re: Call for items", "blobs": "",
              "message_id": f"<ack-{start + n}@example.org>", "raw": b"ack", "status": "sent",
              "attempts": 1, "last_error": "", "next_attempt_at": at, "claimed_by": "",
              "created_at": at, "sent_at": at}
@@ -85,7 +85,7 @@ def _history(session: object, meeting_id: int, history: list[tuple[int, datetime
         session.execute(insert(Item), [
             {"meeting_id": meeting_id, "member_id": i, "kind": "question", "title": "Old",
              "body": "", "status": "proposed", "priority": 0, "carried": 0, "answer": "",
-             "author": f"m{i}@x.example", "created_at": at}
+             "author": emails[i], "created_at": at}
             for i, at in chunk
         ])  # fmt: skip
         session.commit()

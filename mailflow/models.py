@@ -342,6 +342,10 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+# the mail a reply answers is looked up among its member's outbox rows (`sentmail`)
+Index("ix_outbox_recipient", OutboxMessage.recipient)
+
+
 class Blob(Base):
     """A large attachment encoded once (base64 lines) and shared by many outbox rows."""
 

@@ -10,7 +10,7 @@ from sqlalchemy import Select, func, inspect, select, text
 
 from mailflow import ingest
 from mailflow.app import App
-from mailflow.models import Member
+from mailflow.models import Member, OutboxMessage
 
 
 def _plan(app: App, query: Select[tuple[int]]) -> str:
@@ -39,3 +39,20 @@ def test_the_flood_limit_counts_one_sender_through_an_index(app: App) -> None:
     else:
         indexes = {i["name"]: i["column_names"] for i in inspect(app.engine).get_indexes("inbound")}
         assert indexes["ix_inbound_budget"] == ["budget", "status", "received_at"]
+
+
+def test_the_mail_a_reply_answers_is_found_among_its_members_rows(app: App) -> None:
+    """`sentmail` reads the member's newest outbox rows: through an index, not a walk
+    back over the whole outbox."""
+    query = (
+        select(OutboxMessage.raw)
+        .where(OutboxMessage.recipient.in_(["Jane@school.example", "jane@school.example"]))
+        .order_by(OutboxMessage.id.desc())
+        .limit(50)
+    )
+    if app.engine.dialect.name == "sqlite":
+        plan = _plan(app, query)
+        assert "USING INDEX ix_outbox_recipient (recipient=?)" in plan, plan
+    else:
+        indexes = {i["name"]: i["column_names"] for i in inspect(app.engine).get_indexes("outbox")}
+        assert indexes["ix_outbox_recipient"] == ["recipient"]
