@@ -1,9 +1,11 @@
 """A member's words -> items: what a reply asks us to record.
 
 Pure functions over text (plus `parse_reply` and `read_reply`, which read a parsed
-message). The member's own words come from `cleaning`; the marker and command lines
-are defined in `syntax`; this module turns the words into questions, agenda items,
-apologies, resources and commands.
+message). Our own mail is taken out of the reply first (`original`: the exact mail
+answered when the caller has it, else our templates' wording); the member's own words
+come from `cleaning`; the marker and command lines are defined in `syntax` and
+`commands`; sentences and what each does are read by `sentences`; this module turns the
+words into questions, agenda items, apologies, resources and commands.
 
 Rule decisions (the reply syntax itself is in DESIGN.md):
 
@@ -20,9 +22,17 @@ Rule decisions (the reply syntax itself is in DESIGN.md):
   punctuation) as the first line; "Apologies, <reason>" / "Apologies - <reason>"
   unless the reason is about the reply itself ("Apologies, this is late"); "Sends
   apologies"; a first line saying the member cannot attend ("Sorry, I can't make the
-  meeting"); or a subject starting or ending with "Apologies". "Apologies for the late
-  reply" is not an apology for absence. The reason is the text that is not an item.
-* Commands (``withdraw N``, ``+1 3 7``, ``answer 5``) are never items; with no markers,
+  meeting"); a paragraph with a sentence saying so however phrased (`sentences.absence`),
+  or under a marked item; or a subject starting or ending with "Apologies". "Apologies
+  for the late reply" is not an apology for absence. The reason is the text that is not
+  an item: a question or proposal for the group beside the apology is an item of its
+  own, a request for the notes stays in the reason.
+* Without markers, a lead-in followed by questions in prose gives one question each;
+  questions one a line under a lead-in stay one item (a list). Time asked for in a
+  sentence of the title or the details sets the minutes.
+* Commands (``withdraw N``, ``+1 3 7``, ``answer 5``, ``done 2``, ``Theme: ...``, on a
+  line or in a sentence: "I vote for 27 and 3", "please withdraw item 5") are never
+  items; with no markers,
   the rest of such a reply is context, not a new item. A reply to a poll ("Re: Poll:")
   is a vote and has no items.
 * A message carrying an iTIP REPLY or COUNTER (a calendar RSVP) has no items: its text is a
