@@ -10,8 +10,9 @@ words. Each line of the reply is compared with the original as a run of normalis
 * a line of three words or more belongs to the original when nearly all its word
   triples occur in it (a re-wrapped line is a piece of the original's word stream);
 * a line of one or two words only when it is quoted with ``>`` and occurs in the
-  original, or when it is a whole line of the original standing between two lines of
-  it (our "Dear Tom," above the copy, the group's name under it);
+  original, when it continues the line above it in the original's word stream (a
+  re-wrapped "Centre."), or when it is a whole line of the original standing between
+  lines of it or under the header block (our "Dear Tom,");
 * a run of such lines (blank lines between them allowed) holding at least
   `MIN_WORDS` words is a copy of our mail and goes, with the attribution or header
   lines directly above it ("On ... wrote:", wrapped or in any language; "From:/Sent:"
@@ -20,6 +21,10 @@ words. Each line of the reply is compared with the original as a run of normalis
 Whatever else the member typed — above, below, or between our lines (Outlook's "answers
 in blue") — is kept as written. The language-independent rules of `cleaning` still run
 on what is left (signatures, and quoted history older than our mail).
+
+Without the original (`without_our_wording`), the same matching runs against the fixed
+sentences of our member templates and our listing of proposed items: what varies (names,
+dates, titles) and the attribution lines stay for `cleaning`.
 """
 
 from __future__ import annotations
