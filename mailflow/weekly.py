@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailflow import compose, outbox, planning, polls, schedule, sendminutes, series
+from mailflow import compose, meetings, outbox, planning, polls, schedule, sendminutes, series
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.errors import UserError
@@ -130,9 +130,11 @@ def _options(session: Session, settings: Settings, occurrence: Meeting) -> list[
     """The configured themes, the runner-up of the week before, and members' approved
     themes from then that did not win."""
     options = list(settings.series.theme_options)
+    root = meetings.root_of(occurrence)
+    parts = [p.id for p in series.parts(session, root)] if root else [occurrence.series_id]
     before = session.scalar(
         select(Poll).join(Meeting, Poll.meeting_id == Meeting.id)
-        .where(Meeting.series_id == occurrence.series_id, Meeting.start < occurrence.start,
+        .where(Meeting.series_id.in_(parts), Meeting.start < occurrence.start,
                Poll.status == "closed")
         .order_by(Meeting.start.desc()).limit(1)
     )  # fmt: skip
