@@ -23,8 +23,9 @@ How the agenda is built (pure, deterministic):
    standing item of that name, if the group has one).
 6. Nothing is silently dropped: an agenda item that does not fit is **deferred** to the
    next meeting; a question that does not fit is sent for a **written answer**; a
-   question or item the coordinator already marked "written-answer" stays there. Each
-   gets a short reason, e.g. "the meeting's 90 minutes were full".
+   question or item the coordinator already marked "written-answer" stays there (one
+   carried over from an earlier meeting says it is still waiting). Each gets a short
+   reason, e.g. "the meeting's 90 minutes were full".
 
 Items from members who sent apologies are planned like any other: they are raised in the
 member's absence, and the agenda says so beside them.
