@@ -633,7 +633,7 @@ def _apology(lines: list[str], subject: str) -> tuple[str | None, list[str], lis
     spans = paragraphs(lines)
     for k, (start, end) in enumerate(spans[:_APOLOGY_PARAGRAPHS]):
         said = sentences.sentences(" ".join(lines[start:end]))
-        if any(sentences.absence(sentence) for sentence in said):
+        if any(map(_absent, said)):
             first = spans[0][0] if k == 0 else start
             last = len(lines) if k == 0 else end
             reason, items = _split_items(lines[first:last])
@@ -653,8 +653,8 @@ def _apology_in_blocks(blocks: list[_Block]) -> str | None:
             said = sentences.sentences(" ".join(block.lines[start:end]))
             if (
                 said
-                and all(sentences.absence(s) or not _asks_group(s) for s in said)
-                and any(map(sentences.absence, said))
+                and all(_absent(s) or not _asks_group(s) for s in said)
+                and any(map(_absent, said))
             ):
                 reason = _tidy_body(block.lines[start:end])
                 del block.lines[start:end]
@@ -714,9 +714,15 @@ def _asks_group(sentence: str) -> bool:
     return (
         (sentences.question(sentence) or sentences.proposal(sentence))
         and not sentences.about_absence(sentence)
-        and not sentences.absence(sentence)
+        and not _absent(sentence)
         and not sentences.lead_in(sentence)
     )
+
+
+def _absent(sentence: str) -> bool:
+    """Whether a sentence says the member will not be there, in English and Welsh
+    however phrased (`sentences.absence`) or in the group's other languages."""
+    return sentences.absence(sentence) or bool(_CANT_ATTEND_OTHER.search(sentence))
 
 
 _ATTACHED = re.compile(r"\battach|\benclos|\bhere is\b|\bhere's\b|\bsharing\b", _I)

@@ -132,3 +132,17 @@ def test_withdrawals_in_a_sentence(text: str, numbers: tuple[int, ...]) -> None:
     reply = extract_items(text)
     assert reply.withdraw == numbers
     assert bool(reply.items) == (not numbers)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bonjour,\n\nQ: Comment gérez-vous les absences?\n\n"
+        "Je ne pourrai pas être présente jeudi, désolée.",
+        "Hallo,\n\nDanke für die Einladung.\n\nLeider kann ich am Donnerstag nicht teilnehmen.",
+    ],
+)
+def test_an_apology_in_another_language_in_a_later_paragraph(text: str) -> None:
+    reply = extract_items(text)
+    assert reply.apologies and reply.items[0].kind == "apology"
+    assert "?" not in reply.items[0].body
