@@ -284,7 +284,7 @@ class InboundHandler:
             # a large message is read back from the database when its turn comes, so the
             # queue never holds more than a few of them in memory
             kept = raw if len(raw) <= QUEUED_BYTES else None
-            self.processor.submit(Stored(inbound_id, kept, mail_from, len(raw)))
+            self.processor.submit(Stored(inbound_id, kept, mail_from, len(raw), tuple(rcpt_tos)))
         return self._per_recipient(envelope, f"250 2.0.0 Stored as message {inbound_id}")
 
     def _per_recipient(self, envelope: Envelope, status: str) -> str:

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from mailflow import addresses, ingest
+from mailflow import addresses, ingest, sentmail
 from mailflow.app import App
 from mailflow.models import InboundMessage
 from mailflow.reading import BoundedReader, BudgetExceeded
@@ -41,6 +41,7 @@ class Stored:
     raw: bytes | None = None
     mail_from: str = ""
     size: int = 0  # bytes, when known: large messages are processed one at a time
+    rcpt: tuple[str, ...] = ()  # envelope recipients, when `raw` is given
 
 
 class Processor:
@@ -164,15 +165,18 @@ class Processor:
     def _read(self, stored: Stored) -> ingest.Reading | None:
         """Read the message before taking the write lock, so stores are not kept waiting;
         one that takes longer than the budget is set aside here and never processed."""
-        raw, mail_from = stored.raw, stored.mail_from
-        if raw is None:
-            with self.app.session() as session:
+        raw, mail_from, rcpt = stored.raw, stored.mail_from, stored.rcpt
+        with self.app.session() as session:
+            if raw is None:
                 row = session.get(InboundMessage, stored.inbound_id)
                 if row is None:
                     return None
-                raw, mail_from = row.raw, row.mail_from
+                raw, mail_from, rcpt = row.raw, row.mail_from, tuple(row.rcpt.split("\n"))
+            # read once, knowing the mail of ours it answers (the pipeline would otherwise
+            # read a reply to a signed address a second time)
+            original = sentmail.original_text(session, self.app.settings, rcpt)
         try:
-            return self.reader.read(raw, mail_from)
+            return self.reader.read(raw, mail_from, original)
         except BudgetExceeded as exc:
             self._set_aside(stored.inbound_id, f"{exc}; set aside unread")
             return None
