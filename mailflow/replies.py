@@ -651,10 +651,9 @@ def _apology_in_blocks(blocks: list[_Block]) -> str | None:
     for block in blocks:
         for start, end in paragraphs(block.lines):
             said = sentences.sentences(" ".join(block.lines[start:end]))
-            if (
-                said
-                and all(_absent(s) or not _asks_group(s) for s in said)
-                and any(map(_absent, said))
+            absent = [_absent(s) for s in said]  # most paragraphs stop here
+            if any(absent) and all(
+                a or not _asks_group(s) for a, s in zip(absent, said, strict=True)
             ):
                 reason = _tidy_body(block.lines[start:end])
                 del block.lines[start:end]
