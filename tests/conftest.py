@@ -156,6 +156,12 @@ class CliResult:
 Cli = Callable[..., CliResult]
 
 
+def ok(result: CliResult) -> CliResult:
+    """`result`, after checking the command succeeded (its stderr shown if not)."""
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
 @pytest.fixture
 def cli(config_file: Path) -> Cli:
     """Run `mailflow --config <test config> ARGS...` in-process."""

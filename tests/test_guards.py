@@ -10,18 +10,13 @@ from sqlalchemy import func, select
 
 from mailflow.app import App
 from mailflow.models import Mailing, OutboxMessage
-from tests.conftest import Cli, CliResult
+from tests.conftest import Cli, CliResult, ok
 
 MEMBERS = [
     ("jane.smith@hamble.hants.sch.uk", "Jane Smith"),
     ("sam.patel@westend.hants.sch.uk", "Sam Patel"),
     ("ruth.evans@bursledon.hants.sch.uk", "Ruth Evans"),
 ]
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, result.stderr
-    return result
 
 
 def queued(app: App) -> tuple[int, int]:

@@ -16,18 +16,13 @@ import recurring_ical_events
 from mailflow import tick
 from mailflow.app import App
 from mailflow.models import Item
-from tests.conftest import Cli, CliResult
+from tests.conftest import Cli, ok
 
 MEMBERS = [
     ("jane.smith@hamble.hants.sch.uk", "Jane Smith"),
     ("sam.patel@westend.hants.sch.uk", "Sam Patel"),
     ("ruth.evans@bursledon.hants.sch.uk", "Ruth Evans"),
 ]
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, result.stderr
-    return result
 
 
 @pytest.fixture

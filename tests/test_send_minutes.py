@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from mailflow.app import App
 from mailflow.models import Attachment, Item, OutboxMessage
-from tests.conftest import Cli, CliResult, ConfigFactory, SmtpSink
+from tests.conftest import Cli, ConfigFactory, SmtpSink, ok
 
 MINUTES = """## Attendance codes
 
@@ -30,11 +30,6 @@ Most schools follow the LA guidance. <script>alert('x')</script>
 """
 PEOPLE = [("jane@hamble.sch.uk", "Jane Smith"), ("tom@stjames.sch.uk", "Tom Hughes"),
           ("sam@westend.sch.uk", "Sam Patel")]  # fmt: skip
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, result.stderr
-    return result
 
 
 @pytest.fixture

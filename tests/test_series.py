@@ -22,15 +22,10 @@ from mailflow import members as members_
 from mailflow.app import App
 from mailflow.errors import UserError
 from mailflow.models import Meeting, OutboxMessage
-from tests.conftest import Cli, CliResult
+from tests.conftest import Cli, ok
 from tests.loops import JANE, MARY, RUTH, SAM, outgoing
 
 LONDON = schedule.ZoneInfo("Europe/London")
-
-
-def ok(result: CliResult) -> CliResult:
-    assert result.exit_code == 0, result.stderr
-    return result
 
 
 def local(days: int, at: str = "20:00") -> str:
