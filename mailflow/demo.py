@@ -113,6 +113,20 @@ def _send(port: int, mail_from: str, rcpt: str, data: bytes) -> None:
         smtp.sendmail(mail_from, [rcpt], data)
 
 
+def reply_to(app: App, person: DemoMember, mail: EmailMessage, text: str) -> tuple[str, bytes]:
+    """A plain reply from `person` to one of our mails, sent to its Reply-To: (the
+    signed address it goes to, the message's bytes)."""
+    to = mail["Reply-To"].addresses[0].addr_spec
+    reply = EmailMessage()
+    reply["From"] = f"{person.name} <{person.email}>"
+    reply["To"] = to
+    reply["Subject"] = f"Re: {mail['Subject']}"
+    reply["Date"] = utils.format_datetime(app.now())
+    reply["Message-ID"] = utils.make_msgid(domain=person.email.split("@")[1])
+    reply.set_content(text)
+    return to, reply.as_bytes(policy=policy.SMTP)
+
+
 def _fill(template: str, **values: str) -> bytes:
     for key, value in values.items():
         template = template.replace("{" + key + "}", value)
@@ -290,14 +304,7 @@ def _follow_up(app: App, server: InboundServer, ref: str, say: Say) -> None:
     for line in _text(call).splitlines():
         if "carried over" in line:
             say(f"   {line.strip()}")
-    reply = EmailMessage()
-    reply["From"] = f"{tom.name} <{tom.email}>"
-    reply["To"] = call["Reply-To"].addresses[0].addr_spec
-    reply["Subject"] = f"Re: {call['Subject']}"
-    reply["Date"] = utils.format_datetime(app.now())
-    reply["Message-ID"] = utils.make_msgid(domain=tom.email.split("@")[1])
-    reply.set_content(f"done {action}\n\nThanks,\nTom\n")
-    _send(server.port, tom.email, str(reply["To"]), reply.as_bytes(policy=policy.SMTP))
+    _send(server.port, tom.email, *reply_to(app, tom, call, f"done {action}\n\nThanks,\nTom\n"))
     server.processor.drain()
     answer = next(ln for ln in _text(_sent_to(app, tom.email, "Re:")).splitlines()
                   if "marked done" in ln)  # fmt: skip
@@ -318,15 +325,9 @@ def _written_answer(app: App, server: InboundServer, ref: str, say: Say) -> None
         title = question.title
     _deliver(app)
     request = _sent_to(app, ruth.email, "Would you answer in writing")
-    reply = EmailMessage()
-    reply["From"] = f"{ruth.name} <{ruth.email}>"
-    reply["To"] = request["Reply-To"].addresses[0].addr_spec
-    reply["Subject"] = f"Re: {request['Subject']}"
-    reply["Date"] = utils.format_datetime(app.now())
-    reply["Message-ID"] = utils.make_msgid(domain=ruth.email.split("@")[1])
-    reply.set_content("We review SEND policy every autumn: draft in October, governors in "
-                      "November. Happy to share ours.\n\nRuth\n")  # fmt: skip
-    _send(server.port, ruth.email, str(reply["To"]), reply.as_bytes(policy=policy.SMTP))
+    text = ("We review SEND policy every autumn: draft in October, governors in November. "
+            "Happy to share ours.\n\nRuth\n")  # fmt: skip
+    _send(server.port, ruth.email, *reply_to(app, ruth, request, text))
     server.processor.drain()
     later = app.now() + timedelta(hours=2)
     app.clock = lambda: later

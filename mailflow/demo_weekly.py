@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from mailflow import meetings, members, polls, schedule, series, tick
 from mailflow.app import App
-from mailflow.demo import GROUP, Say, _free_port, _send, _sent_to
+from mailflow.demo import GROUP, Say, _free_port, _send, _sent_to, reply_to
 from mailflow.models import Meeting, Poll
 from mailflow.server import InboundServer
 
@@ -122,8 +122,8 @@ def _vote(app: App, server: InboundServer, ref: str, week: int, say: Say) -> Non
         if text is None:
             continue
         poll_mail = _sent_to(app, person.email, "Poll: Theme for")
-        _send(server.port, person.email, poll_mail["Reply-To"].addresses[0].addr_spec,
-              _reply(app, person.email, person.name, str(poll_mail["Subject"]), text))  # fmt: skip
+        signed = f"{text}\n\n{person.name.split()[0]}\n"
+        _send(server.port, person.email, *reply_to(app, person, poll_mail, signed))
         server.processor.drain()
         answer = _sent_to(app, person.email, "Re: Poll")
         body = answer.get_body(("plain",))
@@ -137,17 +137,6 @@ def _vote(app: App, server: InboundServer, ref: str, week: int, say: Say) -> Non
             if not entry["approved"]:
                 say(f"   the coordinator approves: {polls.approve(session, poll, number)} "
                     f"(mailflow polls options {poll.id} --approve {number})")  # fmt: skip
-
-
-def _reply(app: App, sender: str, name: str, subject: str, text: str) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"{name} <{sender}>"
-    msg["To"] = app.settings.mail.address
-    msg["Subject"] = f"Re: {subject}"
-    msg["Date"] = format_datetime(app.now())
-    msg["Message-ID"] = make_msgid(domain=sender.split("@")[1])
-    msg.set_content(f"{text}\n\n{name.split()[0]}\n")
-    return msg.as_bytes()
 
 
 def _decline(app: App, server: InboundServer, ref: str, say: Say) -> None:
