@@ -36,12 +36,6 @@ KNOWN_MISSES = {
     "holdout12/apple_mail_could_i_have_ten_minutes_walkie_talkies": (
         "a request for ten minutes that ends in a question mark is recorded as a question"
     ),
-    "holdout12/auto_subject_only_i_am_out_of_the_office_no_headers": (
-        "an out-of-office shown only by its subject, with no automatic headers, is taken as a reply"
-    ),
-    "holdout12/gmail_web_french_desolee_conseil_de_classe_a_ecrit": (
-        "the French sign-off 'Bonne soirée à tous,' is kept in the apology"
-    ),
     "holdout12/gmail_web_lead_in_then_two_questions_ect_ppa_moderation": (
         "the second of two question lines under a lead-in becomes the first one's body"
     ),
@@ -50,9 +44,6 @@ KNOWN_MISSES = {
     ),
     "holdout12/gmail_web_wont_make_it_then_question_in_my_absence": (
         "the lead-in to a question after an apology stays in the apology's text"
-    ),
-    "holdout12/outlook_desktop_hwb_welsh_sori_dim_yn_gallu_dod_oddi_wrth": (
-        "Welsh 'Sori, dwi ddim yn gallu dod' is taken for an agenda item, not an apology"
     ),
     "holdout12/outlook_desktop_please_remove_me_moved_to_trust_role": (
         "'Please remove me from the mailing list' with a reason is not read as leaving"

@@ -164,9 +164,13 @@ _SIGNOFF_WORDS = (
     r"thanks for (these|this|that|the minutes)|"
     r"よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します"
 )
+# "Thanks all", "Bonne soirée à tous", "Diolch i bawb": who a sign-off is addressed to
+_SIGNOFF_TO = (
+    r"all|everyone|again|both|team|folks|[àa] tou(?:te)?s|[àa] tod[oa]s|an alle|i bawb|pawb"
+)
 _SIGNOFF = re.compile(
     rf"^\s*+(?i:{_SIGNOFF_WORDS})((?>\s*[,.!/-]*\s*)(?:(?i:and)\s*+)?(?i:{_SIGNOFF_WORDS}))?"
-    r"((?>\s*[,.!-]*\s*)([A-Z][\w.'’-]*+|x++|(?i:all|everyone|again|both|team|folks))){0,3}"
+    rf"((?>\s*[,.!-]*\s*)([A-Z][\w.'’-]*+|x++|(?i:{_SIGNOFF_TO}))){{0,3}}"
     r"\s*+[,.!:)x。]*+\s*+$"
 )
 _LONE_NAME = re.compile(r"^\s*(?:[A-Z][\w'’&-]*\.?\s+){0,3}[A-Z][\w'’&-]*\s*$")

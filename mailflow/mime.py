@@ -318,6 +318,10 @@ _DAEMONS = re.compile(
 )
 _AUTO_SUBJECTS = [
     ("out of office", r"out of (the )?office"),
+    (
+        "out of office",
+        r"(i am|i'm|i will be|i'll be) (currently )?(out of (the )?office|away|on leave)",
+    ),
     ("automatic reply", r"(automatic|auto)[- ]?(reply|response)|autoreply|autoresponse"),
     ("automatic reply", r"abwesenheitsnotiz|automatische antwort|automatisch antwoord"),
     ("automatic reply", r"r[ée]ponse automatique|absence du bureau|respuesta autom[áa]tica"),

@@ -46,7 +46,7 @@ _ATTEND = (
 _NEGATED_ATTENDANCE = re.compile(rf"\b{_NEG}\s+(?:\w+\s+){{0,2}}?{_ATTEND}\b", _I)
 _REGRET = re.compile(
     r"\b(?:i'?m afraid|i am afraid|afraid|unfortunately|sadly|sorry|apologies|apologise|"
-    r"regrettably|"
+    r"regrettably|sori|yn anffodus|mae'n ddrwg gen i|"
     r"apologize|regret|regrets)\b",
     _I,
 )
@@ -85,8 +85,9 @@ _APOLOGY_FOR = re.compile(  # "Apologies for tonight - stuck at school ..."
     _I,
 )
 _WELSH = re.compile(  # "Ymddiheuriadau, ni fyddaf yn gallu ymuno nos Lun"
-    r"\b(?:ni fyddaf|fydda i ddim|ni fydda i|dw i ddim|dydw i ddim|methu|ni allaf|"
-    r"alla i ddim)\b.{0,30}\b(?:gallu |yn )?(?:dod|ymuno|bod yna|bod yno|mynychu|"
+    r"\b(?:ni fyddaf|fydda i ddim|ni fydda i|dw i ddim|dwi ddim|dydw i ddim|"
+    r"methu|ni allaf|alla i ddim|fedra i ddim|fedraf i ddim|ni fedraf|sa i'n|so i'n)\b"
+    r".{0,30}\b(?:gallu |yn )?(?:dod|ymuno|bod yna|bod yno|mynychu|"
     r"bod yn bresennol|cyrraedd)\b|^\s*ymddiheuriadau\b",
     _I,
 )

@@ -98,6 +98,9 @@ def _payloads(size: int) -> dict[str, str]:
         "minutes-words": _repeat("for 10 ", size) + "x",
         "original-lines": _repeat("Dear Tom,\n> x y z\n", size),
         "withdraw-prose": "so please withdraw " + _repeat("1 and ", size) + "x",
+        "welsh-ddim": "Sori, " + _repeat("dwi ddim ", size) + "x",
+        "signoff-a-tous": "Bonne soirée" + _repeat(" à tous", size) + "?",
+        "ooo-subject": _repeat("I am out of the office ", size) + "x",
     }
     return cases
 
