@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import MappingProxyType
 
 KINDS = ("question", "agenda")
@@ -346,6 +347,38 @@ def render_text(agenda: Agenda, items: Mapping[int, PlannerItem], *, heading: st
             lines += ["", f"{title}:"]
             lines += [f"  - {_leftover(i, agenda, items)}" for i in ids]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One slot as the agenda's table shows it (the invite's HTML, `agenda --format html`)."""
+
+    number: int
+    starts: str  # the local clock time the slot starts, e.g. "16:10"
+    title: str
+    minutes: int
+    presenter: str
+    entries: tuple[str, ...]  # the questions (or corrections) listed under the slot
+
+
+def table_context(
+    agenda: Agenda, items: Mapping[int, PlannerItem], *, start: datetime
+) -> dict[str, object]:
+    """What the agenda table template needs: a row per slot, timed from `start` (the
+    meeting's local start), the total, and the sections of what did not fit."""
+    rows, at = [], start
+    for number, slot in enumerate(agenda.slots, start=1):
+        listed = slot.items if _listed(slot) else ()
+        entries = tuple(_title(i, items) + _who(items.get(i)) for i in listed)
+        rows.append(Row(number, f"{at:%H:%M}", slot.title, slot.minutes,
+                        _presenter(slot, items), entries))  # fmt: skip
+        at += timedelta(minutes=slot.minutes)
+    leftovers = [
+        (title, [_leftover(i, agenda, items) for i in ids])
+        for title, ids in _leftover_sections(agenda)
+        if ids
+    ]
+    return {"rows": rows, "total": agenda.total_minutes, "leftovers": leftovers}
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~])")

@@ -220,13 +220,24 @@ class InviteReport:
     skipped: tuple[outbox.Skipped, ...] = ()
 
 
+def agenda_views(
+    session: Session, settings: Settings, meeting: Meeting
+) -> tuple[planner.Agenda, str, dict[str, object]]:
+    """The meeting's agenda, its plain-text rendering, and the context of its HTML table
+    (`agenda-table.html.j2`)."""
+    agenda, by_id = plan_agenda(session, settings, meeting)
+    heading = f"{meeting.heading}, {_when(settings, meeting.start)}"
+    local_start = schedule.to_local(meeting.start, settings.group.tz)
+    table = planner.table_context(agenda, by_id, start=local_start)
+    return agenda, planner.render_text(agenda, by_id, heading=heading), table
+
+
 def agenda_text(
     session: Session, settings: Settings, meeting: Meeting
 ) -> tuple[planner.Agenda, str]:
     """The meeting's agenda and its plain-text rendering."""
-    agenda, by_id = plan_agenda(session, settings, meeting)
-    heading = f"{meeting.heading}, {_when(settings, meeting.start)}"
-    return agenda, planner.render_text(agenda, by_id, heading=heading)
+    agenda, text, _ = agenda_views(session, settings, meeting)
+    return agenda, text
 
 
 def _event(
@@ -276,7 +287,7 @@ def send_invites(
     _require_open(meeting)
     if preview is None:
         late.place_waiting(session, now)
-    agenda, text = agenda_text(session, settings, meeting)
+    agenda, text, table = agenda_views(session, settings, meeting)
     if preview is None:
         apply_agenda(session, meeting, agenda)
         session.commit()
@@ -289,7 +300,8 @@ def send_invites(
     parts, blobs = shared.parts(session) if preview is None else ([], [])
     session.commit()
     absent = with_apologies(session, meeting)
-    context = common_context(settings, meeting) | {"agenda": text, "written": written,
+    context = common_context(settings, meeting) | {"agenda": text, "table": table,
+                                                   "written": written,
                                                    "papers": shared.listing()}  # fmt: skip
 
     def build(member: Member) -> EmailMessage:

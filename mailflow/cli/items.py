@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailflow import compose, coordinator, late, planner
+from mailflow import compose, coordinator, late, planner, schedule
 from mailflow import items as items_
 from mailflow.cli.base import app, console, new_table, open_app, print_json
 from mailflow.cli.outbox import announce_and_deliver
@@ -113,7 +113,9 @@ def agenda(
         elif fmt == "markdown":
             typer.echo(planner.render_markdown(built, by_id, heading=heading))
         elif fmt == "html":
-            markdown = planner.render_markdown(built, by_id, heading=heading)
-            typer.echo(compose.markdown_html(markdown))
+            local_start = schedule.to_local(m.start, app_.settings.group.tz)
+            table = planner.table_context(built, by_id, start=local_start)
+            page = compose.template_environment().get_template("agenda.html.j2")
+            typer.echo(page.render(heading=heading, table=table))
         else:
             typer.echo(planner.render_text(built, by_id, heading=heading))
