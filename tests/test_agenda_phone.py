@@ -34,18 +34,16 @@ MEASURE = (
     " document.body.setAttribute('data-overflow', String(page.scrollWidth - page.clientWidth));"
     "});</script>"
 )
-LONG_LINK = "https://www.example-trust.org.uk/policies/send/2026/" + "staff-training-" * 6 + "v3.pdf"
+LONG_LINK = "https://www.example-trust.org.uk/policies/send/2026/" + "training-" * 8 + "v3.pdf"
 
 
 def chromium(page: Path, *options: str) -> str:
     """Run headless Chromium on `page` at the phone's width; what it printed."""
     assert CHROMIUM is not None
-    done = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--window-size={PHONE_WIDTH},844", "--virtual-time-budget=2000", *options,
-         page.as_uri()],  # fmt: skip
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               f"--window-size={PHONE_WIDTH},844", "--virtual-time-budget=2000", *options,
+               page.as_uri()]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     return done.stdout
 
 
