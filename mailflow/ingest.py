@@ -53,7 +53,7 @@ class Reading:
 
     mail: mime.ParsedMail
     reply: replies.ParsedReply
-    with_original: bool = False  # read knowing the mail of ours it answers
+    looked_up: bool = False  # read after looking up the mail of ours it answers, found or not
 
 
 def read(raw: bytes, mail_from: str, original: str | None = None) -> Reading:
@@ -111,10 +111,10 @@ class Context:
 
 
 def parse(ctx: Context) -> None:
-    """Parse the raw bytes (unless done beforehand, knowing the mail of ours it answers
-    when there is one); never fails, whatever the MIME."""
+    """Parse the raw bytes (unless done beforehand, after looking up the mail of ours it
+    answers); never fails, whatever the MIME."""
     reading = ctx.reading
-    if reading is None or not reading.with_original:
+    if reading is None or not reading.looked_up:
         original = sentmail.original_text(ctx.session, ctx.settings, ctx.row.rcpt.split("\n"))
         if reading is None or original is not None:
             ctx.reading = read(ctx.row.raw, ctx.row.mail_from, original)

@@ -14,6 +14,7 @@ pipeline over it, a few messages per transaction. No message can stop the others
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -176,12 +177,13 @@ class Processor:
             # read a reply to a signed address a second time)
             original = sentmail.original_text(session, self.app.settings, rcpt)
         try:
-            return self.reader.read(raw, mail_from, original)
+            reading = self.reader.read(raw, mail_from, original)
         except BudgetExceeded as exc:
             self._set_aside(stored.inbound_id, f"{exc}; set aside unread")
             return None
         except Exception:  # the pipeline will meet the same problem and record it
             return None
+        return dataclasses.replace(reading, looked_up=True)  # none found: not looked up again
 
     def _set_aside(self, inbound_id: int, reason: str) -> None:
         with self.app.writing() as session:
