@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from mailflow import members
+from mailflow import meetings, members
 from mailflow.app import App
 from mailflow.models import Meeting
 from tests.conftest import Cli, CliResult, load_mail
@@ -197,3 +197,17 @@ def test_a_dry_run_records_nothing(app: App, server: Any, cli: Cli, tmp_path: Pa
     assert cancelled.exit_code == 0, cancelled.stderr
     refused = cli("meetings", "attendance", "spring", "--present", JANE)
     assert refused.stderr == "mailflow: meeting spring is cancelled; no attendance to record\n"
+
+
+def test_attendance_before_the_meeting_needs_force(app: App, server: Any, cli: Cli) -> None:
+    a_meeting_of_six(app, server)
+    early = cli("meetings", "attendance", "spring", "--present", JANE)
+    assert early.exit_code == 1
+    assert early.stderr == (
+        "mailflow: spring starts Thursday 18 March 2027, 16:00 GMT, so nobody has come yet; "
+        "use --force to record attendance now\n"
+    )
+    with app.session() as session:
+        assert meetings.find_meeting(session, "spring").status == "planned"
+    forced = cli("meetings", "attendance", "spring", "--present", JANE, "--force")
+    assert forced.exit_code == 0, forced.stderr

@@ -192,6 +192,7 @@ def attendance(
     ),
     apologies: list[str] = typer.Option([], "--apologies", help="Who sent apologies."),
     absent: list[str] = typer.Option([], "--absent", help="Who did not come."),
+    force: bool = typer.Option(False, "--force", help="Record it before the meeting starts."),
 ) -> None:
     """Record who actually came to a meeting (calendar answers stay as they were)."""
     if not (present or apologies or absent):
@@ -199,6 +200,10 @@ def attendance(
     app_ = open_app(ctx)
     with app_.session() as session:
         m = meetings_.find_meeting(session, meeting)
+        if m.start > app_.now() and m.status != "cancelled" and not force:
+            when = schedule.human_local(m.start, app_.settings.group.tz)
+            raise UserError(f"{m.ref} starts {when}, so nobody has come yet; "
+                            "use --force to record attendance now")  # fmt: skip
         named = {
             option: meetings_.members_named(session, values, where=option)
             for option, values in (("--present", present), ("--apologies", apologies),
