@@ -45,9 +45,6 @@ KNOWN_MISSES = {
     "holdout12/gmail_web_wont_make_it_then_question_in_my_absence": (
         "the lead-in to a question after an apology stays in the apology's text"
     ),
-    "holdout12/outlook_desktop_please_remove_me_moved_to_trust_role": (
-        "'Please remove me from the mailing list' with a reason is not read as leaving"
-    ),
     "holdout12/owa_reply_to_invite_thanks_then_parking_question": (
         "a question under 'Thanks Sam.' on a reply to the invite is not recorded"
     ),

@@ -1,11 +1,12 @@
 """Whether a member's words ask to leave the group: "unsubscribe", "please remove me".
 
 Pure. A reply asks to leave only when its *whole* text does: every clause (split at
-``. ! ? ; ,`` and line ends) is either a way of asking to leave or a courtesy (a
-greeting, a thank-you, a sign-off). "Unsubscribe" inside a longer message, or next to
-a question or an item, is not a request to leave: the member's other words count.
+``. ! ? ; , :``, spaced dashes and line ends) is a way of asking to leave, a courtesy (a
+greeting, a thank-you, a sign-off) or the reason for leaving. "Unsubscribe" inside a
+longer message, or next to a question or an item, is not a request to leave: the
+member's other words count.
 
-The phrases are data (`LEAVE`, `COURTESY`), one tuple per language the reply parser
+The phrases are data (`LEAVE`, `COURTESY`, `REASON`), one tuple per language the reply parser
 reads: English, Welsh, French, German and Spanish. Each is a regular expression for
 one whole clause, written without nested quantifiers (runs are bounded character
 classes), and only texts up to `MAX_CHARS` are looked at, so no text can make the
@@ -81,10 +82,22 @@ LEAVE: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Why the member is leaving, next to a request to leave ("I've moved to a role at the
+# trust and Tom will be taking over", "I'm retiring at Christmas"): allowed like a
+# courtesy, unless the clause goes on to ask for something ("... and would like to raise").
+_NO_ASKING = r"(?![^,;]{0,120}\b(?:raise|discuss|agenda|question|could|would|can\swe)\b)"
+REASON: dict[str, tuple[str, ...]] = {
+    "en": (
+        rf"{_NO_ASKING}i(?:'ve|\shave|'m|\sam|'ll\sbe|\swill\sbe)(?:\snow|\sjust|\sbeen)?\s"
+        r"(?:moved|moving|retired|retiring|leaving|stepping\sdown|changed|changing|taken|"
+        r"taking|started|starting|got)\b[^,;]{0,100}",
+    ),
+}
+
 COURTESY: dict[str, tuple[str, ...]] = {
     "en": (
         r"(?:hi|hello|hey|dear|good\s(?:morning|afternoon|evening))(?:\s[^,;]{1,30})?",
-        r"(?:many\s)?(?:thanks|thank\syou|regards|cheers|best\swishes|best)(?:\s[^,;]{1,30})?",
+        r"(?:many\s)?(?:thanks|thank\syou|regards|cheers|best\swishes|best)(?:\s[^,;]{1,50})?",
         r"(?:kind|warm|best)\sregards|please|sorry|apologies",
     ),
     "cy": (r"helo|shwmae|annwyl(?:\s[^,;]{1,30})?|diolch(?:\syn\sfawr)?|cofion(?:\sgorau)?|hwyl",),
@@ -106,7 +119,8 @@ def _one(patterns: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
 
 _LEAVE = _one(LEAVE)
 _COURTESY = _one(COURTESY)
-_CLAUSE_END = re.compile(r"[.!?;,:\n]")
+_REASON = _one(REASON)
+_CLAUSE_END = re.compile(r"[.!?;,:\n]|\s[–—-]\s")
 
 
 def asks_to_leave(text: str, *, names: tuple[str, ...] = ()) -> bool:
@@ -124,6 +138,6 @@ def asks_to_leave(text: str, *, names: tuple[str, ...] = ()) -> bool:
             continue
         if _LEAVE.fullmatch(clause):
             asked = True
-        elif not _COURTESY.fullmatch(clause):
+        elif not (_COURTESY.fullmatch(clause) or _REASON.fullmatch(clause)):
             return False
     return asked

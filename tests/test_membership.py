@@ -82,6 +82,9 @@ def _to(msg: EmailMessage) -> str:
         "He dejado el colegio",
         "J'ai quitté l'école",
         "Rwyf wedi gadael yr ysgol",
+        "Please remove me from the mailing list – I've moved to a role at the trust and Sam "
+        "will be taking over.\n\nThanks for everything,",
+        "Unsubscribe please. I'm retiring at Easter. Thanks for all the support over the years",
     ],
 )
 def test_whole_text_asking_to_leave_is_read_as_leaving(text: str) -> None:
@@ -98,6 +101,9 @@ def test_whole_text_asking_to_leave_is_read_as_leaving(text: str) -> None:
         "He dejado un comentario en el documento",
         "J'ai quitté la réunion plus tôt",
         "Dwi wedi gadael neges i Mary",
+        "I've moved to the new building.",
+        "Please remove me from the list - I've moved schools and would like to raise one thing",
+        "Please remove me from the list. I've moved on.\n\nHas anyone seen the new guidance?",
     ],
 )
 def test_leave_words_among_other_words_are_not_leaving(text: str) -> None:
