@@ -39,17 +39,11 @@ KNOWN_MISSES = {
     "holdout12/gmail_web_lead_in_then_two_questions_ect_ppa_moderation": (
         "the second of two question lines under a lead-in becomes the first one's body"
     ),
-    "holdout12/gmail_web_two_questions_two_paragraphs_no_lead_in": (
-        "a second question in its own paragraph becomes the first question's body"
-    ),
     "holdout12/gmail_web_wont_make_it_then_question_in_my_absence": (
         "the lead-in to a question after an apology stays in the apology's text"
     ),
     "holdout12/owa_reply_to_invite_thanks_then_parking_question": (
         "a question under 'Thanks Sam.' on a reply to the invite is not recorded"
-    ),
-    "holdout12/yahoo_question_and_item_prose_lunchtime_supervisors_5_minutes": (
-        "an item asking for 5 minutes in its own paragraph becomes the question's body"
     ),
 }
 

@@ -150,9 +150,10 @@ _TIME_LINE = re.compile(  # a line of its own under the title: "15 mins please"
 )
 _COUNT = r"\d{1,3}|five|ten|fifteen|twenty|twenty-five|thirty|forty|forty-five|sixty"
 _ASKED = re.compile(  # "Could I have ten minutes to ...", "Yes please, 10 mins for the budget"
-    r"\b(?:(?:could|can|may) (?:i|we) (?:have|get|take|use)|i'?d like|we'?d like|"
-    r"(?:i|we) would like|(?:i|we) need|please allow|ask(?:ing)? for)\s+(?:about\s+|around\s+|"
-    rf"roughly\s+|a quick\s+|a good\s+)?(?:(?P<count>{_COUNT})\s*(?:mins?|minutes)\b|"
+    r"\b(?:(?:could|can|may) (?:i|we) (?:have|get|take|use)|(?:i|we)['’]?d (?:also )?like|"
+    r"(?:i|we) would (?:also )?like|(?:i|we) need|please allow|ask(?:ing)? for)\s+"
+    r"(?:about\s+|around\s+|roughly\s+|a quick\s+|a good\s+)?"
+    rf"(?:(?P<count>{_COUNT})\s*(?:mins?|minutes)\b|"
     r"(?P<words>(?:a )?quarter of an hour|half an hour|an hour))|"
     rf"^\s*(?:yes,?\s*(?:please,?\s*)?)?(?P<first>{_COUNT})\s*(?:mins?|minutes)\s+(?:for|on|please)\b",
     _I,
@@ -375,7 +376,11 @@ def extract_items(
         if has_attachments:
             items.append(ParsedItem("resource", ", ".join(names), "", None))
     elif pre and not _pleasantry(pre):
-        items += _prose_questions(pre) or [_free_item(pre, "resource" if has_attachments else "")]
+        items += (
+            _prose_questions(pre)
+            or _paragraph_items(pre)
+            or [_free_item(pre, "resource" if has_attachments else "")]
+        )
     elif has_attachments:
         items.append(ParsedItem("resource", _resource_title(subject, names), "", None))
     if not items and not withdraw and not commands.found:
@@ -833,6 +838,45 @@ def _prose_questions(lines: list[str]) -> list[ParsedItem]:
         title, kind, minutes, rest = _title_and_time(title, "question", [" ".join(details)])
         items.append(ParsedItem(kind, title, _tidy_body(rest), minutes))
     return items
+
+
+# a question that goes on from the one before ("And is anyone challenging it?", "Are
+# yours going down as well?") is its details, not an item of its own
+_FOLLOWS_ON = re.compile(
+    r"^\W*(?:and|or|but|so|also|plus|if so)\b|\b(?:as well|too|also|either|it|its|they|them|"
+    r"their|theirs|this|that|these|those|the same|yours)\b",
+    _I,
+)
+
+
+_ITEM_PARAGRAPHS = 30  # the paragraphs read for items of their own
+
+
+def _paragraph_items(lines: list[str]) -> list[ParsedItem]:
+    """Items asked for a paragraph each ("What is everyone doing for ...?", a blank line,
+    "Has anyone switched ...?"): when the first paragraph (after a lead-in, if any) asks
+    the group something or proposes something, each later paragraph that opens with a
+    proposal, or with a question that does not go on from the one before, starts an
+    item of its own, and the paragraphs between are its details. Otherwise, or with one
+    such paragraph, nothing (the text is one item)."""
+    spans = paragraphs(lines)[:_ITEM_PARAGRAPHS]
+    said = [sentences.sentences(" ".join(lines[a:b]))[:2] for a, b in spans]
+    if said and (sentences.lead_in(said[0][0]) or said[0][0].endswith(":")):
+        if len(said[0]) == 1:  # "Two from me:", alone or over the first item
+            spans, said = spans[1:], said[1:]
+        else:
+            said[0] = said[0][1:]
+    openings = [_plain(first[0]) for first in said]
+    starts = [k for k, first in enumerate(openings) if _asks_group(first) and (
+        k == 0 or sentences.proposal(first) or not _FOLLOWS_ON.search(first)
+    )]  # fmt: skip
+    if len(starts) < 2 or starts[0] != 0:
+        return []
+    ends = [*starts[1:], len(spans)]
+    return [
+        _free_item(lines[spans[k][0] : spans[end - 1][1]], "")
+        for k, end in zip(starts, ends, strict=True)
+    ]
 
 
 def _resource_title(subject: str, names: Sequence[str]) -> str:

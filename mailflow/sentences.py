@@ -154,8 +154,10 @@ def about_absence(sentence: str) -> bool:
 
 
 _LEAD_IN = re.compile(
-    r"^\s*(?:(?:just\s+)?(?:two|three|four|a couple of|a few|some|one or two|2|3|4)\s+"
-    r"(?:quick\s+|small\s+|short\s+|things|questions|points|items|topics|queries)"
+    r"^\s*(?:(?:just\s+|i'?ve got\s+|i have\s+|here are\s+)?"
+    r"(?:two|three|four|(?:a )?couple of|a few|some|one or two|2|3|4)\s+"
+    r"(?:quick\s+|small\s+|short\s+|things|questions|points|items|topics|queries|ones|"
+    r"from (?:me|us))"
     r"[^.?!]{0,80}|(?:questions?|items?|points?|topics?) from (?:me|us)[^.?!]{0,40}|"
     r"[^.?!]{0,80}\b(?:views|thoughts|input|advice|help) on)\s*[:.!]?\s*$",
     _I,
@@ -169,7 +171,8 @@ def lead_in(sentence: str) -> bool:
 
 
 _PROPOSAL = re.compile(
-    r"^\s*(?:(?:could|can|may|might) (?:we|i|someone|somebody)|i'?d like to|i would like to|"
+    r"^\s*(?:(?:could|can|may|might) (?:we|i|someone|somebody)|i'?d (?:also )?like to|"
+    r"i would (?:also )?like to|"
     r"i'?d love to|we'?d like to|please (?:could we|can we|add|put|include)|"
     r"(?:is|would) (?:it|there) (?:be )?(?:possible|time|room|space) to|"
     r"(?:i|we) (?:want|need|wanted|needed) to)\s+(?:\w+\s+){0,2}?(?:raise|discuss|talk about|"
@@ -180,7 +183,7 @@ _PROPOSAL = re.compile(
 
 
 _FOR_AGENDA = re.compile(  # "Could we have the SEND bands on the agenda for 10 minutes"
-    r"^\s*(?:could|can|may|might|please|i'?d like|i would like|we'?d like)\b.{0,200}?"
+    r"^\s*(?:could|can|may|might|please|(?:i'?d|i would|we'?d) (?:also )?like)\b.{0,200}?"
     r"\b(?:on the agenda|agenda item|an item on|a slot|a few minutes|\d{1,3} ?min)",
     _I,
 )
