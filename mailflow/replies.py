@@ -699,14 +699,22 @@ def _split_items(lines: list[str]) -> tuple[str, list[ParsedItem]]:
     kept: list[str] = []
     items: list[ParsedItem] = []
     spans = paragraphs(lines)
+    lead: int | None = None  # where in `kept` a paragraph that only leads in starts
     for start, end in spans:
         said = sentences.sentences(" ".join(lines[start:end]))
         at = next((n for n, sentence in enumerate(said) if _asks_group(sentence)), None)
         if at is None:
+            lead = len(kept) if len(said) == 1 and _leads_in(said[0]) else None
             kept += [*lines[start:end], ""]
             continue
-        if at:
-            kept += [" ".join(said[:at]), ""]
+        before = said[:at]
+        if before and _leads_in(before[-1]):  # "One for the group in my absence:" is no text
+            before = before[:-1]
+        elif lead is not None and at == 0:
+            del kept[lead:]
+        lead = None
+        if before:
+            kept += [" ".join(before), ""]
         title, kind, minutes, rest = _title_and_time(said[at], "", [" ".join(said[at + 1 :])])
         items.append(ParsedItem(kind, title, _tidy_body(rest), minutes))
     return _tidy_body(kept), items
@@ -721,6 +729,11 @@ def _asks_group(sentence: str) -> bool:
         and not _absent(sentence)
         and not sentences.lead_in(sentence)
     )
+
+
+def _leads_in(sentence: str) -> bool:
+    """Whether a sentence only leads in to the item after it ("Two from me:")."""
+    return sentence.endswith(":") or sentences.lead_in(sentence)
 
 
 def _absent(sentence: str) -> bool:
@@ -861,7 +874,7 @@ def _paragraph_items(lines: list[str]) -> list[ParsedItem]:
     such paragraph, nothing (the text is one item)."""
     spans = paragraphs(lines)[:_ITEM_PARAGRAPHS]
     said = [sentences.sentences(" ".join(lines[a:b]))[:2] for a, b in spans]
-    if said and (sentences.lead_in(said[0][0]) or said[0][0].endswith(":")):
+    if said and _leads_in(said[0][0]):
         if len(said[0]) == 1:  # "Two from me:", alone or over the first item
             spans, said = spans[1:], said[1:]
         else:
