@@ -10,15 +10,40 @@ the bare group address, or whose original has left the outbox, has none.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from mailflow import addresses, mime
 from mailflow.config import Settings
 from mailflow.models import Member, OutboxMessage
 
 LOOKBACK = 50  # the member's newest outbox rows searched for the address
+
+
+class Holds(FunctionElement[bool]):
+    """``Holds(column, needle)``: whether a binary column's value contains the bytes
+    `needle`, searched by the database (``instr`` on SQLite, ``position`` on PostgreSQL),
+    so rows that do not are never loaded."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(Holds)
+def _holds_instr(element: Holds, compiler: SQLCompiler, **kw: Any) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"instr({haystack}, {needle}) > 0"
+
+
+@compiles(Holds, "postgresql")
+def _holds_position(element: Holds, compiler: SQLCompiler, **kw: Any) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"position({needle} in {haystack}) > 0"
 
 
 def original_text(session: Session, settings: Settings, recipients: Iterable[str]) -> str | None:
@@ -34,14 +59,17 @@ def original_text(session: Session, settings: Settings, recipients: Iterable[str
             return None
         address = addresses.reply_address(settings.mail.address, settings.mail.secret,
                                           found.token).encode()  # fmt: skip
-        rows = session.scalars(
-            select(OutboxMessage.raw)
+        recent = (
+            select(OutboxMessage.id)
             .where(OutboxMessage.recipient.in_({member.email, member.email.lower()}))
             .order_by(OutboxMessage.id.desc())
             .limit(LOOKBACK)
         )
-        for raw in rows:
-            if address in raw:
-                return mime.parse_mail(raw).text
-        return None
+        raw = session.scalar(
+            select(OutboxMessage.raw)
+            .where(OutboxMessage.id.in_(recent), Holds(OutboxMessage.raw, address))
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
+        return None if raw is None else mime.parse_mail(raw).text
     return None
