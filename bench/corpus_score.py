@@ -39,9 +39,6 @@ KNOWN_MISSES = {
     "holdout12/gmail_web_lead_in_then_two_questions_ect_ppa_moderation": (
         "the second of two question lines under a lead-in becomes the first one's body"
     ),
-    "holdout12/owa_reply_to_invite_thanks_then_parking_question": (
-        "a question under 'Thanks Sam.' on a reply to the invite is not recorded"
-    ),
 }
 
 

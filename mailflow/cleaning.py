@@ -529,8 +529,10 @@ def without_symbols(text: str) -> str:
 
 
 def _signature_like(line: str) -> bool:
+    """Whether a line could be part of a signature: short, and no item, withdrawal or
+    question (a question under "Thanks Sam." is the member's own words)."""
     text = line.strip()
-    if marker(text) or withdrawal(text):
+    if marker(text) or withdrawal(text) or text.endswith("?"):
         return False
     return len(text) <= 100 or _is_disclaimer(text)
 

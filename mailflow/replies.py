@@ -598,7 +598,8 @@ _MAX_OPENINGS = 8
 
 
 def _opening(lines: list[str]) -> list[str]:
-    """Drop leading greetings and "hope you are well" lines; unwrap "Hi Sam, <text>"."""
+    """Drop leading greetings, thank-yous and "hope you are well" lines; unwrap "Hi Sam,
+    <text>"."""
     lines = trim_blank(lines)
     for _ in range(_MAX_OPENINGS):
         if not lines:
@@ -607,6 +608,7 @@ def _opening(lines: list[str]) -> list[str]:
         probe = _plain(first)
         if short(probe) and (
             _GREETING.match(probe)
+            or (is_signoff(probe) and any(ln.strip() for ln in lines[1:]))  # "Thanks Sam."
             or (_HOPE.match(probe) and not _WANTS.search(probe))
             or (
                 (_NAME_COMMA.match(probe) or _SALUTATION.match(probe)) and not _APOLOGY.match(probe)
