@@ -447,6 +447,7 @@ def acknowledge(ctx: Context) -> None:
         text=text, html=html, now=ctx.now, auto_submitted="auto-replied",
         reply_to=addresses.reply_address(settings.mail.address, settings.mail.secret, token),
         in_reply_to=ctx.parsed.message_id or None,
+        member_id=ctx.member.id if ctx.member else None,  # the reply address's member
     )  # fmt: skip
     outbox.enqueue(ctx.session, msg, now=ctx.now)
 
