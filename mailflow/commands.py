@@ -59,6 +59,7 @@ _VOTE_PROSE = re.compile(
     rf"(?P<c>{_IDS})\s*+[.!]*+$",
     re.IGNORECASE,
 )
+_DIGIT = re.compile(r"\d")
 _VOLUNTEER_PROSE = re.compile(
     r"\b(?:i(?:'ll|’ll| will| can| could)|happy to|glad to|i'?m happy to|i'?d be (?:happy|glad) "
     r"to)\s++(?:answer\s++(?:questions?\s++|items?\s++|q\s*+|number\s++)?|(?:take|pick up)"
@@ -132,8 +133,8 @@ def _volunteer_line(line: str) -> list[int]:
 def _prose_commands(line: str) -> tuple[list[VoteCommand], list[int], str] | None:
     """Votes and volunteers written in the member's sentences, and the line without the
     sentences that held them; None when the line holds none."""
-    if not short(line):  # a longer line is the member's text, not searched for commands
-        return None
+    if not short(line) or not _DIGIT.search(line):  # a longer line is the member's text;
+        return None  # both kinds of command name an item by its number
     votes: list[VoteCommand] = []
     volunteers: list[int] = []
     kept: list[str] = []

@@ -738,10 +738,20 @@ def _leads_in(sentence: str) -> bool:
     return sentence.endswith(":") or sentences.lead_in(sentence)
 
 
+# A word every match of `_CANT_ATTEND_OTHER` holds (its negation or verb), searched for
+# in the lowercased sentence first: most sentences have none and are not searched further.
+_OTHER_HINT = re.compile(
+    r"(?=\w)\b(?:pas|entschuldig|nicht|verhindert|no|non|niet|verhinderd|n[ãa]o|nie|methu|fydd|"
+    r"ddim|bheidh|не)|참석|欠席|参加|出席|无法|不能|無法"
+)
+
+
 def _absent(sentence: str) -> bool:
     """Whether a sentence says the member will not be there, in English and Welsh
     however phrased (`sentences.absence`) or in the group's other languages."""
-    return sentences.absence(sentence) or bool(_CANT_ATTEND_OTHER.search(sentence))
+    if sentences.absence(sentence):
+        return True
+    return bool(_OTHER_HINT.search(sentence.lower()) and _CANT_ATTEND_OTHER.search(sentence))
 
 
 _ATTACHED = re.compile(r"\battach|\benclos|\bhere is\b|\bhere's\b|\bsharing\b", _I)
