@@ -348,9 +348,14 @@ def _header_block(line: str, following: list[str]) -> bool:
 
 
 def _attribution_end(lines: list[str], i: int) -> int | None:
-    """Index after an "On <date>, <name> wrote:" attribution starting at i, else None."""
+    """Index after an "On <date>, <name> wrote:" attribution starting at i, else None.
+
+    Every attribution read here ends in a colon within its three lines, so lines
+    without one (nearly all) are passed over at once."""
     first = lines[i].strip()
     if not first or len(first) > 300:
+        return None
+    if not any(ln.rstrip().endswith((":", "：")) for ln in lines[i : i + 3]):
         return None
     if (_ends_attrib(first) or _dated_addressed(first)) and (
         _quote_follows(lines, i + 1) or _starts_attrib(first)
