@@ -101,6 +101,8 @@ def _payloads(size: int) -> dict[str, str]:
         "welsh-ddim": "Sori, " + _repeat("dwi ddim ", size) + "x",
         "signoff-a-tous": "Bonne soirée" + _repeat(" à tous", size) + "?",
         "ooo-subject": _repeat("I am out of the office ", size) + "x",
+        "question-paragraphs": _repeat("Has anyone tried it as well?\n\n", size) + "x",
+        "leave-reason": "Please remove me - I've moved" + _repeat(" to", size) + " raise",
     }
     return cases
 
