@@ -91,7 +91,7 @@ def main() -> None:
         for inbound_id, arrival in zip(ids[chunk], arrivals[chunk], strict=True):
             start = time.thread_time()
             with app.session() as session:
-                original = sentmail.original_text(session, app.settings, arrival.rcpt_tos)
+                original = sentmail.original_mail(session, app.settings, arrival.rcpt_tos)
             looked = time.thread_time()
             reading = ingest.read(arrival.raw, arrival.mail_from, original)
             clock.add("lookup", looked - start)

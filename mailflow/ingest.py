@@ -56,11 +56,13 @@ class Reading:
     looked_up: bool = False  # read after looking up the mail of ours it answers, found or not
 
 
-def read(raw: bytes, mail_from: str, original: str | None = None) -> Reading:
+def read(raw: bytes, mail_from: str, original: bytes | None = None) -> Reading:
     """Parse a stored message and read its reply (no database: safe outside a lock);
-    `original` is the text of the mail of ours it answers, if known (`sentmail`)."""
+    `original` is the mail of ours it answers, as the outbox holds it, if known
+    (`sentmail.original_mail`): its text is parsed here too, in the reader."""
     mail = defuse(mime.parse_mail(raw, envelope_from=mail_from.strip("<>")))
-    return Reading(mail, replies.read_reply(mail, original), original is not None)
+    text = None if original is None else mime.parse_mail(original).text
+    return Reading(mail, replies.read_reply(mail, text), original is not None)
 
 
 def defuse(mail: mime.ParsedMail) -> mime.ParsedMail:
@@ -115,7 +117,7 @@ def parse(ctx: Context) -> None:
     answers); never fails, whatever the MIME."""
     reading = ctx.reading
     if reading is None or not reading.looked_up:
-        original = sentmail.original_text(ctx.session, ctx.settings, ctx.row.rcpt.split("\n"))
+        original = sentmail.original_mail(ctx.session, ctx.settings, ctx.row.rcpt.split("\n"))
         if reading is None or original is not None:
             ctx.reading = read(ctx.row.raw, ctx.row.mail_from, original)
     ctx.row.subject = ctx.parsed.subject[:500]

@@ -36,9 +36,9 @@ class BoundedReader:
         self._pool: multiprocessing.pool.Pool | None = None
         self._lock = threading.Lock()
 
-    def read(self, raw: bytes, mail_from: str, original: str | None = None) -> ingest.Reading:
-        """The message's reading (`original`: the text of the mail of ours it answers, if
-        known); `BudgetExceeded` if it took too long (the child is replaced). An
+    def read(self, raw: bytes, mail_from: str, original: bytes | None = None) -> ingest.Reading:
+        """The message's reading (`original`: the mail of ours it answers, if known);
+        `BudgetExceeded` if it took too long (the child is replaced). An
         exception of the reader itself is raised as it is."""
         with self._lock:
             if self._pool is None:

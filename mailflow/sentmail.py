@@ -9,10 +9,10 @@ the bare group address, or whose original has left the outbox, has none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import Boolean, select
+from sqlalchemy import Integer, Select, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -25,30 +25,37 @@ from mailflow.models import Member, OutboxMessage
 LOOKBACK = 50  # the member's newest outbox rows searched for the address
 
 
-class Holds(FunctionElement[bool]):
-    """``Holds(column, needle)``: whether a binary column's value contains the bytes
-    `needle`, searched by the database (``instr`` on SQLite, ``position`` on PostgreSQL),
-    so rows that do not are never loaded."""
+class Position(FunctionElement[int]):
+    """``Position(column, needle)``: where the bytes `needle` first occur in a binary
+    column's value, from 1 (0: nowhere), found by the database (``instr`` on SQLite,
+    ``position`` on PostgreSQL), so rows that do not hold them are never loaded."""
 
-    type = Boolean()
+    type = Integer()
     inherit_cache = True
 
 
-@compiles(Holds)
-def _holds_instr(element: Holds, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(Position)
+def _position_instr(element: Position, compiler: SQLCompiler, **kw: Any) -> str:
     haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
-    return f"instr({haystack}, {needle}) > 0"
+    return f"instr({haystack}, {needle})"
 
 
-@compiles(Holds, "postgresql")
-def _holds_position(element: Holds, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(Position, "postgresql")
+def _position_in(element: Position, compiler: SQLCompiler, **kw: Any) -> str:
     haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
-    return f"position({needle} in {haystack}) > 0"
+    return f"position({needle} in {haystack})"
 
 
 def original_text(session: Session, settings: Settings, recipients: Iterable[str]) -> str | None:
     """The text of the mail we sent to the signed reply address among `recipients`
     (envelope or header addresses), or None when there is no such address or mail."""
+    raw = original_mail(session, settings, recipients)
+    return None if raw is None else mime.parse_mail(raw).text
+
+
+def original_mail(session: Session, settings: Settings, recipients: Iterable[str]) -> bytes | None:
+    """The mail (as stored in the outbox) we sent to the signed reply address among
+    `recipients`, or None when there is no such address or mail."""
     for rcpt in recipients:
         found = addresses.classify_recipient(rcpt.strip(), settings.mail.address,
                                              settings.mail.secret)  # fmt: skip
@@ -59,17 +66,22 @@ def original_text(session: Session, settings: Settings, recipients: Iterable[str
             return None
         address = addresses.reply_address(settings.mail.address, settings.mail.secret,
                                           found.token).encode()  # fmt: skip
-        recent = (
-            select(OutboxMessage.id)
-            .where(OutboxMessage.recipient.in_({member.email, member.email.lower()}))
-            .order_by(OutboxMessage.id.desc())
-            .limit(LOOKBACK)
-        )
-        raw = session.scalar(
-            select(OutboxMessage.raw)
-            .where(OutboxMessage.id.in_(recent), Holds(OutboxMessage.raw, address))
-            .order_by(OutboxMessage.id.desc())
-            .limit(1)
-        )
-        return None if raw is None else mime.parse_mail(raw).text
+        return session.scalar(newest_holding({member.email, member.email.lower()}, address))
     return None
+
+
+def newest_holding(recipients: Collection[str], address: bytes) -> Select[bytes]:
+    """The newest of the LOOKBACK newest outbox rows to `recipients` (a member's address
+    as stored and lower-cased) whose mail holds `address`."""
+    recent = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.recipient.in_(recipients))
+        .order_by(OutboxMessage.id.desc())
+        .limit(LOOKBACK)
+    )
+    return (
+        select(OutboxMessage.raw)
+        .where(OutboxMessage.id.in_(recent), Position(OutboxMessage.raw, address) > 0)
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )

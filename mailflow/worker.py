@@ -175,7 +175,7 @@ class Processor:
                 raw, mail_from, rcpt = row.raw, row.mail_from, tuple(row.rcpt.split("\n"))
             # read once, knowing the mail of ours it answers (the pipeline would otherwise
             # read a reply to a signed address a second time)
-            original = sentmail.original_text(session, self.app.settings, rcpt)
+            original = sentmail.original_mail(session, self.app.settings, rcpt)
         try:
             reading = self.reader.read(raw, mail_from, original)
         except BudgetExceeded as exc:
