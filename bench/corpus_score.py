@@ -36,9 +36,6 @@ KNOWN_MISSES = {
     "holdout12/apple_mail_could_i_have_ten_minutes_walkie_talkies": (
         "a request for ten minutes that ends in a question mark is recorded as a question"
     ),
-    "holdout12/gmail_web_lead_in_then_two_questions_ect_ppa_moderation": (
-        "the second of two question lines under a lead-in becomes the first one's body"
-    ),
 }
 
 

@@ -834,12 +834,29 @@ def _free_item(lines: list[str], kind: str) -> ParsedItem:
 _CONNECTIVE = re.compile(r"^(?:and|also|plus|secondly|second|finally|lastly|then)\b[,:]?\s*", _I)
 
 
+_COUNTED = re.compile(
+    r"^\W*(?:just\s+|i'?ve got\s+|i have\s+|here are\s+)?(?P<n>two|three|four|2|3|4|"
+    r"(?:a\s+)?couple)\b",
+    _I,
+)
+_COUNTS = {"two": 2, "2": 2, "three": 3, "3": 3, "four": 4, "4": 4}
+
+
+def _counted(lead_in: str) -> int | None:
+    """How many things a lead-in announces ("Two questions from me:" is 2), if it says."""
+    match = _COUNTED.match(_plain(lead_in))
+    if match is None:
+        return None
+    return _COUNTS.get(match["n"].lower(), 2)  # "a couple" is two
+
+
 def _prose_questions(lines: list[str]) -> list[ParsedItem]:
     """Several questions in prose after a lead-in ("Two things I'd love views on: how
     ...? And has anyone ...?"): one question item each, a sentence that follows a
     question being its details. The lead-in titles nothing. Without a lead-in, or with
     fewer than two questions, or with the questions one a line (a list: its first line
-    titles it, the others are its details), nothing (the text is one item)."""
+    titles it, the others are its details), nothing (the text is one item), unless the
+    lead-in counts them ("Two questions from me:" over two question lines)."""
     said = [s for start, end in paragraphs(lines)
             for s in sentences.sentences(" ".join(lines[start:end]))]  # fmt: skip
     lead = next((n for n, s in enumerate(said) if sentences.lead_in(s)), None)
@@ -847,7 +864,8 @@ def _prose_questions(lines: list[str]) -> list[ParsedItem]:
         return []
     asked_for = [s for s in said[lead + 1 :] if sentences.question(s)]
     starts = {" ".join(ln.split())[:30] for ln in lines}
-    if len(asked_for) < 2 or all(s[:30] in starts for s in asked_for):
+    listed = all(s[:30] in starts for s in asked_for)
+    if len(asked_for) < 2 or (listed and _counted(said[lead]) != len(asked_for)):
         return []
     asked: list[tuple[str, list[str]]] = []
     for sentence in said[lead + 1 :]:
