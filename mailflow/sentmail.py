@@ -9,10 +9,10 @@ the bare group address, or whose original has left the outbox, has none.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Integer, Select, select
+from sqlalchemy import Integer, LargeBinary, bindparam, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -46,6 +46,23 @@ def _position_in(element: Position, compiler: SQLCompiler, **kw: Any) -> str:
     return f"position({needle} in {haystack})"
 
 
+_RECENT = (
+    select(OutboxMessage.id)
+    .where(OutboxMessage.recipient.in_(bindparam("recipients", expanding=True)))
+    .order_by(OutboxMessage.id.desc())
+    .limit(LOOKBACK)
+)
+# The newest of the LOOKBACK newest outbox rows to `recipients` (a member's address as
+# stored and lower-cased) whose mail holds `address`; built once, run with those values.
+NEWEST_HOLDING = (
+    select(OutboxMessage.raw)
+    .where(OutboxMessage.id.in_(_RECENT),
+           Position(OutboxMessage.raw, bindparam("address", type_=LargeBinary)) > 0)
+    .order_by(OutboxMessage.id.desc())
+    .limit(1)
+)  # fmt: skip
+
+
 def original_text(session: Session, settings: Settings, recipients: Iterable[str]) -> str | None:
     """The text of the mail we sent to the signed reply address among `recipients`
     (envelope or header addresses), or None when there is no such address or mail."""
@@ -66,22 +83,6 @@ def original_mail(session: Session, settings: Settings, recipients: Iterable[str
             return None
         address = addresses.reply_address(settings.mail.address, settings.mail.secret,
                                           found.token).encode()  # fmt: skip
-        return session.scalar(newest_holding({member.email, member.email.lower()}, address))
+        emails = sorted({member.email, member.email.lower()})
+        return session.scalar(NEWEST_HOLDING, {"recipients": emails, "address": address})
     return None
-
-
-def newest_holding(recipients: Collection[str], address: bytes) -> Select[bytes]:
-    """The newest of the LOOKBACK newest outbox rows to `recipients` (a member's address
-    as stored and lower-cased) whose mail holds `address`."""
-    recent = (
-        select(OutboxMessage.id)
-        .where(OutboxMessage.recipient.in_(recipients))
-        .order_by(OutboxMessage.id.desc())
-        .limit(LOOKBACK)
-    )
-    return (
-        select(OutboxMessage.raw)
-        .where(OutboxMessage.id.in_(recent), Position(OutboxMessage.raw, address) > 0)
-        .order_by(OutboxMessage.id.desc())
-        .limit(1)
-    )
