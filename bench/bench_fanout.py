@@ -20,9 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHORT, counting_sink, installation, send_parallel
+from common import SHORT, counting_sink, minutes_group, send_parallel
 
-from mailflow import meetings, members
 from mailflow.outbox import BATCH
 from mailflow.sendminutes import send_minutes
 
@@ -40,13 +39,7 @@ Result = tuple[float, float, float, bytes]
 def run_mailflow(port: int, result: multiprocessing.Queue[Result]) -> None:
     """Set up the group and send the minutes; report (compose s, compose CPU s, total s,
     one copy)."""
-    app = installation(transport="smtp", smtp_port=port)
-    with app.session() as session:
-        for k in range(MEMBERS):
-            members.add_member(session, email=f"m{k}@school{k % 50}.example",
-                               name=f"Member {k}", now=app.now())  # fmt: skip
-        meetings.add_meeting(session, app.settings, title="Bench", start="2027-06-17 16:00",
-                             now=app.now())  # fmt: skip
+    app = minutes_group(port, MEMBERS)
     minutes = app.settings.base_dir / "minutes.md"
     minutes.write_text(MINUTES, encoding="utf-8")
     marks: dict[str, tuple[float, float]] = {}

@@ -18,9 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHORT, counting_sink, installation
+from common import SHORT, counting_sink, minutes_group
 
-from mailflow import meetings, members
 from mailflow.models import OutboxMessage
 from mailflow.sendminutes import send_minutes
 
@@ -30,13 +29,7 @@ MINUTES = "## Notes\n\nWe met.\n\n- ACTION Member 1: write the report by 2026-12
 
 def run_mailflow(port: int, result: multiprocessing.Queue[tuple[float, float, bytes]]) -> None:
     """Set up the group and send the minutes; report (compose s, total s, one copy)."""
-    app = installation(transport="smtp", smtp_port=port)
-    with app.session() as session:
-        for k in range(MEMBERS):
-            members.add_member(session, email=f"m{k}@school{k % 50}.example",
-                               name=f"Member {k}", now=app.now())  # fmt: skip
-        meetings.add_meeting(session, app.settings, title="Bench", start="2027-06-17 16:00",
-                             now=app.now())  # fmt: skip
+    app = minutes_group(port, MEMBERS)
     folder = app.settings.base_dir
     (folder / "minutes.md").write_text(MINUTES, encoding="utf-8")
     (folder / "report.pdf").write_bytes(os.urandom(1024 * 1024))

@@ -16,6 +16,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Session
 
+from mailflow import meetings, members
 from mailflow.app import App
 from mailflow.cli.setup import example_config
 
@@ -46,6 +47,19 @@ def installation(
     text = text.replace("max_attachment_bytes = 10485760", "max_attachment_bytes = 5000000")
     (folder / "mailflow.toml").write_text(text, encoding="utf-8")
     return App.open(folder / "mailflow.toml")
+
+
+def minutes_group(port: int, size: int) -> App:
+    """An installation relaying to `port` with `size` members and one meeting ("Bench"),
+    ready for a minutes fan-out."""
+    app = installation(transport="smtp", smtp_port=port)
+    with app.session() as session:
+        for k in range(size):
+            members.add_member(session, email=f"m{k}@school{k % 50}.example",
+                               name=f"Member {k}", now=app.now())  # fmt: skip
+        meetings.add_meeting(session, app.settings, title="Bench", start="2027-06-17 16:00",
+                             now=app.now())  # fmt: skip
+    return app
 
 
 class CountingHandler:
