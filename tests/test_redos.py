@@ -187,15 +187,24 @@ def test_every_parser_is_fast_on_adversarial_text(label: str, name: str) -> None
         for call in make(payload):
             # CPU time of this thread: what a pattern costs, not what a busy machine
             # (another job, another test process) takes from us meanwhile, nor a
-            # collection of the whole suite's garbage that happens to fall in the call
-            gc.disable()
-            try:
-                started = time.thread_time()
-                call()
-                elapsed = time.thread_time() - started
-            finally:
-                gc.enable()
+            # collection of the whole suite's garbage that happens to fall in the call. A
+            # call over the limit is timed twice more and its best time counts: a shared
+            # machine only ever adds time, a pattern that backtracks is slow every time.
+            elapsed = _cpu_seconds(call)
+            if elapsed >= LIMIT:
+                elapsed = min(elapsed, _cpu_seconds(call), _cpu_seconds(call))
             assert elapsed < LIMIT, f"{entry}: {elapsed * 1000:.0f} ms on {name} ({label})"
+
+
+def _cpu_seconds(call: Callable[[], object]) -> float:
+    """The CPU time this thread spends in `call`, with the garbage collector off."""
+    gc.disable()
+    try:
+        started = time.thread_time()
+        call()
+        return time.thread_time() - started
+    finally:
+        gc.enable()
 
 
 # --------------------------------------------------------------------------- meaning kept
