@@ -297,8 +297,11 @@ def send_invites(
     from mailflow import papers as papers_  # papers builds on this module
 
     shared = papers_.invite_papers(session, settings, meeting)
-    parts, blobs = shared.parts(session) if preview is None else ([], [])
-    session.commit()
+    parts: list[compose.Part] = []
+    blobs: list[str] = []
+    if preview is None:  # a dry run stores nothing, the shared files' blobs included
+        parts, blobs = shared.parts(session)
+        session.commit()
     absent = with_apologies(session, meeting)
     context = common_context(settings, meeting) | {"agenda": text, "table": table,
                                                    "written": written,
