@@ -14,7 +14,8 @@ Nothing is lost: a worker commits a batch as one transaction, so the batch it di
 simply taken again, by it or by another worker.
 
 Processes are spawned, not forked: a child never inherits the listener's threads,
-sockets or database connections. A child whose server has gone stops by itself.
+sockets or database connections. A child ignores SIGINT and SIGTERM (the server stops
+it in order) and stops by itself when the server's process has gone.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class Supervisor:
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop processing (each worker finishes its batch), then delivery (after one
-        last pass); a process still running at `timeout` is terminated."""
+        last pass); a process still running at `timeout` is killed."""
         self.done.set()
         if self.watcher.is_alive():
             self.watcher.join()
@@ -149,8 +150,8 @@ class Supervisor:
                 assert child.process is not None
                 child.process.join(max(0.0, deadline - time.monotonic()))
                 if child.process.is_alive():
-                    log.warning("%s did not stop in time; terminating it", child.name)
-                    child.process.terminate()
+                    log.warning("%s did not stop in time; killing it", child.name)
+                    child.process.kill()
                     child.process.join(5)
 
 
@@ -166,7 +167,10 @@ def run_child(
 ) -> None:  # fmt: skip
     """The body of a worker process: process stored mail, or deliver the outbox, until
     told to stop or until the server's process has gone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the server stops us in order
+    # Ctrl-C and a service manager's SIGTERM reach every process of the group: the server
+    # stops its workers in order, so they wait for it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     logging.getLogger("mailflow").setLevel(level)
     inbox_ready, outbox_ready, stop = events
