@@ -84,6 +84,7 @@ def main() -> None:
 
     compose.render = clock.wrap("compose", compose.render)  # type: ignore[assignment]
     compose.build_message = clock.wrap("compose", compose.build_message)  # type: ignore[assignment]
+    compose.build_wire = clock.wrap("compose", compose.build_wire)  # type: ignore[assignment]
     outbox.enqueue = clock.wrap("queue", outbox.enqueue)  # type: ignore[assignment]
     for first in range(0, REPLIES, Processor.BATCH):
         batch = []

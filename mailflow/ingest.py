@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -175,8 +175,8 @@ def identify(ctx: Context) -> None:
 def our_recipient(settings: Settings, rcpt: str) -> Recipient | None:
     """Which of our addresses a stored message's recipients (one a line) name: a signed
     reply address first, else the bare group address; None for neither."""
-    found = [addresses.classify_recipient(r, settings.mail.address, settings.mail.secret)
-             for r in rcpt.split("\n") if r]  # fmt: skip
+    mail = settings.mail
+    found = [sentmail.classified(r, mail.address, mail.secret) for r in rcpt.split("\n") if r]
     known = [r for r in found if r is not None]
     return next((r for r in known if not r.bare), known[0] if known else None)
 
@@ -190,9 +190,12 @@ def _from_group_coordinator(ctx: Context) -> bool:
             and bool(address) and ctx.parsed.from_address.lower() == address)  # fmt: skip
 
 
+MEETING_PURPOSES = ("c", "a", "i", "m", "k")  # the reply tokens whose target is a meeting
+
+
 def _token_meeting(ctx: Context) -> Meeting | None:
     token = ctx.token
-    if token is None or token.purpose not in ("c", "a", "i", "m", "k"):
+    if token is None or token.purpose not in MEETING_PURPOSES:
         return None
     return ctx.session.get(Meeting, token.target_id)
 
@@ -443,7 +446,7 @@ def acknowledge(ctx: Context) -> None:
         "group": settings.group.name,
     }
     text, html = compose.render("member/ack", context)
-    msg = compose.build_message(
+    msg = compose.build_wire(
         settings, to=to,
         subject=compose.reply_subject(ctx.parsed.subject) if ctx.parsed.subject else "Received",
         text=text, html=html, now=ctx.now, auto_submitted="auto-replied",
@@ -695,12 +698,13 @@ def process_batch(
     batch is rolled back and each message is processed on its own with `process`, so the
     failing one ends up `failed` with its error and the others are recorded as usual.
     """
-    # The session holds what it loaded only while something refers to it: keeping each
-    # message's context keeps its member and meeting at hand for the next messages.
+    # The session holds what it loaded only while something refers to it: keeping the
+    # members and meetings loaded, and each message's context, keeps them at hand.
     done: list[Context] = []
     jobs = sorted(batch, key=lambda job: job[0])
     try:
         claimed = claim_all_new(session, [inbound_id for inbound_id, _ in jobs])
+        _named = load_named(session, settings, claimed.values())  # kept till the commit
         for inbound_id, reading in jobs:
             if inbound_id in claimed:
                 done.append(_run_pipeline(session, settings, claimed[inbound_id], now=now,
@@ -716,6 +720,22 @@ def process_batch(
         except Exception:  # the message stays 'new' and is retried at the next start
             session.rollback()
             log.exception("could not process inbound message %s", inbound_id)
+
+
+def load_named(
+    session: Session, settings: Settings, rows: Iterable[InboundMessage]
+) -> list[Member | Meeting]:  # fmt: skip
+    """The members and meetings the signed reply addresses of `rows` name, loaded in one
+    query each: while the caller keeps them, `identify` finds them without a query."""
+    tokens = [r.token for row in rows if (r := our_recipient(settings, row.rcpt)) and r.token]
+    member_ids = {t.member_id for t in tokens}
+    meeting_ids = {t.target_id for t in tokens if t.purpose in MEETING_PURPOSES}
+    named: list[Member | Meeting] = []
+    if member_ids:
+        named += session.scalars(select(Member).where(Member.id.in_(member_ids)))
+    if meeting_ids:
+        named += session.scalars(select(Meeting).where(Meeting.id.in_(meeting_ids)))
+    return named
 
 
 def _left_alone(session: Session, inbound_id: int) -> str:
