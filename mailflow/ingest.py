@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -90,6 +91,10 @@ class Context:
     done: bool = False
     answered: bool = False  # a step queued its own answer: no acknowledgement as well
     rsvp: bool = False  # a calendar answer: recorded (see the outcome), never acknowledged
+    # the stored message's subject and flood budget: written on it with its outcome, so
+    # that each message is written once
+    subject: str = ""
+    budget: str | None = None
     recorded: list[Item] = field(default_factory=list)
     withdrawn: list[Item] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -120,7 +125,7 @@ def parse(ctx: Context) -> None:
         original = sentmail.original_mail(ctx.session, ctx.settings, ctx.row.rcpt.split("\n"))
         if reading is None or original is not None:
             ctx.reading = read(ctx.row.raw, ctx.row.mail_from, original)
-    ctx.row.subject = ctx.parsed.subject[:500]
+    ctx.subject = ctx.parsed.subject[:500]
 
 
 def ignore_automatic(ctx: Context) -> None:
@@ -219,16 +224,17 @@ def rate_limit(ctx: Context) -> None:
     hold the member's real mail; nor can a flood on the bare address under their
     envelope hold what they send to their signed addresses.
 
-    The message's budget is written on it, so the count is one indexed range
-    (`flood_count`), however much mail is stored.
+    The message's budget is written on it (with its outcome), so the count is one
+    indexed range (`flood_count`), however much mail is stored.
     """
-    ctx.row.budget = budget_of(ctx.settings, ctx.row.mail_from, ctx.row.rcpt)
+    ctx.budget = budget_of(ctx.settings, ctx.row.mail_from, ctx.row.rcpt)
     limit = ctx.settings.inbound.rate_limit_per_minute
     if ctx.trusted or limit <= 0:
         return
     since = ctx.row.received_at - timedelta(minutes=1)
-    recent = ctx.session.scalar(flood_count(ctx.row.budget, since=since, before_id=ctx.row.id))
-    if (recent or 0) >= limit:
+    values = {"budget": ctx.budget, "since": since, "before_id": ctx.row.id}
+    recent = ctx.session.scalar(FLOOD_COUNT, values) or 0
+    if recent >= limit:
         sender = ctx.member.email if ctx.member else ctx.parsed.from_address
         raise Hold(f"more than {limit} messages in a minute from {sender}")
 
@@ -242,15 +248,21 @@ def budget_of(settings: Settings, mail_from: str, rcpt: str) -> str:
     return f"envelope:{senders.envelope_address(mail_from)}"
 
 
+INBOUND = cast(Table, InboundMessage.__table__)
+# `flood_count`'s statement, built once and run with each message's values (the session
+# writes what it holds first, as for any statement)
+FLOOD_COUNT: Select[int] = select(func.count()).where(
+    INBOUND.c.budget == bindparam("budget"),
+    INBOUND.c.received_at >= bindparam("since"),
+    INBOUND.c.status == "processed",
+    INBOUND.c.id < bindparam("before_id"),
+)
+
+
 def flood_count(budget: str, *, since: datetime, before_id: int) -> Select[int]:
     """How many processed messages used `budget` since `since`, before message
     `before_id`: a range of the index ``ix_inbound_budget`` (budget, status, received_at)."""
-    return select(func.count()).where(
-        InboundMessage.budget == budget,
-        InboundMessage.received_at >= since,
-        InboundMessage.status == "processed",
-        InboundMessage.id < before_id,
-    )
+    return FLOOD_COUNT.params(budget=budget, since=since, before_id=before_id)
 
 
 def calendar_reply(ctx: Context) -> None:
@@ -673,16 +685,20 @@ def _run_pipeline(
     try:
         for _name, step in PIPELINE:
             step(ctx)
-        _finish(row, "processed", describe(ctx), now)
+        status, outcome = "processed", describe(ctx)
     except Hold as hold:
-        _finish(row, "held", hold.reason, now)
+        status, outcome = "held", hold.reason
         held = session.scalar(select(Held).where(Held.inbound_id == row.id))
         if held is None:
             session.add(Held(inbound_id=row.id, reason=hold.reason, created_at=now))
         else:
             held.reason, held.status = hold.reason, "held"
     except Discard as discard:
-        _finish(row, "ignored", discard.reason, now)
+        status, outcome = "ignored", discard.reason
+    row.subject = ctx.subject
+    if ctx.budget is not None:
+        row.budget = ctx.budget
+    _finish(row, status, outcome, now)
     return ctx
 
 

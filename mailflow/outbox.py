@@ -111,9 +111,9 @@ def enqueue(
     """Store `msg` (as built, or already written: `compose.build_wire`) as a queued
     outbox row, the caller commits; returns the row's id.
 
-    One INSERT on the table, not through the unit of work: what else the session holds
-    is not flushed for it. `mailing` must be stored already; `blobs` names the shared
-    parts (see `store_blob`) the message refers to.
+    One INSERT on the table, built once: no ORM object is made for the row. `mailing`
+    must be stored already; `blobs` names the shared parts (see `store_blob`) the
+    message refers to.
     """
     values = _queued(msg, now=now, mailing=mailing, blobs=blobs)
     return int(session.execute(_ENQUEUE, values).scalar_one())

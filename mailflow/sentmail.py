@@ -24,6 +24,7 @@ from mailflow.config import Settings
 from mailflow.models import Member, OutboxMessage
 
 MEMBERS = cast(Table, Member.__table__)
+OUTBOX = cast(Table, OutboxMessage.__table__)
 LOOKBACK = 50  # the member's newest outbox rows searched for the address
 
 
@@ -49,23 +50,24 @@ def _position_in(element: Position, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 _RECENT = (
-    select(OutboxMessage.id)
-    .where(OutboxMessage.recipient.in_(bindparam("recipients", expanding=True)))
-    .order_by(OutboxMessage.id.desc())
+    select(OUTBOX.c.id)
+    .where(OUTBOX.c.recipient.in_(bindparam("recipients", expanding=True)))
+    .order_by(OUTBOX.c.id.desc())
     .limit(LOOKBACK)
 )
 # The newest of the LOOKBACK newest outbox rows to `recipients` (a member's address as
-# stored and lower-cased) whose mail holds `address`; built once, run with those values.
+# stored and lower-cased) whose mail holds `address`; built once, run with those values,
+# on the table itself (no ORM entity to load).
 NEWEST_HOLDING = (
-    select(OutboxMessage.raw)
-    .where(OutboxMessage.id.in_(_RECENT),
-           Position(OutboxMessage.raw, bindparam("address", type_=LargeBinary)) > 0)
-    .order_by(OutboxMessage.id.desc())
+    select(OUTBOX.c.raw)
+    .where(OUTBOX.c.id.in_(_RECENT),
+           Position(OUTBOX.c.raw, bindparam("address", type_=LargeBinary)) > 0)
+    .order_by(OUTBOX.c.id.desc())
     .limit(1)
 )  # fmt: skip
 
 
-# The member's address, read straight from the table (no unit of work, no identity map).
+# The member's address, read straight from the table (no ORM entity to load).
 MEMBER_EMAIL = select(MEMBERS.c.email).where(MEMBERS.c.id == bindparam("member"))
 
 
