@@ -1,12 +1,16 @@
-"""Building outgoing mail: jinja2 templates rendered into `EmailMessage` objects.
+"""Building outgoing mail: jinja2 templates rendered into `EmailMessage` objects, or, for
+plain text + HTML mail sent one at a time (the acknowledgements), straight into the
+bytes `to_bytes` would give (`build_wire`).
 
 Nothing here sends or stores anything; `outbox` takes the messages. Every message gets
 Message-ID, Date, From (group name + address), Reply-To (a signed address when given),
 List-Id, Auto-Submitted (RFC 3834) and a text + HTML `multipart/alternative` body; mail
 to a member also carries List-Unsubscribe (see `list_unsubscribe`).
-Headers are set through `EmailMessage`, never by joining strings of member input:
+Headers are made by the email package, never by joining strings of member input:
 addresses are `Address` objects made by `mailbox`, and every text from stored data
-(display names, subjects, file names) passes `one_line` on its way into a header.
+(display names, subjects, file names) passes `one_line` on its way into a header;
+`build_wire` writes a value as it is only when it is printable ASCII the email package
+would write unchanged, and has the package fold every other.
 """
 
 from __future__ import annotations
