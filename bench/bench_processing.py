@@ -6,8 +6,9 @@ then taken as the server's worker takes them: the lookup of the mail each answer
 (`sentmail`), the reading (`ingest.read`: in the server, in the reader child) and
 `ingest.process_batch` over batches of `worker.Processor.BATCH`. Prints the CPU
 (`time.thread_time`) per reply of each stage, the acknowledgement's composing
-(`compose.render` + `compose.build_message`) and queueing (`outbox.enqueue`) taken out
-of the pipeline's, and each against a baseline measured in the same run:
+(`compose.render` + `compose.build_wire`, or `compose.build_message` where a message
+is built) and queueing (`outbox.enqueue`) taken out of the pipeline's, and each against
+a baseline measured in the same run:
 `email.message_from_bytes` of the same reply.
 MAILFLOW_BENCH_SHORT=1: 100 replies instead of 1000.
 """
@@ -84,6 +85,7 @@ def main() -> None:
 
     compose.render = clock.wrap("compose", compose.render)  # type: ignore[assignment]
     compose.build_message = clock.wrap("compose", compose.build_message)  # type: ignore[assignment]
+    compose.build_wire = clock.wrap("compose", compose.build_wire)  # type: ignore[assignment]
     outbox.enqueue = clock.wrap("queue", outbox.enqueue)  # type: ignore[assignment]
     for first in range(0, REPLIES, Processor.BATCH):
         batch = []

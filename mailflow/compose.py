@@ -1,17 +1,23 @@
-"""Building outgoing mail: jinja2 templates rendered into `EmailMessage` objects.
+"""Building outgoing mail: jinja2 templates rendered into `EmailMessage` objects, or, for
+plain text + HTML mail sent one at a time (the acknowledgements), straight into the
+bytes `to_bytes` would give (`build_wire`).
 
 Nothing here sends or stores anything; `outbox` takes the messages. Every message gets
 Message-ID, Date, From (group name + address), Reply-To (a signed address when given),
 List-Id, Auto-Submitted (RFC 3834) and a text + HTML `multipart/alternative` body; mail
 to a member also carries List-Unsubscribe (see `list_unsubscribe`).
-Headers are set through `EmailMessage`, never by joining strings of member input:
+Headers are made by the email package, never by joining strings of member input:
 addresses are `Address` objects made by `mailbox`, and every text from stored data
-(display names, subjects, file names) passes `one_line` on its way into a header.
+(display names, subjects, file names) passes `one_line` on its way into a header;
+`build_wire` writes a value as it is only when it is printable ASCII the email package
+would write unchanged, and has the package fold every other.
 """
 
 from __future__ import annotations
 
+import binascii
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,6 +98,7 @@ def template_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # packaged files: compiled once, never looked at again
     )
     env.filters["sanitize"] = lambda html: markupsafe.Markup(sanitize_html(html))
     return env
@@ -243,6 +250,32 @@ def new_message_id(settings: Settings) -> str:
     return utils.make_msgid(domain=settings.mail.domain)
 
 
+def _headers(
+    settings: Settings, *, to: Address | str, subject: str, now: datetime,
+    reply_to: Address | str | None, auto_submitted: str, in_reply_to: str | None,
+    message_id: str | None, member_id: int | None,
+) -> list[tuple[str, Address | str]]:  # fmt: skip
+    """The top-level headers of a message, in order, before the MIME ones (see
+    `build_message` for what each parameter becomes)."""
+    headers: list[tuple[str, Address | str]] = [
+        ("Subject", one_line(subject)),
+        ("From", group_from(settings)),
+        ("To", _header_address(to)),
+        ("Date", utils.format_datetime(now)),
+        ("Message-ID", message_id or new_message_id(settings)),
+    ]
+    if reply_to:
+        headers.append(("Reply-To", _header_address(reply_to)))
+    headers.append(("List-Id", list_id(settings)))
+    member = member_id or _member_of(settings, reply_to)
+    if member:
+        headers.append(("List-Unsubscribe", list_unsubscribe(settings, member)))
+    headers.append(("Auto-Submitted", auto_submitted))
+    if reference := plain_msg_id(in_reply_to):
+        headers += [("In-Reply-To", reference), ("References", reference)]
+    return headers
+
+
 def build_message(
     settings: Settings,
     *,
@@ -270,21 +303,10 @@ def build_message(
     Raises `ValueError` when `to` or `reply_to` is not a usable address.
     """
     msg = EmailMessage(policy=POLICY)
-    msg["Subject"] = one_line(subject)
-    msg["From"] = group_from(settings)
-    msg["To"] = _header_address(to)
-    msg["Date"] = utils.format_datetime(now)
-    msg["Message-ID"] = message_id or new_message_id(settings)
-    if reply_to:
-        msg["Reply-To"] = _header_address(reply_to)
-    msg["List-Id"] = list_id(settings)
-    member = member_id or _member_of(settings, reply_to)
-    if member:
-        msg["List-Unsubscribe"] = list_unsubscribe(settings, member)
-    msg["Auto-Submitted"] = auto_submitted
-    if reference := plain_msg_id(in_reply_to):
-        msg["In-Reply-To"] = reference
-        msg["References"] = reference
+    for name, value in _headers(settings, to=to, subject=subject, now=now, reply_to=reply_to,
+                                auto_submitted=auto_submitted, in_reply_to=in_reply_to,
+                                message_id=message_id, member_id=member_id):  # fmt: skip
+        msg[name] = value
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(html, subtype="html", cte="quoted-printable")
     if calendar is not None:
@@ -301,6 +323,108 @@ def build_message(
             filename=one_line(part.filename),
         )  # fmt: skip
     return msg
+
+
+@dataclass(frozen=True)
+class Wire:
+    """A composed message as it goes on the wire, with what the outbox keeps beside it."""
+
+    raw: bytes
+    recipient: str  # the To address (addr-spec)
+    subject: str  # the Subject as a reader of the header gets it
+    message_id: str
+
+
+def build_wire(
+    settings: Settings,
+    *,
+    to: Address | str,
+    subject: str,
+    text: str,
+    html: str,
+    now: datetime,
+    reply_to: Address | str | None = None,
+    auto_submitted: str = "auto-generated",
+    in_reply_to: str | None = None,
+    message_id: str | None = None,
+    member_id: int | None = None,
+) -> Wire:
+    """`to_bytes(build_message(...))` for a text + HTML message (no calendar, no
+    attachments), written straight to bytes: the same headers (each one folded by the
+    email package, once per distinct value, or written as is when it is plain ASCII
+    that folding leaves alone) and the same two quoted-printable alternatives.
+
+    Raises `ValueError` when `to` or `reply_to` is not a usable address.
+    """
+    lines = []
+    decoded: dict[str, str] = {}
+    for name, value in _headers(settings, to=to, subject=subject, now=now, reply_to=reply_to,
+                                auto_submitted=auto_submitted, in_reply_to=in_reply_to,
+                                message_id=message_id, member_id=member_id):  # fmt: skip
+        line, decoded[name] = header_line(name, value)
+        lines.append(line)
+    # "=_" never occurs in quoted-printable text, so no body can hold the boundary
+    boundary = f"=_{secrets.token_hex(16)}".encode("ascii")
+    lines.append(b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="%s"'
+                 b"\r\n\r\n" % boundary)  # fmt: skip
+    for subtype, content in (("plain", text), ("html", html)):
+        lines.append(b"--%s\r\n" % boundary)
+        lines.append(_quoted_printable_part(subtype, content))
+    lines.append(b"--%s--\r\n" % boundary)
+    recipient = utils.parseaddr(decoded["To"])[1]
+    return Wire(b"".join(lines), recipient, decoded["Subject"], decoded["Message-ID"])
+
+
+def _quoted_printable_part(subtype: str, text: str) -> bytes:
+    """A ``text/<subtype>`` part in UTF-8, quoted-printable, as `set_content` makes it
+    (lines split as `bytes.splitlines` does, one line end after the last), then CRLF."""
+    lines = text.encode("utf-8").splitlines()
+    body = binascii.b2a_qp(b"\n".join(lines) + b"\n", istext=True).replace(b"\n", b"\r\n")
+    head = (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n")  # fmt: skip
+    return head.encode("ascii") + body + b"\r\n"
+
+
+# Header values the email package writes back as they are: printable ASCII words with
+# single spaces (no encoded-word look-alike), well inside the line limit.
+_PLAIN = re.compile(r"[!-~]+(?: [!-~]+)*")
+_PLAIN_MSG_ID = re.compile(r"<[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+>")
+_UNSTRUCTURED = frozenset({"subject", "in-reply-to", "references", "auto-submitted"})
+
+
+def header_line(name: str, value: Address | str) -> tuple[bytes, str]:
+    """One header as `to_bytes` writes it (name, value, CRLF) and its value as read
+    back (`str(msg[name])`). Raises `ValueError` for a value holding a line break."""
+    text = str(value)
+    key = name.lower()
+    if (
+        len(text) < 900
+        and "=?" not in text
+        and (
+            (key in _UNSTRUCTURED and _PLAIN.fullmatch(text))
+            or (key == "message-id" and _PLAIN_MSG_ID.fullmatch(text))
+        )
+    ):
+        return f"{name}: {text}\r\n".encode("ascii"), text
+    return _folded(name, text, value)
+
+
+_FOLDED: dict[tuple[str, bool, str], tuple[bytes, str]] = {}
+_FOLDED_MAX = 4096  # distinct values kept: a group's members' addresses, a few dates
+
+
+def _folded(name: str, text: str, value: Address | str) -> tuple[bytes, str]:
+    """The email package's folding of one header and its value as read back, made once
+    per distinct value (an address header folds its value's text, so every `Address`
+    with the same text folds alike)."""
+    key = (name, isinstance(value, str), text)
+    found = _FOLDED.get(key)
+    if found is None:
+        header = POLICY.header_store_parse(name, value)[1]
+        if len(_FOLDED) >= _FOLDED_MAX:
+            _FOLDED.clear()
+        found = _FOLDED[key] = (WIRE.fold_binary(name, header), str(header))
+    return found
 
 
 def _add_calendar(msg: EmailMessage, calendar: Part) -> None:

@@ -13,12 +13,13 @@ import dataclasses
 import itertools
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -90,6 +91,10 @@ class Context:
     done: bool = False
     answered: bool = False  # a step queued its own answer: no acknowledgement as well
     rsvp: bool = False  # a calendar answer: recorded (see the outcome), never acknowledged
+    # the stored message's subject and flood budget: written on it with its outcome, so
+    # that each message is written once
+    subject: str = ""
+    budget: str | None = None
     recorded: list[Item] = field(default_factory=list)
     withdrawn: list[Item] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -120,7 +125,7 @@ def parse(ctx: Context) -> None:
         original = sentmail.original_mail(ctx.session, ctx.settings, ctx.row.rcpt.split("\n"))
         if reading is None or original is not None:
             ctx.reading = read(ctx.row.raw, ctx.row.mail_from, original)
-    ctx.row.subject = ctx.parsed.subject[:500]
+    ctx.subject = ctx.parsed.subject[:500]
 
 
 def ignore_automatic(ctx: Context) -> None:
@@ -175,8 +180,8 @@ def identify(ctx: Context) -> None:
 def our_recipient(settings: Settings, rcpt: str) -> Recipient | None:
     """Which of our addresses a stored message's recipients (one a line) name: a signed
     reply address first, else the bare group address; None for neither."""
-    found = [addresses.classify_recipient(r, settings.mail.address, settings.mail.secret)
-             for r in rcpt.split("\n") if r]  # fmt: skip
+    mail = settings.mail
+    found = [sentmail.classified(r, mail.address, mail.secret) for r in rcpt.split("\n") if r]
     known = [r for r in found if r is not None]
     return next((r for r in known if not r.bare), known[0] if known else None)
 
@@ -190,9 +195,12 @@ def _from_group_coordinator(ctx: Context) -> bool:
             and bool(address) and ctx.parsed.from_address.lower() == address)  # fmt: skip
 
 
+MEETING_PURPOSES = ("c", "a", "i", "m", "k")  # the reply tokens whose target is a meeting
+
+
 def _token_meeting(ctx: Context) -> Meeting | None:
     token = ctx.token
-    if token is None or token.purpose not in ("c", "a", "i", "m", "k"):
+    if token is None or token.purpose not in MEETING_PURPOSES:
         return None
     return ctx.session.get(Meeting, token.target_id)
 
@@ -216,16 +224,17 @@ def rate_limit(ctx: Context) -> None:
     hold the member's real mail; nor can a flood on the bare address under their
     envelope hold what they send to their signed addresses.
 
-    The message's budget is written on it, so the count is one indexed range
-    (`flood_count`), however much mail is stored.
+    The message's budget is written on it (with its outcome), so the count is one
+    indexed range (`flood_count`), however much mail is stored.
     """
-    ctx.row.budget = budget_of(ctx.settings, ctx.row.mail_from, ctx.row.rcpt)
+    ctx.budget = budget_of(ctx.settings, ctx.row.mail_from, ctx.row.rcpt)
     limit = ctx.settings.inbound.rate_limit_per_minute
     if ctx.trusted or limit <= 0:
         return
     since = ctx.row.received_at - timedelta(minutes=1)
-    recent = ctx.session.scalar(flood_count(ctx.row.budget, since=since, before_id=ctx.row.id))
-    if (recent or 0) >= limit:
+    values = {"budget": ctx.budget, "since": since, "before_id": ctx.row.id}
+    recent = ctx.session.scalar(FLOOD_COUNT, values) or 0
+    if recent >= limit:
         sender = ctx.member.email if ctx.member else ctx.parsed.from_address
         raise Hold(f"more than {limit} messages in a minute from {sender}")
 
@@ -239,15 +248,21 @@ def budget_of(settings: Settings, mail_from: str, rcpt: str) -> str:
     return f"envelope:{senders.envelope_address(mail_from)}"
 
 
+INBOUND = cast(Table, InboundMessage.__table__)
+# `flood_count`'s statement, built once and run with each message's values (the session
+# writes what it holds first, as for any statement)
+FLOOD_COUNT: Select[int] = select(func.count()).where(
+    INBOUND.c.budget == bindparam("budget"),
+    INBOUND.c.received_at >= bindparam("since"),
+    INBOUND.c.status == "processed",
+    INBOUND.c.id < bindparam("before_id"),
+)
+
+
 def flood_count(budget: str, *, since: datetime, before_id: int) -> Select[int]:
     """How many processed messages used `budget` since `since`, before message
     `before_id`: a range of the index ``ix_inbound_budget`` (budget, status, received_at)."""
-    return select(func.count()).where(
-        InboundMessage.budget == budget,
-        InboundMessage.received_at >= since,
-        InboundMessage.status == "processed",
-        InboundMessage.id < before_id,
-    )
+    return FLOOD_COUNT.params(budget=budget, since=since, before_id=before_id)
 
 
 def calendar_reply(ctx: Context) -> None:
@@ -443,7 +458,7 @@ def acknowledge(ctx: Context) -> None:
         "group": settings.group.name,
     }
     text, html = compose.render("member/ack", context)
-    msg = compose.build_message(
+    msg = compose.build_wire(
         settings, to=to,
         subject=compose.reply_subject(ctx.parsed.subject) if ctx.parsed.subject else "Received",
         text=text, html=html, now=ctx.now, auto_submitted="auto-replied",
@@ -670,16 +685,20 @@ def _run_pipeline(
     try:
         for _name, step in PIPELINE:
             step(ctx)
-        _finish(row, "processed", describe(ctx), now)
+        status, outcome = "processed", describe(ctx)
     except Hold as hold:
-        _finish(row, "held", hold.reason, now)
+        status, outcome = "held", hold.reason
         held = session.scalar(select(Held).where(Held.inbound_id == row.id))
         if held is None:
             session.add(Held(inbound_id=row.id, reason=hold.reason, created_at=now))
         else:
             held.reason, held.status = hold.reason, "held"
     except Discard as discard:
-        _finish(row, "ignored", discard.reason, now)
+        status, outcome = "ignored", discard.reason
+    row.subject = ctx.subject
+    if ctx.budget is not None:
+        row.budget = ctx.budget
+    _finish(row, status, outcome, now)
     return ctx
 
 
@@ -695,12 +714,13 @@ def process_batch(
     batch is rolled back and each message is processed on its own with `process`, so the
     failing one ends up `failed` with its error and the others are recorded as usual.
     """
-    # The session holds what it loaded only while something refers to it: keeping each
-    # message's context keeps its member and meeting at hand for the next messages.
+    # The session holds what it loaded only while something refers to it: keeping the
+    # members and meetings loaded, and each message's context, keeps them at hand.
     done: list[Context] = []
     jobs = sorted(batch, key=lambda job: job[0])
     try:
         claimed = claim_all_new(session, [inbound_id for inbound_id, _ in jobs])
+        _named = load_named(session, settings, claimed.values())  # kept till the commit
         for inbound_id, reading in jobs:
             if inbound_id in claimed:
                 done.append(_run_pipeline(session, settings, claimed[inbound_id], now=now,
@@ -716,6 +736,22 @@ def process_batch(
         except Exception:  # the message stays 'new' and is retried at the next start
             session.rollback()
             log.exception("could not process inbound message %s", inbound_id)
+
+
+def load_named(
+    session: Session, settings: Settings, rows: Iterable[InboundMessage]
+) -> list[Member | Meeting]:  # fmt: skip
+    """The members and meetings the signed reply addresses of `rows` name, loaded in one
+    query each: while the caller keeps them, `identify` finds them without a query."""
+    tokens = [r.token for row in rows if (r := our_recipient(settings, row.rcpt)) and r.token]
+    member_ids = {t.member_id for t in tokens}
+    meeting_ids = {t.target_id for t in tokens if t.purpose in MEETING_PURPOSES}
+    named: list[Member | Meeting] = []
+    if member_ids:
+        named += session.scalars(select(Member).where(Member.id.in_(member_ids)))
+    if meeting_ids:
+        named += session.scalars(select(Meeting).where(Meeting.id.in_(meeting_ids)))
+    return named
 
 
 def _left_alone(session: Session, inbound_id: int) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from mailflow import compose, outbox
 from mailflow.config import Settings
-from mailflow.models import Meeting, Member, OutboxMessage
+from mailflow.models import Meeting, Member
 from mailflow.planning import fan_out, to_address
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,12 @@ def queue_mail(
     context: Mapping[str, Any], subject: str, now: datetime, reply_to: str | None = None,
     in_reply_to: str | None = None, auto_submitted: str = "auto-generated",
     attachments: Sequence[compose.Part] = (),
-) -> OutboxMessage | None:  # fmt: skip
+) -> int | None:  # fmt: skip
     """Render `template` (text + HTML) with `context` and queue it for `to`.
 
     The context always has ``group`` (the group's name) and ``name`` (the recipient's,
     when `to` is a member; else whatever the caller gave, or "").
-    Returns the queued row, or None (logged) if the message cannot be built or `to` is
+    Returns the queued row's id, or None (logged) if the message cannot be built or `to` is
     a member who has left.
     """
     if isinstance(to, Member) and not to.active:

@@ -33,8 +33,9 @@ from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import ColumnElement, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -94,35 +95,45 @@ def _deliveries(session: Session, rows: Sequence[OutboxMessage]) -> list[Deliver
     ]
 
 
+OUTBOX = cast(Table, OutboxMessage.__table__)
+# `enqueue`'s statement: built once, run with each row's values; on the table directly
+_ENQUEUE = insert(OUTBOX).returning(OUTBOX.c.id)
+
+
 def enqueue(
     session: Session,
-    msg: EmailMessage,
+    msg: EmailMessage | compose.Wire,
     *,
     now: datetime,
     mailing: Mailing | None = None,
     blobs: Sequence[str] = (),
-) -> OutboxMessage:
-    """Store `msg` as a queued outbox row (the caller commits).
+) -> int:
+    """Store `msg` (as built, or already written: `compose.build_wire`) as a queued
+    outbox row, the caller commits; returns the row's id.
 
-    `blobs` names the shared parts (see `store_blob`) the message refers to.
+    One INSERT on the table, built once: no ORM object is made for the row. `mailing`
+    must be stored already; `blobs` names the shared parts (see `store_blob`) the
+    message refers to.
     """
-    row = OutboxMessage(**_queued(msg, now=now, mailing=mailing, blobs=blobs))
-    session.add(row)
-    session.flush()
-    return row
+    values = _queued(msg, now=now, mailing=mailing, blobs=blobs)
+    return int(session.execute(_ENQUEUE, values).scalar_one())
 
 
 def _queued(
-    msg: EmailMessage, *, now: datetime, mailing: Mailing | None, blobs: Sequence[str]
-) -> dict[str, object]:
+    msg: EmailMessage | compose.Wire, *, now: datetime, mailing: Mailing | None,
+    blobs: Sequence[str],
+) -> dict[str, object]:  # fmt: skip
     """The outbox row's values for `msg`, queued and due at `now`."""
+    if isinstance(msg, EmailMessage):
+        msg = compose.Wire(compose.to_bytes(msg), _recipient(msg), str(msg["Subject"] or ""),
+                           str(msg["Message-ID"] or ""))  # fmt: skip
     return {
         "mailing_id": mailing.id if mailing else None,
-        "recipient": _recipient(msg),
-        "subject": str(msg["Subject"] or ""),
-        "message_id": str(msg["Message-ID"] or ""),
+        "recipient": msg.recipient,
+        "subject": msg.subject,
+        "message_id": msg.message_id,
         "blobs": ",".join(blobs),
-        "raw": compose.to_bytes(msg),
+        "raw": msg.raw,
         "status": "queued",
         "attempts": 0,
         "last_error": "",
