@@ -348,33 +348,19 @@ _PLAIN_TEXT = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
 _PLAIN_LENGTH = 900  # well under the 998 past which `WIRE` folds
 
 
-def _plain_value(name: str, value: Address | str) -> str | None:
-    """`value` as `email` writes it in header `name`, when it is plain enough to know that
-    without the email package's parser (ASCII words, a dot-atom address); else None."""
+def plain_header_value(name: str, value: Address | str) -> str | None:
+    """`value` as `to_bytes` writes it in header `name` (``msg[name] = value``), when it
+    is plain enough to know that without the email package's parser: ASCII words and
+    dot-atom addresses, well under the folding length. None for any other value."""
     kind = cast(_HeaderClasses, POLICY.header_factory)[name]
+    plain: str | None = None
     if isinstance(value, Address):
-        spec = f"{value.username}@{value.domain}"
-        if not issubclass(kind, headerregistry.AddressHeader) or not _PLAIN_ADDR_SPEC.fullmatch(
-            spec
-        ):
-            return None
-        if not value.display_name:
-            return spec
-        return (
-            f"{value.display_name} <{spec}>" if _PLAIN_NAME.fullmatch(value.display_name) else None
-        )
-    if issubclass(kind, headerregistry.MessageIDHeader):
-        return value if _PLAIN_MSG_ID.fullmatch(value) else None
-    if issubclass(kind, headerregistry.UnstructuredHeader) and "=?" not in value:
-        return value if _PLAIN_TEXT.fullmatch(value) else None
-    return None
-
-
-def header_line(name: str, value: Address | str) -> bytes:
-    """The header as `to_bytes` writes it for ``msg[name] = value`` (folded, CRLF), the
-    email package's header classes skipped for plain values (see `_plain_value`)."""
-    plain = _plain_value(name, value)
-    if plain is not None and len(name) + len(plain) < _PLAIN_LENGTH:
-        return f"{name}: {plain}\r\n".encode("ascii")
-    header = POLICY.header_store_parse(name, value)[1]
-    return WIRE.fold_binary(name, header)
+        spec, shown = f"{value.username}@{value.domain}", value.display_name
+        if (issubclass(kind, headerregistry.AddressHeader) and _PLAIN_ADDR_SPEC.fullmatch(spec)
+                and (not shown or _PLAIN_NAME.fullmatch(shown))):  # fmt: skip
+            plain = f"{shown} <{spec}>" if shown else spec
+    elif issubclass(kind, headerregistry.MessageIDHeader):
+        plain = value if _PLAIN_MSG_ID.fullmatch(value) else None
+    elif issubclass(kind, headerregistry.UnstructuredHeader) and "=?" not in value:
+        plain = value if _PLAIN_TEXT.fullmatch(value) else None
+    return plain if plain is not None and len(name) + len(plain) < _PLAIN_LENGTH else None

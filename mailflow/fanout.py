@@ -4,7 +4,7 @@ A `Template` is made from a message built the ordinary way (`compose.build_messa
 whose text bodies hold a placeholder where each recipient's own words go (a greeting's
 name). The message is serialised once; each copy is then assembled from those bytes:
 the header lines that differ per recipient (`compose.RECIPIENT_HEADERS`) are written for
-that recipient (`compose.header_line`), and so are the body lines holding the
+that recipient (`header`), and so are the body lines holding the
 placeholder, quoted-printable encoded line by line exactly as `email` encodes a whole
 body (its encoding of a line never depends on the lines around it); every other byte
 is shared. A template checks itself when made: filled with the prototype's own values
@@ -60,6 +60,33 @@ class AssembledMessage(EmailMessage):
         parsed = message_from_bytes(self.raw, policy=compose.POLICY)
         assert isinstance(parsed, EmailMessage)
         return parsed
+
+
+class PlainHeader(str):
+    """A recipient's header whose value is plain (`compose.plain_header_value`): its
+    text, as the email package's header would give it, parsed into that header only when
+    asked for more than its text (``.addresses``)."""
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> PlainHeader:
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(compose.POLICY.header_factory(self.name, str(self)), attribute)
+
+
+def header(name: str, value: Address | str) -> tuple[bytes, str]:
+    """The header ``msg[name] = value`` gives: its line as `compose.to_bytes` writes it
+    (folded, CRLF) and its value as the message holds it, the email package's parser
+    skipped for a plain value."""
+    plain = compose.plain_header_value(name, value)
+    if plain is not None:
+        return f"{name}: {plain}\r\n".encode("ascii"), PlainHeader(name, plain)
+    parsed = compose.POLICY.header_store_parse(name, value)[1]
+    return compose.WIRE.fold_binary(name, parsed), parsed
 
 
 def _qp(lines: Sequence[bytes]) -> bytes:
@@ -144,20 +171,22 @@ class Template:
                 raise ValueError("a body is not where the serialised message has it")
             self.pieces += [before, part]
         self.pieces.append(rest)
-        if self._assemble(headers, [slot] * len(bodies)) != raw:
+        if self._assemble(headers, [slot] * len(bodies))[0] != raw:
             raise ValueError("the message cannot be assembled from its parts")
 
     def _assemble(self, headers: Sequence[tuple[str, Address | str]],
-                  fills: Sequence[str]) -> bytes:  # fmt: skip
-        own = {name.lower(): compose.header_line(name, value) for name, value in headers}
+                  fills: Sequence[str]) -> tuple[bytes, dict[str, str]]:  # fmt: skip
+        """The copy's bytes, and its recipient headers' values by lower-cased name."""
+        own = {name.lower(): header(name, value) for name, value in headers}
         if own.keys() != {name.lower() for name, line in self.head if not line}:
             raise ValueError("the recipient's headers are not the template's")
         values = iter(v.encode("utf-8") for v in fills)
-        return b"".join(
-            [line or own[name.lower()] for name, line in self.head]
+        raw = b"".join(
+            [line or own[name.lower()][0] for name, line in self.head]
             + [p if isinstance(p, bytes) else p.fill(self.slot, next(values))
                for p in self.pieces]
         )  # fmt: skip
+        return raw, {name: value for name, (_, value) in own.items()}
 
     def copy(
         self, headers: Sequence[tuple[str, Address | str]], fills: Sequence[str]
@@ -168,7 +197,7 @@ class Template:
         character, or headers other than the prototype's."""
         if any(compose.has_control(f) for f in fills):
             raise ValueError("a recipient's text holds a line break")
-        own = dict((n.lower(), str(v)) for n, v in headers)
+        raw, own = self._assemble(headers, fills)
         values = [(name, own[name.lower()] if value is None else value)
                   for name, value in self.values]  # fmt: skip
-        return AssembledMessage(self._assemble(headers, fills), values)
+        return AssembledMessage(raw, values)
