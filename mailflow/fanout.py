@@ -196,7 +196,7 @@ class Template:
         that body needs). `ValueError` for a fill holding a line break or control
         character, or headers other than the prototype's."""
         if any(compose.has_control(f) for f in fills):
-            raise ValueError("a recipient's text holds a line break")
+            raise ValueError("a recipient's text holds a control character")
         raw, own = self._assemble(headers, fills)
         values = [(name, own[name.lower()] if value is None else value)
                   for name, value in self.values]  # fmt: skip

@@ -251,7 +251,7 @@ class Copies:
     """Every member's copy, as `compose_copy` builds it, assembled from a template
     (`fanout.Template`) made once for all the members whose copies differ only in name
     (no actions of their own and not a coordinator, most of a group) and once for each
-    other kind of copy; a copy no template can give (a name with a line break) is
+    other kind of copy; a copy no template can give (a greeting with a control character) is
     built whole."""
 
     def __init__(self, settings: Settings, shared: Shared, *, now: datetime) -> None:
