@@ -1,12 +1,13 @@
 """The delivery loop of `mailflow serve`: the outbox is delivered while the server runs.
 
-A member who replies hears back within seconds, with no cron: the ingest worker wakes the
-loop as soon as a batch is committed (its acknowledgements are then queued), and the loop
-also looks every `[outbound] deliver_interval_seconds` for anything else that has fallen
-due (retries after a 4xx, mail queued by other commands). Rows are claimed exactly as
-`mailflow tick` and `mailflow outbox flush` claim them (`outbox.claim`: a lease per row),
-so all three can run at the same time without sending anything twice. The loop keeps
-one transport, so its relay connections serve pass after pass (see `SmtpTransport`).
+A member who replies hears back within seconds, with no cron: the processing worker wakes
+the loop as soon as a batch is committed, its acknowledgements queued (the event may be
+shared between processes: see `supervisor`), and the loop also looks every `[outbound]
+deliver_interval_seconds` for anything else that has fallen due (retries after a 4xx,
+mail queued by other commands). Rows are claimed exactly as `mailflow tick` and
+`mailflow outbox flush` claim them (`outbox.claim`: a lease per row), so all three can
+run at the same time without sending anything twice. The loop keeps one transport, so
+its relay connections serve pass after pass (see `SmtpTransport`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 
 from mailflow import outbox
 from mailflow.app import App
+from mailflow.worker import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +25,10 @@ log = logging.getLogger(__name__)
 class DeliveryLoop:
     """A thread that delivers whatever is due in the outbox, when woken or every interval."""
 
-    def __init__(self, app: App, *, interval: float) -> None:
+    def __init__(self, app: App, *, interval: float, wakeup: Wakeup | None = None) -> None:
         self.app = app
         self.interval = interval
-        self.wakeup = threading.Event()
+        self.wakeup: Wakeup = wakeup if wakeup is not None else threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="mailflow-delivery", daemon=True)
         self.transport = outbox.make_transport(app.settings)

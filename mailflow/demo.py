@@ -146,7 +146,7 @@ def send_replies(app: App, server: InboundServer, say: Say) -> None:
                      date=utils.format_datetime(app.now()), **{"from": person.email})  # fmt: skip
         _send(server.port, person.email, to, data)
         say(f"  {person.name} replies from {person.reply.split('-')[1].split('.')[0]} to {to}")
-    server.processor.drain()
+    server.drain()
 
 
 def _rsvp(invite: EmailMessage, person: DemoMember, partstat: str) -> bytes:
@@ -187,7 +187,7 @@ def send_rsvps(app: App, server: InboundServer, say: Say) -> None:
         to = email.message_from_bytes(organizer, policy=policy.default)["To"]
         _send(server.port, person.email, str(to), organizer)
         say(f"  {person.name}'s calendar answers {person.rsvp.lower()}")
-    server.processor.drain()
+    server.drain()
 
 
 def _deliver(app: App) -> int:
@@ -305,7 +305,7 @@ def _follow_up(app: App, server: InboundServer, ref: str, say: Say) -> None:
         if "carried over" in line:
             say(f"   {line.strip()}")
     _send(server.port, tom.email, *reply_to(app, tom, call, f"done {action}\n\nThanks,\nTom\n"))
-    server.processor.drain()
+    server.drain()
     answer = next(ln for ln in _text(_sent_to(app, tom.email, "Re:")).splitlines()
                   if "marked done" in ln)  # fmt: skip
     say(f'   {tom.name} replies "done {action}"; the acknowledgement says: {answer.strip()}')
@@ -328,7 +328,7 @@ def _written_answer(app: App, server: InboundServer, ref: str, say: Say) -> None
     text = ("We review SEND policy every autumn: draft in October, governors in November. "
             "Happy to share ours.\n\nRuth\n")  # fmt: skip
     _send(server.port, ruth.email, *reply_to(app, ruth, request, text))
-    server.processor.drain()
+    server.drain()
     later = app.now() + timedelta(hours=2)
     app.clock = lambda: later
     done = [line for line in tick.run(app) if "answers" in line]

@@ -124,7 +124,7 @@ def _vote(app: App, server: InboundServer, ref: str, week: int, say: Say) -> Non
         poll_mail = _sent_to(app, person.email, "Poll: Theme for")
         signed = f"{text}\n\n{person.name.split()[0]}\n"
         _send(server.port, person.email, *reply_to(app, person, poll_mail, signed))
-        server.processor.drain()
+        server.drain()
         answer = _sent_to(app, person.email, "Re: Poll")
         body = answer.get_body(("plain",))
         lines = str(body.get_content()).strip().splitlines()[1:] if body else []  # no "Dear"
@@ -171,7 +171,7 @@ def _decline(app: App, server: InboundServer, ref: str, say: Say) -> None:
     msg.set_content(f"{sam.name} has declined this invitation.")
     msg.add_alternative(reply.to_ical().decode(), subtype="calendar", params={"method": "REPLY"})
     _send(server.port, sam.email, organizer, msg.as_bytes(policy=policy.SMTP))
-    server.processor.drain()
+    server.drain()
     with app.session() as session:
         occurrence = meetings.find_meeting(session, ref)
         status = {m.email: s for m, s in meetings.attendance(session, occurrence)}

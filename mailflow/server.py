@@ -4,8 +4,10 @@ Recipients are checked at RCPT: only the bare group address and verified reply
 addresses are accepted (550 otherwise, so we are never a relay). At DATA the raw
 message is committed to the database *before* we answer 250 (messages that arrive
 while a commit is being written share the next one: `Storer`); processing runs after,
-on the worker (`worker.Processor`), off the SMTP path. Any exception of ours answers
-451 4.3.0 with no internal detail, so the sender retries instead of bouncing.
+off the SMTP path: in worker processes (`supervisor`, as `mailflow serve` runs) or on a
+worker thread (`worker.Processor`, a server embedded in a program or a test). Any
+exception of ours answers 451 4.3.0 with no internal detail, so the sender retries
+instead of bouncing.
 
 Limits (`[inbound]`), so that no sender can take the server from the others:
 - `max_connections` at once: one more is answered 421 and closed;
@@ -26,6 +28,7 @@ import logging
 import resource
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +40,8 @@ from mailflow import addresses, ingest, senders
 from mailflow.app import App
 from mailflow.delivery_loop import DeliveryLoop
 from mailflow.members import find_member
-from mailflow.worker import Processor, Stored
+from mailflow.supervisor import Supervisor
+from mailflow.worker import Processor, take_up_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,6 @@ SHUTTING_DOWN = "421 4.3.2 Service shutting down; please try again later"
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections; please try again later\r\n"
 TIME_LIMIT = b"421 4.4.2 Connection time limit exceeded; please try again later\r\n"
 TOO_MUCH_IN_FLIGHT = "451 4.3.1 Too much mail arriving at once; please try again later"
-QUEUED_BYTES = 1048576  # messages up to this size wait for processing in memory
 SIZE_MARGIN = 16384  # bytes over a declared SIZE (and 10%) still taken: dot-stuffing, estimates
 
 
@@ -217,9 +220,9 @@ def _settle(future: asyncio.Future[int], outcome: int | Exception) -> None:
 class InboundHandler:
     """aiosmtpd handler: RCPT checks, store-then-250, and safe exception answers."""
 
-    def __init__(self, app: App, processor: Processor | None, *, lmtp: bool = False) -> None:
+    def __init__(self, app: App, stored: Callable[[], None] | None, *, lmtp: bool = False) -> None:
         self.app = app
-        self.processor = processor  # None: store only (`mailflow serve --no-process`)
+        self.stored = stored  # wakes processing; None: store only (`serve --no-process`)
         self.lmtp = lmtp
         self.closing = False
         self.in_flight = 0
@@ -271,20 +274,18 @@ class InboundHandler:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        mail_from, rcpt_tos = envelope.mail_from or "", list(envelope.rcpt_tos)
         self.in_flight += 1
         try:
-            inbound_id = await self.storer.store(ingest.Arrival(mail_from, rcpt_tos, raw))
+            inbound_id = await self.storer.store(
+                ingest.Arrival(envelope.mail_from or "", list(envelope.rcpt_tos), raw)
+            )
         except Exception:
             log.exception("could not store an inbound message")
             return self._per_recipient(envelope, TEMPFAIL)
         finally:
             self.in_flight -= 1
-        if self.processor is not None:
-            # a large message is read back from the database when its turn comes, so the
-            # queue never holds more than a few of them in memory
-            kept = raw if len(raw) <= QUEUED_BYTES else None
-            self.processor.submit(Stored(inbound_id, kept, mail_from, len(raw), tuple(rcpt_tos)))
+        if self.stored is not None:
+            self.stored()
         return self._per_recipient(envelope, f"250 2.0.0 Stored as message {inbound_id}")
 
     def _per_recipient(self, envelope: Envelope, status: str) -> str:
@@ -317,17 +318,21 @@ class _Controller(Controller):
 
 
 class InboundServer:
-    """The running inbound server: listener, handler and ingest worker together.
+    """The running inbound server: listener, handler, processing and delivery together.
 
-    With ``process=False`` the server only stores (the scale path: several storing front
-    ends, and one `mailflow inbox process` that processes what they stored). With
-    ``deliver=True`` it also delivers the outbox (`DeliveryLoop`), woken after every
-    processed batch so that acknowledgements leave within seconds.
+    With ``workers=N``, processing runs in N worker processes and delivery in one more,
+    supervised (`supervisor`: what `mailflow serve` does); with ``workers=None``, on a
+    thread each in this process (`worker.Processor`, `DeliveryLoop`), so that a program
+    or a test embedding the server keeps its clock. With ``process=False`` the server
+    only stores (several storing front ends, and one `mailflow inbox process` that
+    processes what they stored). With ``deliver=True`` it also delivers the outbox,
+    woken after every processed batch so that acknowledgements leave within seconds.
     """
 
     def __init__(
         self, app: App, *, host: str | None = None, port: int | None = None,
         lmtp: bool | None = None, process: bool = True, deliver: bool = False,
+        workers: int | None = None,
     ) -> None:  # fmt: skip
         cfg = app.settings.inbound
         self.app = app
@@ -335,10 +340,23 @@ class InboundServer:
         self.port = cfg.port if port is None else port
         self.lmtp = cfg.protocol == "lmtp" if lmtp is None else lmtp
         self.process = process
-        interval = app.settings.outbound.deliver_interval_seconds
-        self.delivery = DeliveryLoop(app, interval=interval) if deliver else None
-        self.processor = Processor(app, after_batch=self.delivery.wake if self.delivery else None)
-        self.handler = InboundHandler(app, self.processor if process else None, lmtp=self.lmtp)
+        self.processor: Processor | None = None
+        self.delivery: DeliveryLoop | None = None
+        self.supervisor: Supervisor | None = None
+        stored: Callable[[], None] | None = None
+        if workers is not None:
+            self.supervisor = Supervisor(app, workers=workers if process else 0, deliver=deliver)
+            stored = self.supervisor.wake if process else None
+        else:
+            if deliver:
+                interval = app.settings.outbound.deliver_interval_seconds
+                self.delivery = DeliveryLoop(app, interval=interval)
+            if process:
+                self.processor = Processor(
+                    app, after_batch=self.delivery.wake if self.delivery else None
+                )
+                stored = self.processor.wake
+        self.handler = InboundHandler(app, stored, lmtp=self.lmtp)
         self.controller = _Controller(
             self.handler, lmtp=self.lmtp, hostname=self.host, port=self.port,
             data_size_limit=cfg.max_message_bytes, enable_SMTPUTF8=True,
@@ -348,13 +366,30 @@ class InboundServer:
         )  # fmt: skip
 
     def start(self) -> None:
-        """Start processing leftovers (unless only storing), then listen."""
+        """Listen, then take up leftovers and start processing (unless only storing) and
+        delivery: a port that cannot be had leaves nothing running."""
         _check_file_handles(self.app.settings.inbound.max_connections)
-        if self.process:
+        self.controller.start()
+        if self.supervisor is not None:
+            self.supervisor.start()
+        if self.processor is not None:
+            take_up_leftovers(self.app)
             self.processor.start()
         if self.delivery is not None:
             self.delivery.start()
-        self.controller.start()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every stored message has been taken (see `Processor.drain`; with
+        worker processes: until none is left new); False on timeout."""
+        if self.processor is not None:
+            return self.processor.drain(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.app.session() as session:
+                if not ingest.unprocessed(session):
+                    return True
+            time.sleep(0.05)
+        return False
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop taking new mail, finish the messages in flight, then shut down."""
@@ -363,7 +398,10 @@ class InboundServer:
         while self.handler.in_flight and time.monotonic() < deadline:
             time.sleep(0.05)
         self.controller.stop()
-        self.processor.stop()
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        if self.processor is not None:
+            self.processor.stop()
         if self.delivery is not None:
             self.delivery.stop()
 

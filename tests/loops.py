@@ -85,7 +85,7 @@ def send(server: Any, sender: str, to: str, body: str | bytes, **kwargs: Any) ->
     raw = body if isinstance(body, bytes) else message(sender, to, body, **kwargs)
     with smtplib.SMTP("127.0.0.1", server.port) as smtp:
         smtp.sendmail(sender, [to], raw)
-    assert server.processor.drain()
+    assert server.drain()
     with server.app.session() as session:
         row = session.scalars(select(InboundMessage).order_by(InboundMessage.id.desc())).first()
         assert row is not None

@@ -4,6 +4,9 @@
   and never processes it, so killing it right after the 250 is exactly the window
   between storing and processing. A restart (`serve` or `inbox process`) must record
   the message's items exactly once.
+* Worker processes: `mailflow serve` processes and delivers in processes of its own; a
+  worker killed in the middle of a burst is started again and every reply is recorded
+  and acknowledged exactly once. On PostgreSQL, two workers share the work.
 * Outbound: `mailflow outbox flush` killed while it delivers to a slow relay. A re-run
   must deliver every message; the only repeats allowed are messages the relay took
   (250) before the killed worker could mark them sent: at most one per connection, and
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import os
 import re
 import signal
 import smtplib
@@ -172,6 +176,115 @@ def test_two_processors_over_the_same_stored_mail_record_each_once(
     with app.session() as session:
         statuses = session.scalars(select(InboundMessage.status)).all()
     assert set(statuses) == {"processed"}
+
+
+# --------------------------------------------------------------------------- worker processes
+
+
+def serve_logged(config: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`mailflow serve` as a real process, its log written to `log` as it goes."""
+    with log.open("wb") as err:
+        return subprocess.Popen([MAILFLOW, "--config", str(config), "serve", *args],
+                                stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+
+
+def started_pid(log: Path, name: str, *, other_than: int = 0, timeout: float = 30.0) -> int:
+    """The pid of the latest start of worker `name` in the server's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.findall(rf"{name} started \(pid (\d+)\)", log.read_text())
+        if found and int(found[-1]) != other_than:
+            return int(found[-1])
+        time.sleep(0.05)
+    raise AssertionError(f"{name} never started: {log.read_text()}")
+
+
+def wait_until(condition: Any, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def acknowledgements(app: App) -> Counter[str]:
+    """How many acknowledgements in the maildir answer each reply (by In-Reply-To)."""
+    answered: Counter[str] = Counter()
+    for path in app.settings.maildir.glob("*.eml"):
+        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        answered[str(msg["In-Reply-To"])] += 1
+    return answered
+
+
+def test_a_killed_worker_is_started_again_and_nothing_is_lost_or_doubled(
+    app: App, config_file: Path, people: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    """kill -9 the delivery worker, then the processing worker in the middle of a burst:
+    the server starts each again, and every reply is recorded once and acknowledged
+    once in the members' mailboxes."""
+    port, log = free_port(), tmp_path / "serve.log"
+    server = serve_logged(config_file, log, "--port", str(port))
+    try:
+        wait_for_port(port, server)
+        delivery = started_pid(log, "delivery worker 1")
+        os.kill(delivery, signal.SIGKILL)
+        first = started_pid(log, "processing worker 1")
+        for n in range(40):
+            sender, to = people[n % len(people)]
+            send_reply(port, sender, to, n)
+            if n == 19:  # while it works through the first half
+                os.kill(first, signal.SIGKILL)
+        started_pid(log, "processing worker 1", other_than=first)
+        wait_until(lambda: counts(app) == (0, 80, 40))
+        wait_until(lambda: sum(acknowledgements(app).values()) >= 40)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
+    text = log.read_text()
+    assert server.returncode == 0, text
+    assert f"processing worker 1 (pid {first}) stopped (killed by SIGKILL); starting it again" in (
+        text
+    )
+    assert f"delivery worker 1 (pid {delivery}) stopped (killed by SIGKILL)" in text
+    assert "Traceback" not in text
+    assert acknowledgements(app) == Counter({f"<crash-{n}@hamble.example>": 1 for n in range(40)})
+    with app.session() as session:
+        assert set(session.scalars(select(InboundMessage.status))) == {"processed"}
+
+
+def test_two_workers_on_postgresql_share_the_mail_and_record_each_once(
+    app: App, config_file: Path, people: list[tuple[str, str]], tmp_path: Path
+) -> None:
+    if app.engine.dialect.name != "postgresql":
+        pytest.skip("several workers need PostgreSQL (MAILFLOW_TEST_DATABASE_URL)")
+    port, log = free_port(), tmp_path / "serve.log"
+    server = serve_logged(config_file, log, "--port", str(port), "--workers", "2")
+    try:
+        wait_for_port(port, server)
+        started_pid(log, "processing worker 2")
+        for n in range(60):
+            sender, to = people[n % len(people)]
+            send_reply(port, sender, to, n)
+        wait_until(lambda: counts(app) == (0, 120, 60))
+        wait_until(lambda: sum(acknowledgements(app).values()) >= 60)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
+    assert server.returncode == 0, log.read_text()
+    assert acknowledgements(app) == Counter({f"<crash-{n}@hamble.example>": 1 for n in range(60)})
+
+
+def test_several_workers_on_sqlite_are_refused_in_one_line(app: App, config_file: Path) -> None:
+    if app.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    result = subprocess.run(
+        [MAILFLOW, "--config", str(config_file), "serve", "--port", str(free_port()),
+         "--workers", "2"], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == (
+        "mailflow: --workers 2 needs PostgreSQL: SQLite takes one writer at a time, so one "
+        "worker processes its mail\n"
+    )
 
 
 # --------------------------------------------------------------------------- outbound

@@ -159,7 +159,7 @@ class Mta:
 
     def outcome(self, inbound_id: int) -> Outcome:
         """The status of a stored message once processed, with its reason or error."""
-        assert self.server.processor.drain()
+        assert self.server.drain()
         with self.app.session() as session:
             row = session.get(InboundMessage, inbound_id)
             assert row is not None
@@ -167,7 +167,7 @@ class Mta:
 
     def check_accounted(self) -> None:
         """Every 250 is one stored row, and every row ended somewhere a person can see."""
-        assert self.server.processor.drain()
+        assert self.server.drain()
         with self.app.session() as session:
             rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
             held = {h.inbound_id: h for h in session.scalars(select(Held))}

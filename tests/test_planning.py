@@ -241,7 +241,7 @@ def test_reply_after_a_move_updates_attendance(cli: Cli, app: App, group: str) -
                 raw = raw.replace(b"PARTSTAT=ACCEPTED", b"PARTSTAT=DECLINED")
             with smtplib.SMTP("127.0.0.1", srv.port) as smtp:
                 smtp.sendmail(jane, [organizer], raw)
-            assert srv.processor.drain()
+            assert srv.drain()
     finally:
         srv.stop()
     shown = json.loads(ok(cli("meetings", "show", group, "--json")).stdout)

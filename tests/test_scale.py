@@ -96,7 +96,7 @@ def test_two_inbound_servers_share_one_database(config_file: Path) -> None:
     for t in threads:
         t.join()
     for server in servers:
-        assert server.processor.drain(timeout=120)
+        assert server.drain(timeout=120)
         server.stop()
     assert errors == []
     with apps[0].session() as session:

@@ -38,7 +38,7 @@ def deliver(server: Any, letters: list[Letter]) -> list[tuple[str, str]]:
     with smtplib.SMTP("127.0.0.1", server.port) as smtp:
         for envelope, to, raw in letters:
             smtp.sendmail(envelope, [to], raw)
-    assert server.processor.drain()
+    assert server.drain()
     with server.app.session() as session:
         rows = session.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
         held = {h.inbound_id: h.reason for h in session.scalars(select(Held))}

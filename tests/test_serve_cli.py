@@ -86,7 +86,7 @@ def test_lmtp_answers_once_per_recipient(app: App, cli: Cli) -> None:
             lmtp.send(load_mail("resource_pdf.eml") + b"\r\n.\r\n")
             first, second = lmtp.getreply(), lmtp.getreply()
             assert first[0] == second[0] == 250
-        assert srv.processor.drain()
+        assert srv.drain()
     finally:
         srv.stop()
     with app.session() as session:
@@ -104,7 +104,7 @@ def test_restart_processes_what_was_stored(app: App, cli: Cli) -> None:
     srv = InboundServer(app, port=free_port())
     srv.start()
     try:
-        assert srv.processor.drain()
+        assert srv.drain()
     finally:
         srv.stop()
     again = InboundServer(app, port=free_port())  # a second restart processes nothing twice
@@ -121,7 +121,7 @@ def test_held_release_and_discard(app: App, server: Any, cli: Cli) -> None:
         with smtplib.SMTP("127.0.0.1", server.port) as smtp:
             body = load_mail("stranger.eml").replace(b"stranger-1", f"stranger-{n}".encode())
             smtp.sendmail("alex@agency.example.com", ["dht@example.org"], body)
-    assert server.processor.drain()
+    assert server.drain()
     held = json.loads(cli("held", "list", "--json").stdout)
     assert [(h["mail_from"], h["reason"]) for h in held] == [
         ("alex@agency.example.com", "alex@agency.example.com is not a member")

@@ -45,7 +45,7 @@ def send(server: Any, mail_from: str, rcpts: list[str], data: bytes) -> None:
 
 
 def processed(app: App, server: Any) -> list[InboundMessage]:
-    assert server.processor.drain()
+    assert server.drain()
     with app.session() as session:
         return list(session.scalars(select(InboundMessage).order_by(InboundMessage.id)))
 
@@ -118,7 +118,7 @@ def test_oversize_is_refused_and_the_server_stays_up(configs: Any) -> None:
             smtp.rcpt("dht@example.org")
             assert smtp.data(big)[0] == 552
         send(srv, JANE, ["dht@example.org"], b"Subject: small\r\n\r\nhello\r\n")
-        assert srv.processor.drain()
+        assert srv.drain()
     finally:
         srv.stop()
         small.close()

@@ -179,7 +179,7 @@ def test_bytes_in_flight_are_bounded_and_the_sender_asked_to_retry(
     finally:
         first.close()
     assert _send(server.port, JANE, _sized(JANE, 1_000))[0] == 250
-    assert server.processor.drain()
+    assert server.drain()
     with app.session() as session:
         assert len(session.scalars(select(InboundMessage)).all()) == 2
 
@@ -195,7 +195,7 @@ def test_a_declared_size_reserves_only_what_it_needs(limited: tuple[App, Inbound
         assert first.recv(200).startswith(b"250")
     finally:
         first.close()
-    assert server.processor.drain()
+    assert server.drain()
     with app.session() as session:
         assert len(session.scalars(select(InboundMessage)).all()) == 2
 
@@ -223,7 +223,7 @@ def test_a_message_over_the_budget_fails_with_the_reason_and_the_server_goes_on(
     try:
         for _ in range(2):
             assert _send(server.port, JANE, load_mail("resource_pdf.eml"))[0] == 250
-        assert server.processor.drain()
+        assert server.drain()
     finally:
         server.stop()
     with app.session() as session:
@@ -248,7 +248,7 @@ def test_a_message_left_new_at_every_start_is_set_aside(configs: ConfigFactory) 
     server = InboundServer(app, port=free_port())
     server.start()
     try:
-        assert server.processor.drain()
+        assert server.drain()
     finally:
         server.stop()
     with app.session() as session:
@@ -272,7 +272,7 @@ def test_a_failure_of_the_moment_is_retried_by_the_sweep_without_a_restart(
     data_dir.write_text("not a folder")
     caplog.set_level(logging.INFO, logger="mailflow")
     assert _send(server.port, JANE, load_mail("resource_pdf.eml"))[0] == 250
-    assert server.processor.drain()
+    assert server.drain()
     with app.session() as session:
         assert session.scalars(select(InboundMessage.status)).all() == ["new"]
     data_dir.unlink()

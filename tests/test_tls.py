@@ -53,7 +53,7 @@ def test_inbound_requires_starttls_when_configured(configs: ConfigFactory, ca: t
         with smtplib.SMTP("127.0.0.1", srv.port) as smtp:
             smtp.starttls(context=client)
             smtp.sendmail("jane@school.org", ["dht@example.org"], b"Subject: hi\r\n\r\nhello\r\n")
-        assert srv.processor.drain()
+        assert srv.drain()
     finally:
         srv.stop()
         app.close()

@@ -23,7 +23,7 @@ from mailflow.cli.base import (
 )
 from mailflow.errors import UserError
 from mailflow.models import InboundMessage
-from mailflow.worker import Processor
+from mailflow.worker import Processor, take_up_leftovers
 
 group = typer.Typer(help="Received mail: list, reprocess, parse a reply.", no_args_is_help=True)
 app.add_typer(group, name="inbox")
@@ -120,8 +120,9 @@ def process(ctx: typer.Context) -> None:
     """Process every stored message that is still new (behind `serve --no-process`), each
     read within `[inbound] processing_budget_seconds`, as the server does."""
     app_ = open_app(ctx)
+    ids = take_up_leftovers(app_)
     processor = Processor(app_)
-    ids = processor.start()
+    processor.start()
     processor.drain(timeout=None)
     processor.stop()
     with app_.session() as session:
