@@ -3,13 +3,13 @@
 A `Template` is made from a message built the ordinary way (`compose.build_message`),
 whose text bodies hold a placeholder where each recipient's own words go (a greeting's
 name). The message is serialised once; each copy is then assembled from those bytes:
-the header lines that differ per recipient (`compose.RECIPIENT_HEADERS`) are written for
-that recipient (`header`), and so are the body lines holding the
-placeholder, quoted-printable encoded line by line exactly as `email` encodes a whole
-body (its encoding of a line never depends on the lines around it); every other byte
-is shared. A template checks itself when made: filled with the prototype's own values
-it must give back the prototype's bytes, or it is refused with `ValueError`, and the
-caller builds each copy the ordinary way.
+the header lines that differ per recipient (`compose.RECIPIENT_HEADERS`) are written
+for that recipient (`header`), and so are the body lines holding the placeholder,
+quoted-printable encoded line by line exactly as `email` encodes a whole body (its
+encoding of a line never depends on the lines around it); every other byte is shared.
+A template checks itself when made: filled with the prototype's own values it must
+give back the prototype's bytes, or it is refused with `ValueError`, and the caller
+builds each copy the ordinary way.
 """
 
 from __future__ import annotations
@@ -87,6 +87,18 @@ def header(name: str, value: Address | str) -> tuple[bytes, str]:
         return f"{name}: {plain}\r\n".encode("ascii"), PlainHeader(name, plain)
     parsed = compose.POLICY.header_store_parse(name, value)[1]
     return compose.WIRE.fold_binary(name, parsed), parsed
+
+
+def same_boundaries(msg: EmailMessage, like: EmailMessage) -> EmailMessage:
+    """`msg` with the MIME boundaries `like` (serialised, so it has them) has, in order,
+    so that two builds of one message serialise alike."""
+    ours = [part for part in msg.walk() if part.is_multipart()]
+    theirs = [part.get_boundary() for part in like.walk() if part.is_multipart()]
+    for part, boundary in zip(ours, theirs, strict=True):
+        if boundary is None:
+            raise ValueError("the message to copy boundaries from was never serialised")
+        part.set_boundary(boundary)
+    return msg
 
 
 def _qp(lines: Sequence[bytes]) -> bytes:

@@ -274,23 +274,37 @@ class Copies:
         try:
             if template is not None:
                 return template.copy(headers, [name, str(markupsafe.escape(name))])
-        except ValueError:
+        except ValueError:  # a greeting with a control character
             pass
         return compose_copy(settings, shared, member, now=self.now, shared_blobs=True)
 
     def _template(
         self, member: Member, own: dict[str, Any], headers: list[tuple[str, Address | str]]
     ) -> fanout.Template | None:
-        context = self.shared.context | own | {"name": self.slot}
+        """The template for copies like `member`'s, checked against `member`'s copy built
+        whole (so a template that used the name other than as written, say upper-cased,
+        is refused); None, and a warning, when there can be none."""
+        context = self.shared.context | own
         message_id = str(dict(headers)["Message-ID"])
-        prototype = _message(self.settings, self.shared, member, context, now=self.now,
-                             shared_blobs=True, message_id=message_id)  # fmt: skip
-        text, html = compose.render("member/minutes", context)
+
+        def whole(name: str) -> EmailMessage:
+            return _message(self.settings, self.shared, member, context | {"name": name},
+                            now=self.now, shared_blobs=True, message_id=message_id)  # fmt: skip
+
+        prototype = whole(self.slot)
         try:
-            return fanout.Template(prototype, [text, html], self.slot, headers)
+            template = fanout.Template(
+                prototype, compose.render("member/minutes", context | {"name": self.slot}),
+                self.slot, headers,
+            )  # fmt: skip
+            name = self.settings.group.greet(member.name)
+            copy = template.copy(headers, [name, str(markupsafe.escape(name))])
+            if copy.raw != compose.to_bytes(fanout.same_boundaries(whole(name), prototype)):
+                raise ValueError("a copy assembled is not the copy built whole")
         except ValueError as exc:
             log.warning("minutes: copies of one kind are built whole: %s", exc)
             return None
+        return template
 
 
 def attachment_parts(files: Sequence[SharedFile], *, shared_blobs: bool) -> list[compose.Part]:
