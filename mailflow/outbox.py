@@ -353,7 +353,6 @@ class SmtpTransport(Transport):
 
     CHECK_IDLE = 2.0
     MAX_IDLE = 60.0
-    GATHER = 0.02  # seconds an answer waits for the other sessions' before it is written
     AHEAD = BATCH  # messages taken from `send_all`'s rows before earlier ones are answered
 
     def __init__(self, settings: Settings) -> None:
@@ -437,10 +436,8 @@ class SmtpTransport(Transport):
         `AHEAD` messages (a claim of the next batch happens while this one is sent).
 
         Outcomes are yielded as messages are answered: whatever was answered while the
-        caller wrote down the previous ones, and (for one write rather than several)
-        those answered within `GATHER` seconds, until there is one per session. So a
-        crash repeats only the messages answered during one such write and that short
-        wait: about one per session. If the caller stops early, the messages not yet
+        caller wrote down the previous ones, so a crash repeats at most the messages
+        answered during one such write. If the caller stops early, the messages not yet
         handed to a session are not sent.
         """
         work: queue.Queue[Delivery | None] = queue.Queue()
@@ -461,7 +458,9 @@ class SmtpTransport(Transport):
                         workers += 1
                 if not more and ahead == 0:
                     return
-                ready = _answered(done, min(workers, ahead), self.GATHER)
+                ready = [done.get()]
+                while not done.empty():
+                    ready.append(done.get_nowait())
                 finished += ready.count(None)
                 outcomes = [o for o in ready if o is not None]
                 ahead -= len(outcomes)
@@ -475,28 +474,6 @@ class SmtpTransport(Transport):
                 work.put(None)
             while finished < workers:
                 finished += done.get() is None
-
-
-def _answered(
-    done: queue.Queue[Outcome | None], wanted: int, gather: float
-) -> list[Outcome | None]:
-    """What `done` holds, once there is something: up to `gather` seconds more are
-    waited for while fewer than `wanted` answers are in."""
-    ready = [done.get()]
-    until = time.monotonic() + gather
-    while True:
-        try:
-            ready.append(done.get_nowait())
-            continue
-        except queue.Empty:
-            pass
-        left = until - time.monotonic()
-        if len(ready) >= wanted or left <= 0:
-            return ready
-        try:
-            ready.append(done.get(timeout=left))
-        except queue.Empty:
-            return ready
 
 
 def _drain(work: queue.Queue[Delivery | None]) -> None:
