@@ -68,7 +68,7 @@ def main() -> None:
     start = time.perf_counter()
     send_parallel(server.port, messages, CLIENTS)
     stored = time.perf_counter() - start
-    server.processor.drain(timeout=600)
+    server.drain(timeout=600)
     processed = time.perf_counter() - start
     server.stop()
     bare_rate, ours = REPLIES / bare, REPLIES / processed

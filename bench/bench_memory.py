@@ -98,7 +98,7 @@ def run_server(kind: str, port: int, ready: object, done: object, result: object
     ready.put(port_used)  # type: ignore[attr-defined]
     done.wait()  # type: ignore[attr-defined]
     if kind != "sink":
-        server.processor.drain(timeout=300)
+        server.drain(timeout=300)
     result.put(peak_mib(os.getpid()))  # type: ignore[attr-defined]
     if kind == "sink":
         controller.stop()

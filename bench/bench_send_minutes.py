@@ -46,7 +46,7 @@ def run_mailflow(port: int, result: multiprocessing.Queue[tuple[float, float, by
         assert row is not None
         from mailflow.outbox import _deliveries
 
-        sample = _deliveries(session, [row])[0].message()
+        sample = _deliveries(session, [row.id])[0].message()
     result.put((marks.get("composing", start) - start, total, sample))
 
 

@@ -26,7 +26,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 import markupsafe
@@ -438,3 +438,53 @@ def _add_calendar(msg: EmailMessage, calendar: Part) -> None:
         subtype="ics",
         filename=one_line(calendar.filename) or "invite.ics",
     )
+
+
+# --- the headers of one recipient, for copies assembled from a serialised message -------
+
+# The headers `build_message` writes that differ from one recipient to the next.
+RECIPIENT_HEADERS = ("To", "Message-ID", "Reply-To", "List-Unsubscribe")
+
+
+def recipient_headers(
+    settings: Settings, *, to: Address | str, message_id: str,
+    reply_to: Address | str | None = None, member_id: int | None = None,
+) -> list[tuple[str, Address | str]]:  # fmt: skip
+    """The `RECIPIENT_HEADERS` that `build_message` gives a message with these arguments,
+    with the same values, in the same order; `ValueError` for an unusable address."""
+    headers: list[tuple[str, Address | str]] = [
+        ("To", _header_address(to)), ("Message-ID", message_id)
+    ]  # fmt: skip
+    if reply_to:
+        headers.append(("Reply-To", _header_address(reply_to)))
+    member = member_id or _member_of(settings, reply_to)
+    if member:
+        headers.append(("List-Unsubscribe", list_unsubscribe(settings, member)))
+    return headers
+
+
+_ATEXT = r"[A-Za-z0-9_+-]+"
+_DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*"
+_PLAIN_ADDR_SPEC = re.compile(rf"{_DOT_ATOM}@{_DOT_ATOM}")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9'-]+(?: [A-Za-z0-9'-]+)*")  # no specials, nothing to quote
+_PLAIN_MSG_ID = re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>")
+_PLAIN_TEXT = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+_PLAIN_LENGTH = 900  # well under the 998 past which `WIRE` folds
+
+
+def plain_header_value(name: str, value: Address | str) -> str | None:
+    """`value` as `to_bytes` writes it in header `name` (``msg[name] = value``), when it
+    is plain enough to know that without the email package's parser: ASCII words and
+    dot-atom addresses, well under the folding length. None for any other value."""
+    kind = cast(_HeaderClasses, POLICY.header_factory)[name]
+    plain: str | None = None
+    if isinstance(value, Address):
+        spec, shown = f"{value.username}@{value.domain}", value.display_name
+        if (issubclass(kind, headerregistry.AddressHeader) and _PLAIN_ADDR_SPEC.fullmatch(spec)
+                and (not shown or _PLAIN_NAME.fullmatch(shown))):  # fmt: skip
+            plain = f"{shown} <{spec}>" if shown else spec
+    elif issubclass(kind, headerregistry.MessageIDHeader):
+        plain = value if _PLAIN_MSG_ID.fullmatch(value) else None
+    elif issubclass(kind, headerregistry.UnstructuredHeader) and "=?" not in value:
+        plain = value if _PLAIN_TEXT.fullmatch(value) else None
+    return plain if plain is not None and len(name) + len(plain) < _PLAIN_LENGTH else None

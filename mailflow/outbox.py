@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import logging
 import os
 import queue
@@ -25,7 +26,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +35,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -81,11 +81,18 @@ class Delivery:
         return raw
 
 
-def _deliveries(session: Session, rows: Sequence[OutboxMessage]) -> list[Delivery]:
+def _deliveries(session: Session, ids: Sequence[int]) -> list[Delivery]:
+    """The messages of these outbox rows as they go out (columns read, no ORM objects)."""
+    rows = session.execute(
+        select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.raw, OutboxMessage.blobs)
+        .where(OutboxMessage.id.in_(ids))
+        .order_by(OutboxMessage.id)
+    ).all()
     needed = {sha for row in rows for sha in row.blobs.split(",") if sha}
-    found = {
-        b.sha256: b.encoded for b in session.scalars(select(Blob).where(Blob.sha256.in_(needed)))
-    }
+    found: dict[str, bytes] = {}
+    if needed:
+        query = select(Blob.sha256, Blob.encoded).where(Blob.sha256.in_(needed))
+        found = {sha: encoded for sha, encoded in session.execute(query)}
     missing = needed - found.keys()
     if missing:
         raise LookupError(f"shared attachment {sorted(missing)[0]} is missing")
@@ -299,13 +306,15 @@ class Outcome:
 
 
 class Transport:
-    """Something that delivers a batch of outbox rows and reports each outcome."""
+    """Something that delivers outbox rows and reports each outcome."""
 
-    def send_all(self, rows: Sequence[Delivery]) -> Iterator[list[Outcome]]:
+    def send_all(self, rows: Iterable[Delivery]) -> Iterator[list[Outcome]]:
         """Deliver each message, yielding outcomes as soon as they are known: each list
         holds those known since the previous one (so the caller writes them together).
 
-        Never raises for one message's failure.
+        `rows` is taken from as the transport needs more (between yields, so a lazy
+        iterable may claim more rows from the database the caller uses). Never raises
+        for one message's failure.
         """
         raise NotImplementedError
 
@@ -321,10 +330,11 @@ class MaildirTransport(Transport):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send_all(self, rows: Sequence[Delivery]) -> Iterator[list[Outcome]]:
+    def send_all(self, rows: Iterable[Delivery]) -> Iterator[list[Outcome]]:
         """Write every message to `<folder>/<id>.eml`."""
-        for start in range(0, len(rows), self.GROUP):
-            yield list(self._write(rows[start : start + self.GROUP]))
+        pending = iter(rows)
+        while group := list(itertools.islice(pending, self.GROUP)):
+            yield list(self._write(group))
 
     def _write(self, rows: Sequence[Delivery]) -> Iterator[Outcome]:
         tmp = files.private_dir(self.folder / ".tmp")
@@ -354,6 +364,7 @@ class SmtpTransport(Transport):
 
     CHECK_IDLE = 2.0
     MAX_IDLE = 60.0
+    AHEAD = BATCH  # messages taken from `send_all`'s rows before earlier ones are answered
 
     def __init__(self, settings: Settings) -> None:
         self.cfg = settings.outbound
@@ -397,13 +408,17 @@ class SmtpTransport(Transport):
         for smtp, _used in sessions:
             _close(smtp)
 
-    def _send_chunk(self, chunk: Sequence[Delivery], done: queue.Queue[Outcome | None]) -> None:
+    def _work(self, work: queue.Queue[Delivery | None], done: queue.Queue[Outcome | None]) -> None:
+        """Send what `work` holds until a None, on one session (reused, or opened when
+        first needed); each outcome goes to `done`, then a None."""
         smtp: smtplib.SMTP | None = None
         try:
             smtp = self._take()
-            for row in chunk:
+            while (row := work.get()) is not None:
                 outcome, smtp = self._send_one(smtp, row)
                 done.put(outcome)
+        except Exception:
+            log.exception("an SMTP session stopped")
         finally:
             self._give_back(smtp)
             done.put(None)  # always: the reader counts finished workers
@@ -426,30 +441,59 @@ class SmtpTransport(Transport):
             _close(smtp)
             return Outcome(row.outbox_id, ok=False, error=f"connection: {exc}"), None
 
-    def send_all(self, rows: Sequence[Delivery]) -> Iterator[list[Outcome]]:
-        """Split the batch over the connection pool; each worker reuses a session.
+    def send_all(self, rows: Iterable[Delivery]) -> Iterator[list[Outcome]]:
+        """Send over up to `connections` sessions, each taking the next message as soon
+        as it is free, so no session waits on another; `rows` is read ahead by up to
+        `AHEAD` messages (a claim of the next batch happens while this one is sent).
 
         Outcomes are yielded as messages are answered: whatever was answered while the
         caller wrote down the previous ones, so a crash repeats at most the messages
-        answered during one such write.
+        answered during one such write. If the caller stops early, the messages not yet
+        handed to a session are not sent.
         """
-        workers = max(1, min(self.cfg.connections, len(rows)))
+        work: queue.Queue[Delivery | None] = queue.Queue()
         done: queue.Queue[Outcome | None] = queue.Queue()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for i in range(workers):
-                pool.submit(self._send_chunk, rows[i::workers], done)
-            finished = 0
-            while finished < workers:
-                ready = [done.get()]
-                while True:
-                    try:
-                        ready.append(done.get_nowait())
-                    except queue.Empty:
+        pending, workers, finished, ahead, more = iter(rows), 0, 0, 0, True
+        try:
+            while True:
+                while more and ahead < self.AHEAD:
+                    row = next(pending, None)
+                    if row is None:
+                        more = False
                         break
+                    work.put(row)
+                    ahead += 1
+                    if workers < min(max(1, self.cfg.connections), ahead):
+                        threading.Thread(target=self._work, args=(work, done), daemon=True,
+                                         name="mailflow-smtp").start()  # fmt: skip
+                        workers += 1
+                if not more and ahead == 0:
+                    return
+                ready = [done.get()]
+                while not done.empty():
+                    ready.append(done.get_nowait())
                 finished += ready.count(None)
                 outcomes = [o for o in ready if o is not None]
+                ahead -= len(outcomes)
                 if outcomes:
                     yield outcomes
+                if finished:  # a session stopped before it was told to: a fault
+                    raise RuntimeError("an SMTP session stopped (see the log)")
+        finally:
+            _drain(work)  # on an early stop; empty otherwise
+            for _ in range(workers):
+                work.put(None)
+            while finished < workers:
+                finished += done.get() is None
+
+
+def _drain(work: queue.Queue[Delivery | None]) -> None:
+    """Take every message still waiting out of `work`."""
+    while True:
+        try:
+            work.get_nowait()
+        except queue.Empty:
+            return
 
 
 def _smtp_outcome(outbox_id: int, code: int, reply: bytes | str) -> Outcome:
@@ -531,15 +575,8 @@ def _unclaimed(session: Session, now: datetime) -> ColumnElement[bool]:
     )
 
 
-def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[OutboxMessage]:
-    """Claim up to `limit` due rows for this worker and commit the claim.
-
-    A row is claimed by setting its lease with a conditional UPDATE, so two workers
-    never take the same row; on PostgreSQL the candidates are also locked with
-    ``FOR UPDATE SKIP LOCKED`` so workers do not even wait on each other. A lease runs
-    out after `LEASE`; rows claimed by a process on this host that no longer exists are
-    free at once.
-    """
+def _claim_ids(session: Session, *, now: datetime, limit: int) -> list[int]:
+    """Claim up to `limit` due rows for this worker, commit, and return their ids."""
     free = _unclaimed(session, now)
     due = (
         select(OutboxMessage.id)
@@ -558,15 +595,36 @@ def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[Outbox
             .where(free)
             .values(claimed_until=now + LEASE, claimed_by=worker_id())
             .returning(OutboxMessage.id)  # exactly the rows this statement took
-            # Not evaluated against every row the session holds (quadratic over a run);
-            # the claimed rows are selected afresh below.
+            # Not evaluated against every row the session holds (quadratic over a run).
             .execution_options(synchronize_session=False)
         ))  # fmt: skip
     session.commit()
+    return sorted(claimed)
+
+
+def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[OutboxMessage]:
+    """Claim up to `limit` due rows for this worker and commit the claim.
+
+    A row is claimed by setting its lease with a conditional UPDATE, so two workers
+    never take the same row; on PostgreSQL the candidates are also locked with
+    ``FOR UPDATE SKIP LOCKED`` so workers do not even wait on each other. A lease runs
+    out after `LEASE`; rows claimed by a process on this host that no longer exists are
+    free at once.
+    """
+    claimed = _claim_ids(session, now=now, limit=limit)
     if not claimed:
         return []
     query = select(OutboxMessage).where(OutboxMessage.id.in_(claimed))
     return list(session.scalars(query.execution_options(populate_existing=True)))
+
+
+# Sent rows, in one statement however many (the list of ids is one expanding parameter).
+_SENT = (
+    update(OutboxMessage)
+    .where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+    .values(status="sent", sent_at=bindparam("now"), last_error="", claimed_until=None,
+            attempts=OutboxMessage.attempts + 1)
+)  # fmt: skip
 
 
 def record(
@@ -577,13 +635,7 @@ def record(
     outcomes = list(outcomes)
     sent = [o.outbox_id for o in outcomes if o.ok]
     if sent:
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(sent))
-            .values(status="sent", sent_at=now, last_error="", claimed_until=None,
-                    attempts=OutboxMessage.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
+        session.connection().execute(_SENT, {"ids": sent, "now": now})  # not the ORM's bulk UPDATE
         for outbox_id in sent:  # what the session holds of them is read again when used
             row = session.identity_map.get(identity_key(OutboxMessage, outbox_id))
             if row is not None:
@@ -621,9 +673,10 @@ def deliver(
     progress: Callable[[int], None] | None = None,
     guard: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> DeliveryReport:
-    """Deliver everything due at `now`, batch by batch, until nothing due is left.
+    """Deliver everything due at `now`, claiming it batch by batch (the next batch while
+    the transport still sends the last), until nothing due is left.
 
-    `guard` is held around each write (the claim, each group of outcomes) and never
+    `guard` is held around each write (each claim, each group of outcomes) and never
     while a message is on its way: `App.write_guard` in a process that also stores
     inbound mail. A `transport` given is left open (its sessions serve the next call);
     one made here is closed at the end.
@@ -632,24 +685,28 @@ def deliver(
     transport = transport or make_transport(settings)
     report = DeliveryReport()
     try:
-        while rows := _claim_guarded(session, now, guard):
-            for outcomes in transport.send_all(_deliveries(session, rows)):
-                with guard():
-                    record(session, outcomes, settings=settings, now=now)
-                _count(session, outcomes, report)
-                if progress:
-                    progress(len(outcomes))
+        for outcomes in transport.send_all(_claimed(session, now, guard)):
+            with guard():
+                record(session, outcomes, settings=settings, now=now)
+            _count(session, outcomes, report)
+            if progress:
+                progress(len(outcomes))
         return report
     finally:
         if own:
             transport.close()
 
 
-def _claim_guarded(
+def _claimed(
     session: Session, now: datetime, guard: Callable[[], AbstractContextManager[None]]
-) -> list[OutboxMessage]:
-    with guard():
-        return claim(session, now=now)
+) -> Iterator[Delivery]:
+    """The messages due at `now`, claimed a batch at a time as they are asked for."""
+    while True:
+        with guard():
+            ids = _claim_ids(session, now=now, limit=BATCH)
+        if not ids:
+            return
+        yield from _deliveries(session, ids)
 
 
 def _count(session: Session, outcomes: Sequence[Outcome], report: DeliveryReport) -> None:

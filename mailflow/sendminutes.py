@@ -17,18 +17,21 @@ records nothing.
 from __future__ import annotations
 
 import hashlib
+import logging
 import mimetypes
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow import actions, answers, compose, meetings, minutes, outbox, schedule
+from mailflow import actions, answers, compose, fanout, meetings, minutes, outbox, schedule
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.errors import UserError
@@ -47,6 +50,8 @@ from mailflow.models import (
     OutboxMessage,
 )
 from mailflow.planning import signed, to_address
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -210,23 +215,96 @@ def gather(
                   digest.hexdigest())  # fmt: skip
 
 
-def compose_copy(
-    settings: Settings, shared: Shared, member: Member, *, now: datetime, shared_blobs: bool
-) -> EmailMessage:
-    """One member's copy: their own actions first, then what everyone gets (and, for a
-    coordinator, who never answered the invitation)."""
+def _own(shared: Shared, member: Member) -> dict[str, Any]:
+    """What of a copy is the member's own, besides their name: their actions first, and
+    for a coordinator, who never answered the invitation."""
     email = member.email.lower()
     mine = [a for a in [*shared.context["actions"], *shared.context["still_open"]]
             if a["email"].lower() == email]  # fmt: skip
     unanswered = shared.context["no_answer"] if member.role == "coordinator" else []
-    context = shared.context | {"name": settings.group.greet(member.name), "your_actions": mine,
-                                "no_answer": unanswered}  # fmt: skip
+    return {"your_actions": mine, "no_answer": unanswered}
+
+
+def _message(
+    settings: Settings, shared: Shared, member: Member, context: dict[str, Any], *,
+    now: datetime, shared_blobs: bool, message_id: str | None = None,
+) -> EmailMessage:  # fmt: skip
     text, html = compose.render("member/minutes", context)
     parts = attachment_parts(shared.files, shared_blobs=shared_blobs)
     return compose.build_message(
         settings, to=to_address(member), subject=shared.subject, text=text, html=html, now=now,
         reply_to=signed(settings, "m", shared.meeting.id, member), attachments=parts,
+        message_id=message_id,
     )  # fmt: skip
+
+
+def compose_copy(
+    settings: Settings, shared: Shared, member: Member, *, now: datetime, shared_blobs: bool
+) -> EmailMessage:
+    """One member's copy: their own actions first, then what everyone gets (and, for a
+    coordinator, who never answered the invitation)."""
+    context = shared.context | _own(shared, member) | {"name": settings.group.greet(member.name)}
+    return _message(settings, shared, member, context, now=now, shared_blobs=shared_blobs)
+
+
+class Copies:
+    """Every member's copy, as `compose_copy` builds it, assembled from a template
+    (`fanout.Template`) made once for all the members whose copies differ only in name
+    (no actions of their own and not a coordinator, most of a group) and once for each
+    other kind of copy; a copy no template can give (a greeting with a control character) is
+    built whole."""
+
+    def __init__(self, settings: Settings, shared: Shared, *, now: datetime) -> None:
+        self.settings, self.shared, self.now = settings, shared, now
+        self.slot = fanout.placeholder()
+        self.templates: dict[tuple[object, ...], fanout.Template | None] = {}
+
+    def __call__(self, member: Member) -> EmailMessage:
+        """The member's copy (with shared blobs); `ValueError` for an unusable address."""
+        settings, shared = self.settings, self.shared
+        own = _own(shared, member)
+        headers = compose.recipient_headers(
+            settings, to=to_address(member), message_id=compose.new_message_id(settings),
+            reply_to=signed(settings, "m", shared.meeting.id, member), member_id=member.id,
+        )  # fmt: skip
+        key = (tuple(a["id"] for a in own["your_actions"]), bool(own["no_answer"]))
+        if key not in self.templates:
+            self.templates[key] = self._template(member, own, headers)
+        template, name = self.templates[key], settings.group.greet(member.name)
+        try:
+            if template is not None:
+                return template.copy(headers, [name, str(markupsafe.escape(name))])
+        except ValueError:  # a greeting with a control character
+            pass
+        return compose_copy(settings, shared, member, now=self.now, shared_blobs=True)
+
+    def _template(
+        self, member: Member, own: dict[str, Any], headers: list[tuple[str, Address | str]]
+    ) -> fanout.Template | None:
+        """The template for copies like `member`'s, checked against `member`'s copy built
+        whole (so a template that used the name other than as written, say upper-cased,
+        is refused); None, and a warning, when there can be none."""
+        context = self.shared.context | own
+        message_id = str(dict(headers)["Message-ID"])
+
+        def whole(name: str) -> EmailMessage:
+            return _message(self.settings, self.shared, member, context | {"name": name},
+                            now=self.now, shared_blobs=True, message_id=message_id)  # fmt: skip
+
+        prototype = whole(self.slot)
+        try:
+            template = fanout.Template(
+                prototype, compose.render("member/minutes", context | {"name": self.slot}),
+                self.slot, headers,
+            )  # fmt: skip
+            name = self.settings.group.greet(member.name)
+            copy = template.copy(headers, [name, str(markupsafe.escape(name))])
+            if copy.raw != compose.to_bytes(fanout.same_boundaries(whole(name), prototype)):
+                raise ValueError("a copy assembled is not the copy built whole")
+        except ValueError as exc:
+            log.warning("minutes: copies of one kind are built whole: %s", exc)
+            return None
+        return template
 
 
 def attachment_parts(files: Sequence[SharedFile], *, shared_blobs: bool) -> list[compose.Part]:
@@ -323,10 +401,11 @@ def send_minutes(
         session.commit()
         report = Report(recipients=len(members), already_sent=mailing.completed_at is not None)
         by_email = {m.email.lower(): m for m in members}
+        copies = Copies(settings, shared, now=now)
         tick = (lambda n: progress("composing", n, len(members))) if progress else None
         report.queued = outbox.fan_out(
             session, mailing, list(by_email),
-            lambda e: compose_copy(settings, shared, by_email[e], now=now, shared_blobs=True),
+            lambda e: copies(by_email[e]),
             now=now, progress=tick, blobs=blobs, on_skip=report.skipped.append,
         )  # fmt: skip
         mailing_id = mailing.id
@@ -340,12 +419,18 @@ def _deliver(
     with app.session() as session:
         due = session.query(OutboxMessage).filter(OutboxMessage.status == "queued").count()
         tick = (lambda n: progress("delivering", n, due)) if progress else None
+        if tick:
+            tick(0)  # delivery starts
         report.delivery = outbox.deliver(session, app.settings, now=app.now(), progress=tick)
-        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.mailing_id == mailing_id))
-        for row in rows:
-            if row.status == "sent":
+        outcomes = session.execute(
+            select(OutboxMessage.status, OutboxMessage.recipient, OutboxMessage.last_error)
+            .where(OutboxMessage.mailing_id == mailing_id)
+            .order_by(OutboxMessage.id)
+        )
+        for status, recipient, error in outcomes:
+            if status == "sent":
                 report.sent += 1
-            elif row.status == "queued":
+            elif status == "queued":
                 report.deferred += 1
             else:
-                report.failed.append((row.recipient, row.last_error))
+                report.failed.append((recipient, error))
