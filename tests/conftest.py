@@ -84,14 +84,16 @@ def create_postgres_schema(url: str, schema: str) -> PostgresSchema:
     with admin.connect() as conn:
         tables = set(conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = :s"),
                                   {"s": schema}))  # fmt: skip
-        sequences = conn.scalars(text("SELECT sequencename FROM pg_sequences "
+        sequences = conn.execute(text("SELECT sequencename, start_value FROM pg_sequences "
                                       "WHERE schemaname = :s"), {"s": schema}).all()  # fmt: skip
     # children before parents, so that no foreign key stops a DELETE
     ordered = [table.name for table in reversed(Base.metadata.sorted_tables)]
     assert tables == {*ordered, "alembic_version"}, "the migrations and the models differ"
-    empty = [f'DELETE FROM "{schema}"."{name}"' for name in ordered]
-    empty += [f'ALTER SEQUENCE "{schema}"."{name}" RESTART' for name in sequences]
-    return PostgresSchema(schema, schema_url, admin, ";\n".join(empty))
+    deletes = [f'DELETE FROM "{schema}"."{name}"' for name in ordered]
+    # setval, not ALTER SEQUENCE ... RESTART, which rewrites the sequence (four times slower)
+    restarts = [f"setval('{schema}.{name}', {start}, false)" for name, start in sequences]
+    emptying = ";\n".join([*deletes, "SELECT " + ", ".join(restarts)])
+    return PostgresSchema(schema, schema_url, admin, emptying)
 
 
 @pytest.fixture(scope="session")
