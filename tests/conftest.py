@@ -6,6 +6,7 @@ to run every test on that database instead of a temporary SQLite file.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -40,6 +41,22 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     if not pluginmanager.has_plugin("xdist"):
         parser.addoption("--numprocesses", help="ignored: pytest-xdist is not in use")
         parser.addoption("--dist", help="ignored: pytest-xdist is not in use")
+
+
+@pytest.fixture(autouse=True)
+def alone_when_marked(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """A test marked `alone` runs while the other workers of a parallel run wait between
+    their tests: what it measures (CPU time per call) is not inflated by their load."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    exclusive = request.node.get_closest_marker("alone") is not None
+    # the workers' temporary folders share a parent of this run's own
+    with open(tmp_path_factory.getbasetemp().parent / "alone.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
 
 
 def free_port() -> int:
