@@ -6,7 +6,9 @@ to run every test on that database instead of a temporary SQLite file.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import socket
 import sys
 import threading
@@ -18,11 +20,12 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner
 
+from mailflow import db
 from mailflow.app import App
-from mailflow.models import OutboxMessage
+from mailflow.models import Base, OutboxMessage
 
 MESSAGES = Path(__file__).parent / "messages"
 PG_URL = os.environ.get("MAILFLOW_TEST_DATABASE_URL", "")
@@ -32,6 +35,30 @@ PG_URL = os.environ.get("MAILFLOW_TEST_DATABASE_URL", "")
 MAILFLOW = os.environ.get("MAILFLOW_TEST_COMMAND") or str(Path(sys.executable).parent / "mailflow")
 
 
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Without pytest-xdist (`-p no:xdist`) the parallel options of pyproject's addopts are
+    accepted and ignored: the tests run in this process."""
+    if not pluginmanager.has_plugin("xdist"):
+        parser.addoption("--numprocesses", help="ignored: pytest-xdist is not in use")
+        parser.addoption("--dist", help="ignored: pytest-xdist is not in use")
+
+
+@pytest.fixture(autouse=True)
+def alone_when_marked(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """A test marked `alone` runs while the other workers of a parallel run wait between
+    their tests: what it measures (CPU time per call) is not inflated by their load."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    exclusive = request.node.get_closest_marker("alone") is not None
+    # the workers' temporary folders share a parent of this run's own
+    with open(tmp_path_factory.getbasetemp().parent / "alone.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -39,28 +66,91 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def reset_postgres(url: str, schema: str) -> None:
-    """Drop and recreate this run's schema so every test starts empty."""
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
+@dataclass
+class PostgresSchema:
+    """This process's schema on the test server, migrated once, emptied for each test."""
+
+    name: str
+    url: str  # the configured URL with this schema on the search path
+    admin: Engine  # the configured URL, autocommitting
+    emptying: str  # the SQL that deletes every row and restarts every id sequence
+
+    def empty(self) -> None:
+        """Delete every row and restart the ids, as if the schema were new."""
+        with self.admin.connect() as conn:
+            conn.execute(text(self.emptying))
+
+    def drop(self) -> None:
+        """Drop the schema and everything in it, and disconnect."""
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
+        self.admin.dispose()
+
+
+def create_postgres_schema(url: str, schema: str) -> PostgresSchema:
+    """(Re)create `schema` on the server at `url` and bring it to the newest migration."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in url else "?"
+    schema_url = f"{url}{separator}options=-csearch_path%3D{schema}"
+    engine = db.make_engine(schema_url)
+    db.upgrade(engine)
     engine.dispose()
+    with admin.connect() as conn:
+        tables = set(conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = :s"),
+                                  {"s": schema}))  # fmt: skip
+        sequences = conn.execute(text("SELECT sequencename, start_value FROM pg_sequences "
+                                      "WHERE schemaname = :s"), {"s": schema}).all()  # fmt: skip
+    # children before parents, so that no foreign key stops a DELETE
+    ordered = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    assert tables == {*ordered, "alembic_version"}, "the migrations and the models differ"
+    deletes = [f'DELETE FROM "{schema}"."{name}"' for name in ordered]
+    # setval, not ALTER SEQUENCE ... RESTART, which rewrites the sequence (four times slower)
+    restarts = [f"setval('{schema}.{name}', {start}, false)" for name, start in sequences]
+    emptying = ";\n".join([*deletes, "SELECT " + ", ".join(restarts)])
+    return PostgresSchema(schema, schema_url, admin, emptying)
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[PostgresSchema]:
+    """This test process's migrated schema on the configured PostgreSQL server.
+
+    Each process (a run, or each worker of a parallel run) has a schema of its own, named
+    after the process, so two of them on one server do not disturb each other.
+    """
+    pg = create_postgres_schema(PG_URL, f"mailflow_test_{os.getpid()}")
+    yield pg
+    pg.drop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at the newest migration, made once, for tests to start from."""
+    path = tmp_path_factory.mktemp("template") / "mailflow.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(engine)
+    engine.dispose()
+    return path
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A fresh, empty database: PostgreSQL if configured, else SQLite in tmp_path.
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database at the newest migration: PostgreSQL if configured, else SQLite
+    in tmp_path.
 
-    On PostgreSQL each test run works in a schema of its own (named after the process),
-    so two runs on one server do not disturb each other.
+    Migrating takes far longer than a test, so it happens once per test process: on
+    PostgreSQL every test starts from the process's schema with all rows deleted and the
+    ids restarted, on SQLite from a copy of a migrated file (its owner-only mode kept).
     """
     if PG_URL:
-        schema = f"mailflow_test_{os.getpid()}"
-        reset_postgres(PG_URL, schema)
-        separator = "&" if "?" in PG_URL else "?"
-        return f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
-    return f"sqlite:///{tmp_path / 'mailflow.db'}"
+        pg: PostgresSchema = request.getfixturevalue("postgres_schema")
+        pg.empty()
+        return pg.url
+    path = tmp_path / "mailflow.db"
+    shutil.copy(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
 
 
 CONFIG = """\

@@ -42,6 +42,9 @@ import recurring_ical_events
 from mailflow.itip import Attendee, EventInfo, build_calendar
 from mailflow.schedule import with_until
 
+# one worker runs the whole module, so the invites are written and the libical reader compiled once
+pytestmark = pytest.mark.xdist_group("calendar-readers")
+
 HERE = Path(__file__).parent / "calendar"
 ROOT = Path(__file__).parent.parent
 ICALJS_DIR = Path(os.environ.get("MAILFLOW_ICALJS_DIR", ROOT / ".ci-cache" / "icaljs"))

@@ -33,6 +33,9 @@ from tests.conftest import SmtpSink, free_port
 from tests.loops import JANE, message
 from tests.test_serve_cli import wait_for_port
 
+# one worker runs the whole module, so the sdist, wheel and virtual environment are built once
+pytestmark = pytest.mark.xdist_group("package")
+
 SOURCE = Path(__file__).parent.parent
 LEFT_OUT = {".git", ".venv", "build", "dist", "demo", "data", "sent-mail", "mailflow.egg-info"}
 
