@@ -213,7 +213,7 @@ def member_text(text: str, *, names: Sequence[str] = (), _depth: int = 0) -> str
     segments = _segments(kept)
     if segments:
         segments[0] = _drop_banner(trim_blank(segments[0]))
-    own = _join([_tidy_segment(seg, names) for seg in segments])
+    own = _join(_tidy_segments(segments, names))
     if not kind and rest.strip():
         return (own + rest).strip()
     if not own and kind == "forward" and _depth < 2:
@@ -429,6 +429,19 @@ def _segments(kept: list[str | None]) -> list[list[str]]:
         else:
             out[-1].append(line)
     return [seg for seg in out if any(ln.strip() for ln in seg)]
+
+
+MAX_TIDIED = 48  # segments tidied a message: inline answers are a dozen or two at most
+
+
+def _tidy_segments(segments: list[list[str]], names: Sequence[str]) -> list[list[str]]:
+    """Each segment tidied (see `_tidy_segment`), up to `MAX_TIDIED` of them: the first
+    ones and the last, where sign-offs are; those between are kept as written, so that
+    text cut into hundreds of segments costs no more than a long reply."""
+    if len(segments) <= MAX_TIDIED:
+        return [_tidy_segment(seg, names) for seg in segments]
+    head, middle, last = segments[: MAX_TIDIED - 1], segments[MAX_TIDIED - 1 : -1], segments[-1]
+    return [*(_tidy_segment(seg, names) for seg in head), *middle, _tidy_segment(last, names)]
 
 
 def _tidy_segment(lines: list[str], names: Sequence[str]) -> list[str]:

@@ -4,9 +4,10 @@ Every regular expression that sees a member's or a stranger's text must be linea
 bounded by `syntax.MAX_LINE` / `syntax.MAX_TEXT`. Each case below is a long run of one
 punctuation or whitespace class (10 KB and 100 KB) or a repeated token that once made
 a pattern backtrack for seconds or minutes, put in the body, the subject or the display
-name of a message, or handed straight to a parser. Each call must finish within 100 ms.
-The last test sends the 8 KB message that once froze all inbound mail through a real
-server.
+name of a message, or handed straight to a parser. Each call must be linear: ten times
+the text may cost at most `GROWTH` times the CPU (a backtracking pattern costs a hundred
+times or more), and no call may take a second. The last test sends the 8 KB message
+that once froze all inbound mail through a real server.
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ from mailflow.models import Held, InboundMessage
 from mailflow.reading import BoundedReader
 from mailflow.server import InboundServer
 
-LIMIT = 0.100  # seconds per call (the issue's limit; real timings are a few ms)
+# How fast a parser is depends on the machine; how its time grows with the text does not.
+# On a quiet 2-core machine every call takes under 85 ms at 100 KB and grows at most 17
+# times from 10 KB; the patterns that backtracked took 2 s to 97 s.
+GROWTH = 30  # 100 KB may cost at most this many times 10 KB (linear: 10; quadratic: 100)
+FLOOR = 0.005  # seconds: a 10 KB time below this counts as this (a timer's noise)
+CEILING = 1.0  # seconds: no call may take longer, however slow the machine
 SIZES = {"10k": 10_000, "100k": 100_000}
 HOSTILE = Path(__file__).parent / "hostile"
 GROUP = "dht@example.org"
@@ -180,22 +186,33 @@ _PAYLOADS = {label: _payloads(size) for label, size in SIZES.items()}
 
 
 @pytest.mark.alone
-@pytest.mark.parametrize(
-    ("label", "name"), [(label, name) for label in SIZES for name in _PAYLOADS[label]]
-)
-def test_every_parser_is_fast_on_adversarial_text(label: str, name: str) -> None:
-    payload = _PAYLOADS[label][name]
+@pytest.mark.parametrize("name", list(_PAYLOADS["10k"]))
+def test_every_parser_is_linear_on_adversarial_text(name: str) -> None:
+    small, large = _PAYLOADS["10k"][name], _PAYLOADS["100k"][name]
     for entry, make in ENTRY_POINTS.items():
-        for call in make(payload):
+        for short_call, long_call in zip(make(small), make(large), strict=True):
             # CPU time of this thread: what a pattern costs, not what a busy machine
             # (another job, another test process) takes from us meanwhile, nor a
             # collection of the whole suite's garbage that happens to fall in the call. A
-            # call over the limit is timed twice more and its best time counts: a shared
+            # pair that fails is timed twice more and its best times count: a shared
             # machine only ever adds time, a pattern that backtracks is slow every time.
-            elapsed = _cpu_seconds(call)
-            if elapsed >= LIMIT:
-                elapsed = min(elapsed, _cpu_seconds(call), _cpu_seconds(call))
-            assert elapsed < LIMIT, f"{entry}: {elapsed * 1000:.0f} ms on {name} ({label})"
+            times = (_cpu_seconds(short_call), _cpu_seconds(long_call))
+            if not _linear(*times):
+                times = (_best(short_call, times[0]), _best(long_call, times[1]))
+            assert _linear(*times), (
+                f"{entry} on {name}: {times[0] * 1000:.0f} ms at 10 KB, "
+                f"{times[1] * 1000:.0f} ms at 100 KB"
+            )
+
+
+def _best(call: Callable[[], object], first: float) -> float:
+    """The best of `first` and two more timings of `call`."""
+    return min(first, _cpu_seconds(call), _cpu_seconds(call))
+
+
+def _linear(short: float, long: float) -> bool:
+    """Whether 10 KB and 100 KB times look linear (and stay under the ceiling)."""
+    return max(short, long) < CEILING and long <= GROWTH * max(short, FLOOR)
 
 
 def _cpu_seconds(call: Callable[[], object]) -> float:
