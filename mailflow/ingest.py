@@ -523,12 +523,10 @@ def store_many(session: Session, arrivals: Sequence[Arrival], *, now: datetime) 
     return ids
 
 
-def unprocessed(session: Session, *, received_before: datetime | None = None) -> list[int]:
+def unprocessed(session: Session) -> list[int]:
     """Ids of stored messages that were never processed (e.g. after a crash), oldest
-    first; only those received before `received_before` if it is given."""
+    first."""
     query = select(InboundMessage.id).where(InboundMessage.status == "new")
-    if received_before is not None:
-        query = query.where(InboundMessage.received_at < received_before)
     return list(session.scalars(query.order_by(InboundMessage.id)))
 
 

@@ -339,7 +339,6 @@ class InboundServer:
         self.host = host or cfg.host
         self.port = cfg.port if port is None else port
         self.lmtp = cfg.protocol == "lmtp" if lmtp is None else lmtp
-        self.process = process
         self.processor: Processor | None = None
         self.delivery: DeliveryLoop | None = None
         self.supervisor: Supervisor | None = None

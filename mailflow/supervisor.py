@@ -89,11 +89,6 @@ class Supervisor:
         """A message was stored: wake the processing workers."""
         self.inbox_ready.set()
 
-    def pids(self) -> dict[str, int]:
-        """The running processes' ids by name (`processing worker 1`: 4242)."""
-        return {c.name: c.process.pid for c in self.children
-                if c.process is not None and c.process.pid is not None}  # fmt: skip
-
     def _spawn(self, child: Child) -> None:
         level = logging.getLogger("mailflow").getEffectiveLevel()
         events = (self.inbox_ready, self.outbox_ready, child.stop)

@@ -5,7 +5,7 @@ queue. The worker takes the oldest new messages a few at a time, reads each (in 
 process, within `[inbound] processing_budget_seconds`: see `reading`) and runs the
 pipeline over them in one transaction. It runs as a thread (`mailflow inbox process`,
 a server embedded in a program) or as the main job of a worker process that
-`mailflow serve` starts and supervises (see `workers`). On PostgreSQL several workers
+`mailflow serve` starts and supervises (see `supervisor`). On PostgreSQL several workers
 share the queue: each takes its batch with `FOR UPDATE SKIP LOCKED`, so they never wait
 on each other's messages (and `ingest.process_batch` never processes one twice).
 
