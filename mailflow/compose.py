@@ -385,45 +385,32 @@ def _quoted_printable_part(subtype: str, text: str) -> bytes:
     return head.encode("ascii") + body + b"\r\n"
 
 
-# Header values the email package writes back as they are: printable ASCII words with
-# single spaces (no encoded-word look-alike), well inside the line limit.
-_PLAIN = re.compile(r"[!-~]+(?: [!-~]+)*")
-_PLAIN_MSG_ID = re.compile(r"<[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+>")
-_UNSTRUCTURED = frozenset({"subject", "in-reply-to", "references", "auto-submitted"})
-
-
 def header_line(name: str, value: Address | str) -> tuple[bytes, str]:
     """One header as `to_bytes` writes it (name, value, CRLF) and its value as read
-    back (`str(msg[name])`). Raises `ValueError` for a value holding a line break."""
-    text = str(value)
-    key = name.lower()
-    if (
-        len(text) < 900
-        and "=?" not in text
-        and (
-            (key in _UNSTRUCTURED and _PLAIN.fullmatch(text))
-            or (key == "message-id" and _PLAIN_MSG_ID.fullmatch(text))
-        )
-    ):
-        return f"{name}: {text}\r\n".encode("ascii"), text
-    return _folded(name, text, value)
+    back (`str(msg[name])`), the email package skipped for a plain value
+    (`plain_header_value`). Raises `ValueError` for a value holding a line break."""
+    plain = plain_header_value(name, value)
+    if plain is not None:
+        return f"{name}: {plain}\r\n".encode("ascii"), plain
+    line, header = folded_header(name, value)
+    return line, str(header)
 
 
 _FOLDED: dict[tuple[str, bool, str], tuple[bytes, str]] = {}
 _FOLDED_MAX = 4096  # distinct values kept: a group's members' addresses, a few dates
 
 
-def _folded(name: str, text: str, value: Address | str) -> tuple[bytes, str]:
-    """The email package's folding of one header and its value as read back, made once
-    per distinct value (an address header folds its value's text, so every `Address`
-    with the same text folds alike)."""
-    key = (name, isinstance(value, str), text)
+def folded_header(name: str, value: Address | str) -> tuple[bytes, str]:
+    """The email package's folding of one header (CRLF) and the header as a message holds
+    it (``msg[name] = value``), made once per distinct value (an address header folds
+    its value's text, so every `Address` with the same text folds alike)."""
+    key = (name, isinstance(value, str), str(value))
     found = _FOLDED.get(key)
     if found is None:
         header = POLICY.header_store_parse(name, value)[1]
         if len(_FOLDED) >= _FOLDED_MAX:
             _FOLDED.clear()
-        found = _FOLDED[key] = (WIRE.fold_binary(name, header), str(header))
+        found = _FOLDED[key] = (WIRE.fold_binary(name, header), header)
     return found
 
 

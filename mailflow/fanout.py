@@ -85,8 +85,7 @@ def header(name: str, value: Address | str) -> tuple[bytes, str]:
     plain = compose.plain_header_value(name, value)
     if plain is not None:
         return f"{name}: {plain}\r\n".encode("ascii"), PlainHeader(name, plain)
-    parsed = compose.POLICY.header_store_parse(name, value)[1]
-    return compose.WIRE.fold_binary(name, parsed), parsed
+    return compose.folded_header(name, value)
 
 
 def same_boundaries(msg: EmailMessage, like: EmailMessage) -> EmailMessage:
