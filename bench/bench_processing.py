@@ -90,15 +90,15 @@ def main() -> None:
     for first in range(0, REPLIES, Processor.BATCH):
         batch = []
         chunk = slice(first, first + Processor.BATCH)
-        for inbound_id, arrival in zip(ids[chunk], arrivals[chunk], strict=True):
-            start = time.thread_time()
-            with app.session() as session:
+        with app.session() as session:  # the worker looks up a batch's originals in one
+            for inbound_id, arrival in zip(ids[chunk], arrivals[chunk], strict=True):
+                start = time.thread_time()
                 original = sentmail.original_mail(session, app.settings, arrival.rcpt_tos)
-            looked = time.thread_time()
-            reading = ingest.read(arrival.raw, arrival.mail_from, original)
-            clock.add("lookup", looked - start)
-            clock.add("read", time.thread_time() - looked)
-            batch.append((inbound_id, dataclasses.replace(reading, looked_up=True)))
+                looked = time.thread_time()
+                reading = ingest.read(arrival.raw, arrival.mail_from, original)
+                clock.add("lookup", looked - start)
+                clock.add("read", time.thread_time() - looked)
+                batch.append((inbound_id, dataclasses.replace(reading, looked_up=True)))
         start = time.thread_time()
         with app.writing() as session:
             ingest.process_batch(session, app.settings, batch, now=app.now())

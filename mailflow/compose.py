@@ -235,11 +235,21 @@ def list_unsubscribe(settings: Settings, member_id: int) -> str:
     return f"<mailto:{mailbox(signed).addr_spec}?subject=unsubscribe>"
 
 
+def addr_spec(address: Address | str | None) -> str:
+    """The addr-spec of an address given as an `Address` or as text ("" for none); a
+    bare address (as a signed reply address is given) is its own."""
+    if not address:
+        return ""
+    if isinstance(address, Address):
+        return address.addr_spec
+    return utils.parseaddr(address)[1] if "<" in address else address
+
+
 def _member_of(settings: Settings, reply_to: Address | str | None) -> int | None:
     """The member a signed reply address was issued to (None for anyone else)."""
-    if not reply_to:
+    spec = addr_spec(reply_to)
+    if not spec:
         return None
-    spec = reply_to if isinstance(reply_to, str) else reply_to.addr_spec
     found = addresses.classify_recipient(spec, settings.mail.address, settings.mail.secret)
     token = found.token if found else None
     return token.member_id if token and token.member_id > 0 else None
@@ -333,6 +343,7 @@ class Wire:
     recipient: str  # the To address (addr-spec)
     subject: str  # the Subject as a reader of the header gets it
     message_id: str
+    reply_address: str = ""  # the Reply-To address (addr-spec), if any
 
 
 def build_wire(
@@ -372,7 +383,8 @@ def build_wire(
         lines.append(_quoted_printable_part(subtype, content))
     lines.append(b"--%s--\r\n" % boundary)
     recipient = utils.parseaddr(decoded["To"])[1]
-    return Wire(b"".join(lines), recipient, decoded["Subject"], decoded["Message-ID"])
+    return Wire(b"".join(lines), recipient, decoded["Subject"], decoded["Message-ID"],
+                addr_spec(reply_to))  # fmt: skip
 
 
 def _quoted_printable_part(subtype: str, text: str) -> bytes:

@@ -82,9 +82,10 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    """Create the schema or bring it up to the newest migration (idempotent)."""
-    command.upgrade(_alembic_config(engine), "head")
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create the schema or bring it up to the newest migration, or to `revision`
+    (idempotent)."""
+    command.upgrade(_alembic_config(engine), revision)
 
 
 def current_revision(engine: Engine) -> str | None:

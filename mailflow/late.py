@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailflow import schedule
@@ -24,10 +24,17 @@ from mailflow.models import Item, Mailing, Meeting
 FORWARDED = ("question", "agenda")
 
 
+# a meeting's invite mailing, if any: built once, run with the meeting's id
+INVITE_MAILING = (
+    select(Mailing.id)
+    .where(Mailing.kind == "invite", Mailing.meeting_id == bindparam("meeting"))
+    .limit(1)
+)
+
+
 def agenda_fixed(session: Session, meeting: Meeting) -> bool:
     """Whether the meeting's invites (which fix its agenda) have gone out."""
-    query = select(Mailing.id).where(Mailing.kind == "invite", Mailing.meeting_id == meeting.id)
-    return session.scalar(query.limit(1)) is not None
+    return session.scalar(INVITE_MAILING, {"meeting": meeting.id}) is not None
 
 
 def is_open(session: Session, meeting: Meeting, now: datetime) -> bool:

@@ -331,6 +331,8 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(Text)
     blobs: Mapped[str] = mapped_column(Text, default="")  # sha256s of shared parts in `raw`
     message_id: Mapped[str] = mapped_column(String(300))
+    # the Reply-To's address, lower-cased (a signed reply address: see `sentmail`)
+    reply_address: Mapped[str | None] = mapped_column(String(320), nullable=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -342,8 +344,10 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-# the mail a reply answers is looked up among its member's outbox rows (`sentmail`)
+# a member's outbox rows are found by address (the demo's mailboxes, erasure); the mail a
+# reply answers by the signed address it went out with (`sentmail`)
 Index("ix_outbox_recipient", OutboxMessage.recipient)
+Index("ix_outbox_reply_address", OutboxMessage.reply_address)
 
 
 class Blob(Base):
@@ -368,6 +372,10 @@ class Mailing(Base):
     content_hash: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# whether a meeting's invites have gone out is asked for every reply (`late`)
+Index("ix_mailings_meeting_kind", Mailing.meeting_id, Mailing.kind)
 
 
 class MailingRecipient(Base):

@@ -50,8 +50,9 @@ BATCH = 200
 log = logging.getLogger(__name__)
 
 
-def _recipient(msg: EmailMessage) -> str:
-    return parseaddr(str(msg["To"]))[1]
+def _address(msg: EmailMessage, header: str) -> str:
+    """The address (addr-spec) of `msg`'s `header`, "" if it has none."""
+    return parseaddr(str(msg[header] or ""))[1]
 
 
 def store_blob(session: Session, data: bytes) -> str:
@@ -132,13 +133,14 @@ def _queued(
 ) -> dict[str, object]:  # fmt: skip
     """The outbox row's values for `msg`, queued and due at `now`."""
     if isinstance(msg, EmailMessage):
-        msg = compose.Wire(compose.to_bytes(msg), _recipient(msg), str(msg["Subject"] or ""),
-                           str(msg["Message-ID"] or ""))  # fmt: skip
+        msg = compose.Wire(compose.to_bytes(msg), _address(msg, "To"), str(msg["Subject"] or ""),
+                           str(msg["Message-ID"] or ""), _address(msg, "Reply-To"))  # fmt: skip
     return {
         "mailing_id": mailing.id if mailing else None,
         "recipient": msg.recipient,
         "subject": msg.subject,
         "message_id": msg.message_id,
+        "reply_address": msg.reply_address.lower() or None,
         "blobs": ",".join(blobs),
         "raw": msg.raw,
         "status": "queued",

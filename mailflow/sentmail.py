@@ -1,74 +1,36 @@
 """The mail a reply answers: found in the outbox by the reply's signed address.
 
 Every reply address we hand out is signed for one purpose, target and member (see
-`addresses`), and it is the Reply-To of the mail we sent that member. The newest outbox
-row to that member carrying that address is the mail being answered; its text lets the
-reply reader (`original.without_original`) remove our own words from the reply. Mail to
-the bare group address, or whose original has left the outbox, has none.
+`addresses`), and it is the Reply-To of the mail we sent that member, kept beside the
+mail in the outbox (``reply_address``). The newest outbox row sent with that address is
+the mail being answered; its text lets the reply reader (`original.without_original`)
+remove our own words from the reply. Mail to the bare group address, or whose original
+has left the outbox, has none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Integer, LargeBinary, Table, bindparam, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from mailflow import addresses, mime
 from mailflow.config import Settings
-from mailflow.models import Member, OutboxMessage
+from mailflow.models import OutboxMessage
 
-MEMBERS = cast(Table, Member.__table__)
 OUTBOX = cast(Table, OutboxMessage.__table__)
-LOOKBACK = 50  # the member's newest outbox rows searched for the address
 
-
-class Position(FunctionElement[int]):
-    """``Position(column, needle)``: where the bytes `needle` first occur in a binary
-    column's value, from 1 (0: nowhere), found by the database (``instr`` on SQLite,
-    ``position`` on PostgreSQL), so rows that do not hold them are never loaded."""
-
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(Position)
-def _position_instr(element: Position, compiler: SQLCompiler, **kw: Any) -> str:
-    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
-    return f"instr({haystack}, {needle})"
-
-
-@compiles(Position, "postgresql")
-def _position_in(element: Position, compiler: SQLCompiler, **kw: Any) -> str:
-    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
-    return f"position({needle} in {haystack})"
-
-
-_RECENT = (
-    select(OUTBOX.c.id)
-    .where(OUTBOX.c.recipient.in_(bindparam("recipients", expanding=True)))
-    .order_by(OUTBOX.c.id.desc())
-    .limit(LOOKBACK)
-)
-# The newest of the LOOKBACK newest outbox rows to `recipients` (a member's address as
-# stored and lower-cased) whose mail holds `address`; built once, run with those values,
-# on the table itself (no ORM entity to load).
-NEWEST_HOLDING = (
+# The newest outbox row that went out with `address` (lower-cased) as its Reply-To: one
+# lookup of ``ix_outbox_reply_address``, built once; only that row's bytes are read.
+NEWEST_WITH_ADDRESS = (
     select(OUTBOX.c.raw)
-    .where(OUTBOX.c.id.in_(_RECENT),
-           Position(OUTBOX.c.raw, bindparam("address", type_=LargeBinary)) > 0)
+    .where(OUTBOX.c.reply_address == bindparam("address"))
     .order_by(OUTBOX.c.id.desc())
     .limit(1)
-)  # fmt: skip
-
-
-# The member's address, read straight from the table (no ORM entity to load).
-MEMBER_EMAIL = select(MEMBERS.c.email).where(MEMBERS.c.id == bindparam("member"))
+)
 
 
 @lru_cache(maxsize=1024)
@@ -93,11 +55,7 @@ def original_mail(session: Session, settings: Settings, recipients: Iterable[str
         found = classified(rcpt.strip(), settings.mail.address, settings.mail.secret)
         if found is None or found.token is None:
             continue
-        email = session.execute(MEMBER_EMAIL, {"member": found.token.member_id}).scalar()
-        if email is None:
-            return None
         address = addresses.reply_address(settings.mail.address, settings.mail.secret,
-                                          found.token).encode()  # fmt: skip
-        emails = sorted({email, email.lower()})
-        return session.scalar(NEWEST_HOLDING, {"recipients": emails, "address": address})
+                                          found.token)  # fmt: skip
+        return session.scalar(NEWEST_WITH_ADDRESS, {"address": address.lower()})
     return None

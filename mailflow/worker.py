@@ -123,9 +123,14 @@ class Processor:
                 return False
             self.idle.clear()
             readings, aside = [], {}
-            for inbound_id in ids:
+            stored = session.execute(
+                select(InboundMessage.id, InboundMessage.raw, InboundMessage.mail_from,
+                       InboundMessage.rcpt)
+                .where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id)
+            ).all()  # fmt: skip
+            for inbound_id, raw, mail_from, rcpt in stored:
                 try:
-                    readings.append((inbound_id, self._read(session, inbound_id)))
+                    readings.append((inbound_id, self._read(session, raw, mail_from, rcpt)))
                 except BudgetExceeded as exc:
                     aside[inbound_id] = f"{exc}; set aside unread"
             if not self.skip_locked:
@@ -168,18 +173,16 @@ class Processor:
         now = time.monotonic()
         return [i for i, (_, next_try) in list(self.retries.items()) if next_try > now]
 
-    def _read(self, session: Session, inbound_id: int) -> ingest.Reading | None:
-        """Read the message before the write, so stores are not kept waiting;
+    def _read(
+        self, session: Session, raw: bytes, mail_from: str, rcpt: str
+    ) -> ingest.Reading | None:
+        """Read a stored message before the write, so stores are not kept waiting;
         `BudgetExceeded` if that takes longer than the budget."""
-        row = session.execute(
-            select(InboundMessage.raw, InboundMessage.mail_from, InboundMessage.rcpt)
-            .where(InboundMessage.id == inbound_id)
-        ).one()  # fmt: skip
         # read once, knowing the mail of ours it answers (the pipeline would otherwise
         # read a reply to a signed address a second time)
-        original = sentmail.original_mail(session, self.app.settings, row.rcpt.split("\n"))
+        original = sentmail.original_mail(session, self.app.settings, rcpt.split("\n"))
         try:
-            reading = self.reader.read(row.raw, row.mail_from, original)
+            reading = self.reader.read(raw, mail_from, original)
         except BudgetExceeded:
             raise
         except Exception:  # the pipeline will meet the same problem and record it
