@@ -13,6 +13,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from email.headerregistry import Address
+from functools import lru_cache
 
 PURPOSES = {
     "c": "items",  # reply to a call for items: questions, agenda items, apologies
@@ -90,11 +91,15 @@ class Recipient:
     token: ReplyToken | None
 
 
+@lru_cache(maxsize=1024)
 def classify_recipient(address: str, group_address: str, secret: str) -> Recipient | None:
     """Match an envelope recipient against the group address.
 
     Returns a `Recipient` for the bare group address or a verified sub-address, and
     None for anything else (another domain, another local part, a forged token).
+    Worked out once per recipient, group address and secret (the last 1,024 are kept):
+    a reply's recipients are looked at several times on its way through, and parsing an
+    address and checking a token's signature take time.
     """
     try:
         parsed = Address(addr_spec=address.strip().strip("<>"))

@@ -39,7 +39,7 @@ from mailflow import (
     senders,
     sentmail,
 )
-from mailflow.addresses import Recipient, ReplyToken
+from mailflow.addresses import Recipient, ReplyToken, classify_recipient
 from mailflow.config import Settings
 from mailflow.errors import Discard, Hold
 from mailflow.members import find_member
@@ -181,7 +181,7 @@ def our_recipient(settings: Settings, rcpt: str) -> Recipient | None:
     """Which of our addresses a stored message's recipients (one a line) name: a signed
     reply address first, else the bare group address; None for neither."""
     mail = settings.mail
-    found = [sentmail.classified(r, mail.address, mail.secret) for r in rcpt.split("\n") if r]
+    found = [classify_recipient(r, mail.address, mail.secret) for r in rcpt.split("\n") if r]
     known = [r for r in found if r is not None]
     return next((r for r in known if not r.bare), known[0] if known else None)
 
@@ -517,10 +517,14 @@ def store_many(session: Session, arrivals: Sequence[Arrival], *, now: datetime) 
          "start_attempts": 0}
         for a in arrivals
     ]  # fmt: skip
-    query = insert(InboundMessage).returning(InboundMessage.id, sort_by_parameter_order=True)
-    ids = list(session.scalars(query, rows))
+    ids = list(session.connection().execute(STORE, rows).scalars())
     session.commit()
     return ids
+
+
+# `store_many`'s statement: one INSERT on the table (no ORM unit of work), built once,
+# giving each row's id in the order of the rows
+STORE = insert(INBOUND).returning(INBOUND.c.id, sort_by_parameter_order=True)
 
 
 def unprocessed(session: Session) -> list[int]:

@@ -11,7 +11,6 @@ has left the outbox, has none.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import cast
 
 from sqlalchemy import Table, bindparam, select
@@ -33,14 +32,6 @@ NEWEST_WITH_ADDRESS = (
 )
 
 
-@lru_cache(maxsize=1024)
-def classified(rcpt: str, group_address: str, secret: str) -> addresses.Recipient | None:
-    """`addresses.classify_recipient`, worked out once per recipient, group address and
-    secret: a reply's recipients are looked at several times on its way through, and
-    parsing an address and checking a token's signature take time."""
-    return addresses.classify_recipient(rcpt, group_address, secret)
-
-
 def original_text(session: Session, settings: Settings, recipients: Iterable[str]) -> str | None:
     """The text of the mail we sent to the signed reply address among `recipients`
     (envelope or header addresses), or None when there is no such address or mail."""
@@ -52,7 +43,8 @@ def original_mail(session: Session, settings: Settings, recipients: Iterable[str
     """The mail (as stored in the outbox) we sent to the signed reply address among
     `recipients`, or None when there is no such address or mail."""
     for rcpt in recipients:
-        found = classified(rcpt.strip(), settings.mail.address, settings.mail.secret)
+        found = addresses.classify_recipient(rcpt.strip(), settings.mail.address,
+                                            settings.mail.secret)  # fmt: skip
         if found is None or found.token is None:
             continue
         address = addresses.reply_address(settings.mail.address, settings.mail.secret,
