@@ -331,7 +331,8 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(Text)
     blobs: Mapped[str] = mapped_column(Text, default="")  # sha256s of shared parts in `raw`
     message_id: Mapped[str] = mapped_column(String(300))
-    # the Reply-To's address, lower-cased (a signed reply address: see `sentmail`)
+    # the Reply-To's address, lower-cased: for our signed reply addresses, how the mail a
+    # reply answers is found (`sentmail`)
     reply_address: Mapped[str | None] = mapped_column(String(320), nullable=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)

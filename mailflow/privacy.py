@@ -532,6 +532,7 @@ def _erase_mail(session: Session, member: Member, needles: Needles, report: Eras
                 raw=b"",
                 blobs="",
                 subject="",
+                reply_address=None,  # it may be theirs (answers and posts name the author)
                 **(
                     {"status": "withdrawn", "last_error": "it named an erased member"}
                     if waiting
