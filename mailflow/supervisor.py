@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
+from types import FrameType
 
 from mailflow.app import App
 from mailflow.config import Settings
@@ -156,6 +157,10 @@ def _describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
+def _wait_for_the_server(signum: int, frame: FrameType | None) -> None:
+    """A worker's answer to SIGINT and SIGTERM: none (the server stops it in order)."""
+
+
 def run_child(
     role: str, settings: Settings, level: int, events: tuple[Event, Event, Event],
     parent: int,
@@ -163,9 +168,11 @@ def run_child(
     """The body of a worker process: process stored mail, or deliver the outbox, until
     told to stop or until the server's process has gone."""
     # Ctrl-C and a service manager's SIGTERM reach every process of the group: the server
-    # stops its workers in order, so they wait for it
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # stops its workers in order, so they wait for it. A handler that does nothing, not
+    # SIG_IGN, which the reader's fork server and children would inherit: they must still
+    # stop on SIGTERM when a reading over its budget has its child killed.
+    signal.signal(signal.SIGINT, _wait_for_the_server)
+    signal.signal(signal.SIGTERM, _wait_for_the_server)
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     logging.getLogger("mailflow").setLevel(level)
     inbox_ready, outbox_ready, stop = events

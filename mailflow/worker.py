@@ -3,9 +3,10 @@
 The listener stores a message, answers 250 and wakes the worker; the database is the
 queue. The worker takes the oldest new messages a few at a time, reads each (in a child
 process, within `[inbound] processing_budget_seconds`: see `reading`) and runs the
-pipeline over them in one transaction. It runs as a thread (`mailflow inbox process`,
-a server embedded in a program) or as the main job of a worker process that
-`mailflow serve` starts and supervises (see `supervisor`). On PostgreSQL several workers
+pipeline over them in one transaction; on SQLite (one worker) the next batch is handed
+to the reader before this one is recorded, so reading and recording overlap. It runs as
+a thread (`mailflow inbox process`, a server embedded in a program) or as the main job
+of a worker process that `mailflow serve` starts and supervises (see `supervisor`). On PostgreSQL several workers
 share the queue: each takes its batch with `FOR UPDATE SKIP LOCKED`, so they never wait
 on each other's messages (and `ingest.process_batch` never processes one twice).
 
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session
 from mailflow import addresses, ingest, sentmail
 from mailflow.app import App
 from mailflow.models import InboundMessage
-from mailflow.reading import BoundedReader, BudgetExceeded
+from mailflow.reading import BoundedReader, BudgetExceeded, Pending
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Processor:
         self.thread = threading.Thread(target=self._run, name="mailflow-ingest", daemon=True)
         self.reader = BoundedReader(app.settings.inbound.processing_budget_seconds)
         self.retries: dict[int, tuple[int, float]] = {}  # id -> (failures, next try)
+        self.ahead: dict[int, Pending] = {}  # the next batch, handed to the reader early
         self.skip_locked = app.engine.dialect.name == "postgresql"
 
     def start(self) -> None:
@@ -117,24 +119,28 @@ class Processor:
     def _process_next(self) -> bool:
         """Take and process the next batch; False when there was nothing to take."""
         with self.app.session() as session:
-            ids = self._claim(session)
+            ids = self._next(session, lock=self.skip_locked)
             if not ids:
+                self.ahead = {}
                 self.idle.set()
                 return False
             self.idle.clear()
+            for inbound_id in ids:
+                if inbound_id in self.retries:
+                    log.info("message %d was left unprocessed by an earlier failure; trying "
+                             "again (try %d)", inbound_id, self.retries[inbound_id][0])  # fmt: skip
+            ahead, self.ahead = self.ahead, {}
+            pending = ahead | self._submit(session, [i for i in ids if i not in ahead])
             readings, aside = [], {}
-            stored = session.execute(
-                select(InboundMessage.id, InboundMessage.raw, InboundMessage.mail_from,
-                       InboundMessage.rcpt)
-                .where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id)
-            ).all()  # fmt: skip
-            for inbound_id, raw, mail_from, rcpt in stored:
+            for inbound_id in ids:
                 try:
-                    readings.append((inbound_id, self._read(session, raw, mail_from, rcpt)))
+                    readings.append((inbound_id, self._reading(pending.get(inbound_id))))
                 except BudgetExceeded as exc:
                     aside[inbound_id] = f"{exc}; set aside unread"
             if not self.skip_locked:
-                session.rollback()  # SQLite: the write below takes its own turn
+                # SQLite has one worker: the reader reads the next batch meanwhile
+                self.ahead = self._submit(session, self._next(session, after=ids[-1]))
+                session.rollback()  # the write below takes its own turn
             with self.app.write_guard():
                 if aside:
                     self._set_aside(session, aside)
@@ -144,16 +150,18 @@ class Processor:
             self.after_batch()
         return True
 
-    def _claim(self, session: Session) -> list[int]:
-        """The ids of the next batch: the oldest new messages not waiting to be retried,
-        locked by this transaction on PostgreSQL (others skip them)."""
+    def _next(self, session: Session, *, after: int = 0, lock: bool = False) -> list[int]:
+        """The ids of the next batch: the oldest new messages (after id `after`) not
+        waiting to be retried; with `lock`, locked by this transaction (PostgreSQL:
+        others skip them)."""
         query = (
             select(InboundMessage.id, func.length(InboundMessage.raw))
-            .where(InboundMessage.status == "new", InboundMessage.id.not_in(self._waiting()))
+            .where(InboundMessage.status == "new", InboundMessage.id > after,
+                   InboundMessage.id.not_in(self._waiting()))
             .order_by(InboundMessage.id)
             .limit(self.BATCH)
-        )
-        if self.skip_locked:
+        )  # fmt: skip
+        if lock:
             query = query.with_for_update(skip_locked=True)
         ids: list[int] = []
         size = 0
@@ -162,30 +170,40 @@ class Processor:
                 break
             ids.append(inbound_id)
             size += length or 0
-        for inbound_id in ids:
-            if inbound_id in self.retries:
-                log.info("message %d was left unprocessed by an earlier failure; trying again "
-                         "(try %d)", inbound_id, self.retries[inbound_id][0])  # fmt: skip
         return ids
+
+    def _submit(self, session: Session, ids: Sequence[int]) -> dict[int, Pending]:
+        """Hand the stored messages `ids` to the reader, each with the mail of ours it
+        answers (so the pipeline need not look it up and read the message again)."""
+        stored = session.execute(
+            select(InboundMessage.id, InboundMessage.raw, InboundMessage.mail_from,
+                   InboundMessage.rcpt)
+            .where(InboundMessage.id.in_(ids))
+        ).all()  # fmt: skip
+        settings = self.app.settings
+        return {
+            inbound_id: self.reader.submit(
+                raw, mail_from, sentmail.original_mail(session, settings, rcpt.split("\n"))
+            )
+            for inbound_id, raw, mail_from, rcpt in stored
+        }
 
     def _waiting(self) -> list[int]:
         """Messages waiting to be retried, not to be taken before their time."""
         now = time.monotonic()
         return [i for i, (_, next_try) in list(self.retries.items()) if next_try > now]
 
-    def _read(
-        self, session: Session, raw: bytes, mail_from: str, rcpt: str
-    ) -> ingest.Reading | None:
-        """Read a stored message before the write, so stores are not kept waiting;
-        `BudgetExceeded` if that takes longer than the budget."""
-        # read once, knowing the mail of ours it answers (the pipeline would otherwise
-        # read a reply to a signed address a second time)
-        original = sentmail.original_mail(session, self.app.settings, rcpt.split("\n"))
+    def _reading(self, pending: Pending | None) -> ingest.Reading | None:
+        """A message's reading, read before the write so stores are not kept waiting
+        (None: the pipeline reads it, and meets any problem of the reader's and records
+        it); `BudgetExceeded` if that took longer than the budget."""
+        if pending is None:
+            return None
         try:
-            reading = self.reader.read(raw, mail_from, original)
+            reading = self.reader.result(pending)
         except BudgetExceeded:
             raise
-        except Exception:  # the pipeline will meet the same problem and record it
+        except Exception:
             return None
         return dataclasses.replace(reading, looked_up=True)  # none found: not looked up again
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import signal
 import smtplib
 import socket
@@ -54,6 +55,46 @@ def test_serve_stops_cleanly_on_sigterm(config_file: Path, cli: Cli) -> None:
     assert "Traceback" not in err
     listed = json.loads(cli("inbox", "list", "--json").stdout)
     assert [m["status"] for m in listed] == ["processed"]
+
+
+def test_serve_sets_aside_mail_over_the_reading_budget_and_still_stops(
+    configs: ConfigFactory, cli: Cli
+) -> None:
+    """In `serve`'s worker process a reading over the budget has its reader child killed
+    and replaced (the worker ignores the service manager's signals; its reader children
+    must not), each such message is set aside with the reason, and SIGTERM still stops
+    everything."""
+    config = configs.write(inbound="processing_budget_seconds = 1e-6\n")
+    cli("members", "add", "jane.smith@hamble.hants.sch.uk", "--name", "Jane Smith")
+    port = free_port()
+    proc = subprocess.Popen(
+        [MAILFLOW, "--config", str(config), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            for _ in range(2):
+                smtp.sendmail("jane.smith@hamble.hants.sch.uk", ["dht@example.org"],
+                              load_mail("resource_pdf.eml"))  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            listed = json.loads(cli("inbox", "list", "--json").stdout)
+            if [m["status"] for m in listed] == ["failed", "failed"]:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
+    assert proc.returncode == 0, err
+    assert "stopped" in out and "Traceback" not in err
+    assert [m["status"] for m in listed] == ["failed", "failed"]
+    app = App.open(config)
+    with app.session() as session:
+        errors = session.scalars(select(InboundMessage.error).order_by(InboundMessage.id))
+        assert list(errors) == ["reading it took over 1e-06 s; set aside unread"] * 2
+    app.close()
 
 
 def test_serve_on_a_busy_port_is_one_line(config_file: Path, cli: Cli) -> None:

@@ -212,6 +212,22 @@ def test_reading_over_the_budget_is_set_aside_and_the_reader_recovers() -> None:
         reader.close()
 
 
+def test_messages_handed_over_together_are_read_again_after_one_kills_the_child() -> None:
+    """The worker hands a batch (and the next) to the reader at once: when one of them
+    runs over the budget its child is killed, and the others are read by the new one."""
+    raw = load_mail("resource_pdf.eml")
+    reader = BoundedReader(budget=1e-6)
+    try:
+        first, second = reader.submit(raw, JANE), reader.submit(raw, GROUP)
+        with pytest.raises(BudgetExceeded):
+            reader.result(first)
+        reader.budget = 30
+        assert reader.result(second).mail.from_address == JANE
+        assert second.pool is not reader.submit(raw, JANE).pool  # a new child read it
+    finally:
+        reader.close()
+
+
 def test_a_message_over_the_budget_fails_with_the_reason_and_the_server_goes_on(
     configs: ConfigFactory,
 ) -> None:
