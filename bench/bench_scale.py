@@ -53,18 +53,25 @@ def populate(app: App, stored: int, people: int) -> list[tuple[str, str]]:
                                        addresses.ReplyToken("c", meeting.id, i))
             for i in ids.values()
         }  # fmt: skip
+        acks = {  # the acknowledgements' own reply addresses
+            i: addresses.reply_address(mail.address, mail.secret,
+                                       addresses.ReplyToken("a", meeting.id, i)).lower()
+            for i in ids.values()
+        }  # fmt: skip
         order = sorted(ids.values())
         history = [(order[n % people], now - timedelta(seconds=stored - n)) for n in range(stored)]
-        _history(session, meeting.id, history, signed, {i: e for e, i in ids.items()})
+        _history(session, meeting.id, history, (signed, acks), {i: e for e, i in ids.items()})
         first = sorted(ids.items(), key=lambda pair: pair[1])[:SENDERS]
         return [(email, signed[i]) for email, i in first]
 
 
 def _history(session: object, meeting_id: int, history: list[tuple[int, datetime]],
-             signed: dict[int, str], emails: dict[int, str]) -> None:  # fmt: skip
+             addresses_of: tuple[dict[int, str], dict[int, str]],
+             emails: dict[int, str]) -> None:  # fmt: skip
     from sqlalchemy.orm import Session
 
     assert isinstance(session, Session)
+    signed, acks = addresses_of
     for start in range(0, len(history), 10_000):
         chunk = history[start : start + 10_000]
         rows = [
@@ -78,6 +85,7 @@ def _history(session: object, meeting_id: int, history: list[tuple[int, datetime
         session.execute(insert(OutboxMessage), [
             {"recipient": emails[i], "subject": "Re: Call for items", "blobs": "",
              "message_id": f"<ack-{start + n}@example.org>", "raw": b"ack", "status": "sent",
+             "reply_address": acks[i],
              "attempts": 1, "last_error": "", "next_attempt_at": at, "claimed_by": "",
              "created_at": at, "sent_at": at}
             for n, (i, at) in enumerate(chunk)
