@@ -488,12 +488,15 @@ def paragraphs(lines: list[str]) -> list[tuple[int, int]]:
     """(start, end) index pairs of blank-line-separated paragraphs."""
     spans: list[tuple[int, int]] = []
     start: int | None = None
-    for idx, line in enumerate([*lines, ""]):
-        if line.strip() and start is None:
+    for idx, line in enumerate(lines):
+        if not line.strip():
+            if start is not None:
+                spans.append((start, idx))
+                start = None
+        elif start is None:
             start = idx
-        elif not line.strip() and start is not None:
-            spans.append((start, idx))
-            start = None
+    if start is not None:
+        spans.append((start, len(lines)))
     return spans
 
 

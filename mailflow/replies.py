@@ -437,14 +437,14 @@ def _expand_headings(lines: list[str]) -> list[str]:
     out: list[str] = []
     prefix = ""
     for n, line in enumerate(lines):
-        heading = _HEADING.match(line)
+        heading = _HEADING.match(line) if ":" in line else None  # a heading ends in ":"
         if heading:
             following = next((ln for ln in lines[n + 1 :] if ln.strip()), "")
             if _LIST_ENTRY.match(following) and not marker(following):
                 prefix = "Q" if heading["kind"].lower().startswith("q") else "Item"
                 continue
-        entry = _LIST_ENTRY.match(line)
-        if prefix and entry and not marker(line):
+        entry = _LIST_ENTRY.match(line) if prefix else None
+        if entry and not marker(line):
             out.append(f"{prefix}: {entry['text']}")
             continue
         if prefix and line.strip() and out and not out[-1].strip():
@@ -589,7 +589,7 @@ def _tidy_body(lines: list[str]) -> str:
     """Item details: trimmed lines, one blank line between paragraphs, no sign-off."""
     lines = trim_blank(drop_signoff(trim_blank([ln.strip() for ln in lines])))
     text = "\n".join(_BULLET_MARK.sub("- ", ln) for ln in lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    return (re.sub(r"\n{3,}", "\n\n", text) if "\n\n\n" in text else text).strip()
 
 
 # Greetings and pleasantries a reply opens with; a bound, so that "Hi, Hi, Hi, ..."
