@@ -311,7 +311,7 @@ def _scan(lines: list[str]) -> tuple[list[str | None], int, str]:
                 in_sig, i = False, end
                 continue
             in_sig = in_sig or bool(_SIG_SEP.match(line) or _DEVICE.match(line))
-        if not in_sig and not IMAGE_PLACEHOLDER.fullmatch(line.strip()):
+        if not in_sig and not ("[" in line and IMAGE_PLACEHOLDER.fullmatch(line.strip())):
             kept.append(line)
         i += 1
     return kept, len(lines), ""

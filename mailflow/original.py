@@ -104,9 +104,9 @@ def _kind(words: list[str], line: str, original: _Original, before: list[str]) -
     if original.wording and _LISTING.match(line):
         return _OURS
     if len(words) >= 3:
-        triples = _grams(words, 3)
-        found = sum(1 for t in triples if t in original.triples)
-        return _OURS if found >= _SHARE * len(triples) else _THEIRS
+        triples = zip(words, words[1:], words[2:], strict=False)  # as _grams(words, 3)
+        found = sum(map(original.triples.__contains__, triples))
+        return _OURS if found >= _SHARE * (len(words) - 2) else _THEIRS
     key = tuple(words)
     known = key in original.pairs if len(words) == 2 else words[0] in original.words
     if known and _QUOTED.match(line):
