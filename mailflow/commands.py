@@ -204,8 +204,10 @@ def member_commands(text: str) -> MemberCommands:
             continue
         if not _has_digit(line):  # every command but a theme names an item by number
             theme = theme_line(line)
-            themes += [theme] if theme else []
-            rest += [] if theme else [line]
+            if theme:
+                themes.append(theme)
+            else:
+                rest.append(line)
             continue
         found = _vote_line(line)
         if found:
