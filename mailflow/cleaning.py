@@ -182,9 +182,8 @@ _INVISIBLE = re.compile("[\ufeff\u200b\u200c\u2060\u00ad\u200e\u200f\u202a-\u202
 
 def normalise(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    text = re.sub(
-        "[\ufeff\u200b\u200c\u2060\u00ad\u200e\u200f\u202a-\u202e\u2066-\u2069]", "", text
-    )
+    if not text.isascii():  # the invisible characters are all outside ASCII
+        text = _INVISIBLE.sub("", text)
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
@@ -263,10 +262,11 @@ _POINTER = re.compile(
 def _points_below(own: str) -> bool:
     """Whether the text above the original only points into it ("My answers in red
     below, Jo.", "See my comments inline"): a sentence or two, no question, no item."""
+    if "?" in own:
+        return False
     text = " ".join(own.split())
     return (
         len(text) <= 160
-        and "?" not in text
         and bool(_POINTER.search(text))
         and not any(marker(line) for line in own.split("\n"))
     )
@@ -289,6 +289,9 @@ def _scan(lines: list[str]) -> tuple[list[str | None], int, str]:
     """
     kept: list[str | None] = []
     in_sig = False
+    # Every attribution read here ends in a colon within its three lines, so lines
+    # without one near them (nearly all) are passed over at once.
+    colons = [ln.rstrip().endswith((":", "：")) for ln in lines]
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -300,7 +303,7 @@ def _scan(lines: list[str]) -> tuple[list[str | None], int, str]:
             kind = _hard_boundary(lines, i)
             if kind:
                 return kept, i, kind
-            end = _attribution_end(lines, i)
+            end = _attribution_end(lines, i) if any(colons[i : i + 3]) else None
             if end is not None:
                 if not _quote_follows(lines, end):
                     return kept, i, "original"
@@ -308,30 +311,36 @@ def _scan(lines: list[str]) -> tuple[list[str | None], int, str]:
                 in_sig, i = False, end
                 continue
             in_sig = in_sig or bool(_SIG_SEP.match(line) or _DEVICE.match(line))
-        if not in_sig and not IMAGE_PLACEHOLDER.fullmatch(line.strip()):
+        if not in_sig and not ("[" in line and IMAGE_PLACEHOLDER.fullmatch(line.strip())):
             kept.append(line)
         i += 1
     return kept, len(lines), ""
 
 
 def _hard_boundary(lines: list[str], i: int) -> str:
-    """ "forward" / "original" if the original message starts at line i, else ""."""
+    """ "forward" / "original" if the original message starts at line i, else "".
+
+    Each pattern is tried only on lines holding what every match of it holds: two
+    dashes (the separators), eight underscores, or a colon (the "Begin forwarded
+    message:" lines and the headers); most lines hold none and are passed over at once."""
     line = lines[i]
-    if _FORWARD.match(line):
+    dashes, colon = "--" in line, ":" in line
+    if (dashes or colon) and _FORWARD.match(line):
         return "forward"
-    if _ORIGINAL.match(line):
-        return "original"
-    dashed = _DASHED_ATTRIB.match(line)
-    if dashed and _starts_attrib(dashed["inner"]) and _ends_attrib(dashed["inner"] + ":"):
-        return "original"
-    if _DASHED.match(line):
-        window = [ln for ln in lines[i + 1 : i + 7] if ln.strip()][:4]
-        if len(window) >= 2 and all(_HEADERISH.match(ln) for ln in window[:2]):
+    if dashes:
+        if _ORIGINAL.match(line):
             return "original"
-    if _UNDERSCORES.match(line):
+        dashed = _DASHED_ATTRIB.match(line)
+        if dashed and _starts_attrib(dashed["inner"]) and _ends_attrib(dashed["inner"] + ":"):
+            return "original"
+        if _DASHED.match(line):
+            window = [ln for ln in lines[i + 1 : i + 7] if ln.strip()][:4]
+            if len(window) >= 2 and all(_HEADERISH.match(ln) for ln in window[:2]):
+                return "original"
+    if "________" in line and _UNDERSCORES.match(line):
         following = [ln for ln in lines[i + 1 : i + 5] if ln.strip() and not _UNDERSCORES.match(ln)]
         return "original" if following and _HEADER_FROM.match(following[0]) else ""
-    if _HEADER_FROM.match(line) or _HEADER_OTHER.match(line):
+    if colon and (_HEADER_FROM.match(line) or _HEADER_OTHER.match(line)):
         return "original" if _header_block(line, lines[i + 1 : i + 10]) else ""
     return ""
 
@@ -348,14 +357,10 @@ def _header_block(line: str, following: list[str]) -> bool:
 
 
 def _attribution_end(lines: list[str], i: int) -> int | None:
-    """Index after an "On <date>, <name> wrote:" attribution starting at i, else None.
-
-    Every attribution read here ends in a colon within its three lines, so lines
-    without one (nearly all) are passed over at once."""
+    """Index after an "On <date>, <name> wrote:" attribution starting at i, else None
+    (`_scan` asks only where a line among the three from i ends in a colon)."""
     first = lines[i].strip()
     if not first or len(first) > 300:
-        return None
-    if not any(ln.rstrip().endswith((":", "：")) for ln in lines[i : i + 3]):
         return None
     if (_ends_attrib(first) or _dated_addressed(first)) and (
         _quote_follows(lines, i + 1) or _starts_attrib(first)
@@ -483,12 +488,15 @@ def paragraphs(lines: list[str]) -> list[tuple[int, int]]:
     """(start, end) index pairs of blank-line-separated paragraphs."""
     spans: list[tuple[int, int]] = []
     start: int | None = None
-    for idx, line in enumerate([*lines, ""]):
-        if line.strip() and start is None:
+    for idx, line in enumerate(lines):
+        if not line.strip():
+            if start is not None:
+                spans.append((start, idx))
+                start = None
+        elif start is None:
             start = idx
-        elif not line.strip() and start is not None:
-            spans.append((start, idx))
-            start = None
+    if start is not None:
+        spans.append((start, len(lines)))
     return spans
 
 
@@ -532,7 +540,14 @@ def _signature_block(lines: list[str]) -> bool:
 
 def is_signoff(line: str) -> bool:
     """A sign-off line ("Kind regards,", "Thanks! 😊", "Pozdrawiam serdecznie")."""
-    return short(line) and bool(_SIGNOFF.match(without_symbols(line)))
+    return short(line) and _signoff(line)
+
+
+@lru_cache(maxsize=1024)
+def _signoff(line: str) -> bool:
+    """Memoised: a reply's last lines are asked about several times while its text is
+    tidied (each segment, then the items' details), and the pattern is long."""
+    return bool(_SIGNOFF.match(without_symbols(line)))
 
 
 def without_symbols(text: str) -> str:
@@ -649,7 +664,7 @@ def _drop_banner(lines: list[str]) -> list[str]:
 
 def _join(segments: list[list[str]]) -> str:
     text = "\n\n".join("\n".join(seg) for seg in segments if seg)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    return (re.sub(r"\n{3,}", "\n\n", text) if "\n\n\n" in text else text).strip()
 
 
 def _skip_headers(lines: list[str]) -> list[str]:

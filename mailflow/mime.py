@@ -339,6 +339,9 @@ _AUTO_SUBJECTS = [
     ("read receipt", r"read:|not read:|lu :|gelesen:|le[íi]do:"),
     ("message recall", r"recall:|rappel :|rückruf:"),
 ]
+_AUTO_SUBJECT_PATTERNS = [
+    (reason, re.compile(rf"\W*({pattern})(?!\w)")) for reason, pattern in _AUTO_SUBJECTS
+]
 # bounce wording found anywhere in the subject ("Mail System Error - Returned Mail")
 _BOUNCE_ANYWHERE = re.compile(
     r"returned mail|undeliver(able|ed) mail|delivery (status notification|failure|has failed)|"
@@ -409,8 +412,8 @@ def _sender_reason(msg: Message, headers: list[tuple[str, str]]) -> str | None:
 def _subject_reason(msg: Message, headers: list[tuple[str, str]]) -> str | None:
     subject = decode_header_value(_first(headers, "subject")).lower()
     subject = _SUBJECT_PREFIX.sub("", subject)
-    for reason, pattern in _AUTO_SUBJECTS:
-        if re.match(rf"\W*({pattern})(?!\w)", subject):
+    for reason, pattern in _AUTO_SUBJECT_PATTERNS:
+        if pattern.match(subject):
             return f"subject: {reason}"
     if _BOUNCE_ANYWHERE.search(subject):
         return "subject: undeliverable"

@@ -60,12 +60,18 @@ class _Original:
     wording: bool = False  # our templates' wording, not the mail itself (see _our_wording)
 
 
+# For ASCII text: each byte that is not a word character (`_WORD`) made a space
+_NOT_WORD = bytes(c if _WORD.match(chr(c)) else 32 for c in range(128)) + bytes(range(128, 256))
+
+
 def _words(line: str) -> list[str]:
+    if line.isascii():  # the same words as below, split three times as fast
+        return line.lower().encode().translate(_NOT_WORD).decode().split()
     return _WORD.findall(line.casefold())
 
 
 def _grams(words: list[str], n: int) -> list[tuple[str, ...]]:
-    return list(zip(*(words[k:] for k in range(n)), strict=False))
+    return list(zip(*[words[k:] for k in range(n)], strict=False))
 
 
 def _read_original(original: str, *, wording: bool = False) -> _Original:
@@ -98,9 +104,9 @@ def _kind(words: list[str], line: str, original: _Original, before: list[str]) -
     if original.wording and _LISTING.match(line):
         return _OURS
     if len(words) >= 3:
-        triples = _grams(words, 3)
-        found = sum(1 for t in triples if t in original.triples)
-        return _OURS if found >= _SHARE * len(triples) else _THEIRS
+        triples = zip(words, words[1:], words[2:], strict=False)  # as _grams(words, 3)
+        found = sum(map(original.triples.__contains__, triples))
+        return _OURS if found >= _SHARE * (len(words) - 2) else _THEIRS
     key = tuple(words)
     known = key in original.pairs if len(words) == 2 else words[0] in original.words
     if known and _QUOTED.match(line):

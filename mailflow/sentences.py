@@ -22,9 +22,14 @@ from mailflow.syntax import bounded
 _I = re.IGNORECASE
 MAX_SENTENCE = 600  # a longer "sentence" is read as the member's text, not classified
 # a sentence ends at . ! ? (with closing quotes or brackets) before a space, or at a
-# colon before a space (a lead-in: "Two things I'd love views on: how ...")
-_END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+\s++|(?<=\w):\s++(?=\w)")
+# colon before a space (a lead-in: "Two things I'd love views on: how ..."). The
+# pattern starts with the punctuation itself (the lookbehinds follow it), so that a
+# search skips to the next punctuation mark instead of trying every position.
+_END = re.compile(
+    r"[.!?…:](?:(?<=[.!?…])(?<![.!?…][.!?…])[.!?…]*+[\"'”’)\]]*+\s++|(?<=\w:)\s++(?=\w))"
+)
 _NOT_END = re.compile(r"(?:\b(?:e\.g|i\.e|etc|mr|mrs|ms|dr|no|approx|st|vs)\.|\b[A-Z]\.)\s*$", _I)
+_NOT_END_TAIL = 8  # a match of `_NOT_END` in stripped text lies in its last 7 characters
 
 _NEG = (
     r"(?:can'?t|cannot|can not|won'?t|will not|shan'?t|unable to|not able to|"
@@ -106,7 +111,8 @@ def sentences(text: str) -> list[str]:
     start = 0
     for match in _END.finditer(flat):
         piece = flat[start : match.end()].strip()
-        if piece and not _NOT_END.search(flat[start : match.end()].rstrip()):
+        # searched from near the end only (the characters before still count for \b)
+        if piece and not _NOT_END.search(piece, len(piece) - _NOT_END_TAIL):
             out.append(piece)
             start = match.end()
     if flat[start:].strip():
@@ -118,11 +124,12 @@ def sentences(text: str) -> list[str]:
 # a regret word, being away, a Welsh negative), searched for in the lowercased sentence
 # (word starts only, no case folding: a few microseconds): a sentence without one is
 # not searched further.
-_ABSENCE_HINT = re.compile(
-    r"(?=\w)\b(?:not|cant|wont|shant|couldn|cannot|unable|miss|apol|sorry|afraid|unfortunate|"
+ABSENCE_HINTS = (
+    r"not|cant|wont|shant|couldn|cannot|unable|miss|apol|sorry|afraid|unfortunate|"
     r"sadly|regret|sori|anffodus|ddrwg|ddim|methu|allaf|fydd|fedra|i'n|ymddiheur|unavailable|"
-    r"count|sick|unwell|poorly|isolating|leave|holiday|clash)"
+    r"count|sick|unwell|poorly|isolating|leave|holiday|clash"
 )
+_ABSENCE_HINT = re.compile(rf"(?=\w)\b(?:{ABSENCE_HINTS})")
 
 
 def absence(sentence: str) -> bool:

@@ -82,7 +82,14 @@ def withdrawal_in(sentence: str) -> re.Match[str] | None:
 def marker(line: str) -> re.Match[str] | None:
     """The marker at the start of `line` ("Q:", "Item -", "Q.", ...), if any; the match
     has the groups ``kind`` and ``rest``."""
-    return _MARKER.match(line) or _MARKER_DASH.match(line) or _MARKER_Q.match(line)
+    # each pattern is tried only on a line holding what every match of it holds: a
+    # colon, a dash, a capital Q (most lines are the member's text and hold no colon)
+    found = _MARKER.match(line) if ":" in line or "：" in line else None
+    if found is None and ("-" in line or "–" in line or "—" in line):
+        found = _MARKER_DASH.match(line)
+    if found is None and "Q" in line:
+        found = _MARKER_Q.match(line)
+    return found
 
 
 def withdrawal(line: str) -> re.Match[str] | None:
