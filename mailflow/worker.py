@@ -6,9 +6,10 @@ process, within `[inbound] processing_budget_seconds`: see `reading`) and runs t
 pipeline over them in one transaction; on SQLite (one worker) the next batch is handed
 to the reader before this one is recorded, so reading and recording overlap. It runs as
 a thread (`mailflow inbox process`, a server embedded in a program) or as the main job
-of a worker process that `mailflow serve` starts and supervises (see `supervisor`). On PostgreSQL several workers
-share the queue: each takes its batch with `FOR UPDATE SKIP LOCKED`, so they never wait
-on each other's messages (and `ingest.process_batch` never processes one twice).
+of a worker process that `mailflow serve` starts and supervises (see `supervisor`). On
+PostgreSQL several workers share the queue: each takes its batch with `FOR UPDATE SKIP
+LOCKED`, so they never wait on each other's messages (and `ingest.process_batch` never
+processes one twice).
 
 No message can stop the others:
 - one that takes too long to read is set aside as failed with the reason;
