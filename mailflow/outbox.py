@@ -35,12 +35,11 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
-from mailflow import compose, files
+from mailflow import compose, db, files
 from mailflow.config import Settings
 from mailflow.models import Blob, Mailing, MailingRecipient, OutboxMessage
 
@@ -618,41 +617,40 @@ def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[Outbox
     return list(session.scalars(query.execution_options(populate_existing=True)))
 
 
-# Sent rows, in one statement however many (the list of ids is one expanding parameter).
+# Sent rows: one statement run once per row (cheaper than an expanding IN list to run).
 _SENT = (
-    update(OutboxMessage)
-    .where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("outbox_id"))
     .values(status="sent", sent_at=bindparam("now"), last_error="", claimed_until=None,
-            attempts=OutboxMessage.attempts + 1)
+            attempts=OUTBOX.c.attempts + 1)
 )  # fmt: skip
 
 
 def record(
-    session: Session, outcomes: Iterable[Outcome], *, settings: Settings, now: datetime
-) -> None:
-    """Write delivery outcomes back and commit: sent (one UPDATE for all of them),
-    queued again with backoff, or failed."""
-    outcomes = list(outcomes)
-    sent = [o.outbox_id for o in outcomes if o.ok]
+    conn: Connection, outcomes: Sequence[Outcome], *, settings: Settings, now: datetime
+) -> int:
+    """Write delivery outcomes back and commit: sent, queued again with backoff, or
+    failed. Core statements on `conn`, no ORM objects; returns how many failed for good."""
+    sent = [{"outbox_id": o.outbox_id, "now": now} for o in outcomes if o.ok]
     if sent:
-        session.connection().execute(_SENT, {"ids": sent, "now": now})  # not the ORM's bulk UPDATE
-        for outbox_id in sent:  # what the session holds of them is read again when used
-            row = session.identity_map.get(identity_key(OutboxMessage, outbox_id))
-            if row is not None:
-                session.expire(row)
-    for outcome in outcomes:
-        row = None if outcome.ok else session.get(OutboxMessage, outcome.outbox_id)
-        if row is None:
-            continue
-        row.attempts += 1
-        row.claimed_until = None
-        if outcome.permanent or row.attempts >= settings.outbound.max_attempts:
-            row.status, row.last_error = "failed", outcome.error
-        else:
-            delay = settings.outbound.retry_base_seconds * 2 ** (row.attempts - 1)
-            row.next_attempt_at = now + timedelta(seconds=delay)
-            row.last_error = outcome.error
-    session.commit()
+        conn.execute(_SENT, sent)
+    failed = 0
+    refused = {o.outbox_id: o for o in outcomes if not o.ok}
+    if refused:
+        query = select(OUTBOX.c.id, OUTBOX.c.attempts).where(OUTBOX.c.id.in_(list(refused)))
+        for outbox_id, attempts in conn.execute(query).all():
+            outcome, attempts = refused[outbox_id], attempts + 1
+            values: dict[str, object] = {"attempts": attempts, "claimed_until": None,
+                                         "last_error": outcome.error}  # fmt: skip
+            if outcome.permanent or attempts >= settings.outbound.max_attempts:
+                values["status"] = "failed"
+                failed += 1
+            else:
+                delay = settings.outbound.retry_base_seconds * 2 ** (attempts - 1)
+                values["next_attempt_at"] = now + timedelta(seconds=delay)
+            conn.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(values))
+    conn.commit()
+    return failed
 
 
 @dataclass
@@ -676,6 +674,12 @@ def deliver(
     """Deliver everything due at `now`, claiming it batch by batch (the next batch while
     the transport still sends the last), until nothing due is left.
 
+    Rows are claimed on `session`; outcomes are written on a connection of their own
+    whose commits survive a crash of this process but not necessarily a power cut
+    (`db.relaxed_connection`: a power cut may roll back the last few marks, and those
+    mails are sent again, as after a crash between a relay's 250 and the mark). Whatever
+    `session` holds of the rows is read again when next used.
+
     `guard` is held around each write (each claim, each group of outcomes) and never
     while a message is on its way: `App.write_guard` in a process that also stores
     inbound mail. A `transport` given is left open (its sessions serve the next call);
@@ -685,14 +689,16 @@ def deliver(
     transport = transport or make_transport(settings)
     report = DeliveryReport()
     try:
-        for outcomes in transport.send_all(_claimed(session, now, guard)):
-            with guard():
-                record(session, outcomes, settings=settings, now=now)
-            _count(session, outcomes, report)
-            if progress:
-                progress(len(outcomes))
+        with db.relaxed_connection(session.get_bind().engine) as conn:
+            for outcomes in transport.send_all(_claimed(session, now, guard)):
+                with guard():
+                    failed = record(conn, outcomes, settings=settings, now=now)
+                _count(outcomes, failed, report)
+                if progress:
+                    progress(len(outcomes))
         return report
     finally:
+        _expire(session)
         if own:
             transport.close()
 
@@ -706,18 +712,23 @@ def _claimed(
             ids = _claim_ids(session, now=now, limit=BATCH)
         if not ids:
             return
-        yield from _deliveries(session, ids)
+        deliveries = _deliveries(session, ids)
+        session.commit()  # ends the read: the outcomes are written on another connection
+        yield from deliveries
 
 
-def _count(session: Session, outcomes: Sequence[Outcome], report: DeliveryReport) -> None:
-    for outcome in outcomes:
-        row = None if outcome.ok else session.get(OutboxMessage, outcome.outbox_id)
-        if outcome.ok:
-            report.sent += 1
-        elif row is not None and row.status == "failed":
-            report.failed += 1
-        else:
-            report.deferred += 1
+def _count(outcomes: Sequence[Outcome], failed: int, report: DeliveryReport) -> None:
+    sent = sum(o.ok for o in outcomes)
+    report.sent += sent
+    report.failed += failed
+    report.deferred += len(outcomes) - sent - failed
+
+
+def _expire(session: Session) -> None:
+    """Outbox rows the session holds are read again when next used (written elsewhere)."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, OutboxMessage):
+            session.expire(obj)
 
 
 def retry_failed(session: Session, *, now: datetime) -> int:
