@@ -56,7 +56,7 @@ def relaxed_connection(engine: Engine) -> Iterator[Connection]:
     PostgreSQL connections are left as they are.
 
     For writes that may be lost to a power cut without losing anything else: the outbox's
-    delivery outcomes. In WAL mode a NORMAL commit is in the log (the OS's page cache) at
+    claims and delivery outcomes. In WAL mode a NORMAL commit is in the log (the OS's page cache) at
     once, so a killed process loses none of it; a power cut may roll back the last few,
     and a mail whose "sent" is lost is sent again: the same at-least-once as a crash
     between a relay's 250 and the mark. A later FULL commit of any connection syncs the

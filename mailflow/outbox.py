@@ -80,9 +80,9 @@ class Delivery:
         return raw
 
 
-def _deliveries(session: Session, ids: Sequence[int]) -> list[Delivery]:
+def _deliveries(conn: Connection, ids: Sequence[int]) -> list[Delivery]:
     """The messages of these outbox rows as they go out (columns read, no ORM objects)."""
-    rows = session.execute(
+    rows = conn.execute(
         select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.raw, OutboxMessage.blobs)
         .where(OutboxMessage.id.in_(ids))
         .order_by(OutboxMessage.id)
@@ -91,7 +91,7 @@ def _deliveries(session: Session, ids: Sequence[int]) -> list[Delivery]:
     found: dict[str, bytes] = {}
     if needed:
         query = select(Blob.sha256, Blob.encoded).where(Blob.sha256.in_(needed))
-        found = {sha: encoded for sha, encoded in session.execute(query)}
+        found = {sha: encoded for sha, encoded in conn.execute(query)}
     missing = needed - found.keys()
     if missing:
         raise LookupError(f"shared attachment {sorted(missing)[0]} is missing")
@@ -543,9 +543,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _dead_local_workers(session: Session, now: datetime) -> list[str]:
+def _dead_local_workers(db: Session | Connection, now: datetime) -> list[str]:
     """Claimers on this host whose process is gone (killed mid-delivery)."""
-    claimers = session.scalars(
+    claimers = db.scalars(
         select(OutboxMessage.claimed_by)
         .where(OutboxMessage.status == "queued", OutboxMessage.claimed_until >= now)
         .distinct()
@@ -565,18 +565,18 @@ def _dead_local_workers(session: Session, now: datetime) -> list[str]:
     return dead
 
 
-def _unclaimed(session: Session, now: datetime) -> ColumnElement[bool]:
+def _unclaimed(db: Session | Connection, now: datetime) -> ColumnElement[bool]:
     """Rows no live worker holds: never claimed, lease run out, or claimer gone."""
     return or_(
         OutboxMessage.claimed_until.is_(None),
         OutboxMessage.claimed_until < now,
-        OutboxMessage.claimed_by.in_(_dead_local_workers(session, now)),
+        OutboxMessage.claimed_by.in_(_dead_local_workers(db, now)),
     )
 
 
-def _claim_ids(session: Session, *, now: datetime, limit: int) -> list[int]:
+def _claim_ids(db: Session | Connection, *, now: datetime, limit: int) -> list[int]:
     """Claim up to `limit` due rows for this worker, commit, and return their ids."""
-    free = _unclaimed(session, now)
+    free = _unclaimed(db, now)
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
@@ -585,19 +585,19 @@ def _claim_ids(session: Session, *, now: datetime, limit: int) -> list[int]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    candidates = list(session.scalars(due))
+    candidates = list(db.scalars(due))
     claimed: list[int] = []
     if candidates:
-        claimed = list(session.scalars(
+        claimed = list(db.scalars(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(candidates), OutboxMessage.status == "queued")
             .where(free)
             .values(claimed_until=now + LEASE, claimed_by=worker_id())
             .returning(OutboxMessage.id)  # exactly the rows this statement took
-            # Not evaluated against every row the session holds (quadratic over a run).
+            # Not evaluated against every row a session holds (quadratic over a run).
             .execution_options(synchronize_session=False)
         ))  # fmt: skip
-    session.commit()
+    db.commit()
     return sorted(claimed)
 
 
@@ -674,11 +674,12 @@ def deliver(
     """Deliver everything due at `now`, claiming it batch by batch (the next batch while
     the transport still sends the last), until nothing due is left.
 
-    Rows are claimed on `session`; outcomes are written on a connection of their own
-    whose commits survive a crash of this process but not necessarily a power cut
-    (`db.relaxed_connection`: a power cut may roll back the last few marks, and those
-    mails are sent again, as after a crash between a relay's 250 and the mark). Whatever
-    `session` holds of the rows is read again when next used.
+    `session` is committed first; rows are then claimed and their outcomes written on a
+    connection of its own whose commits survive a crash of this process but not
+    necessarily a power cut (`db.relaxed_connection`: a power cut may roll back the last
+    few claims and marks, and those mails are sent again, as after a crash between a
+    relay's 250 and the mark). Whatever `session` holds of the rows is read again when
+    next used.
 
     `guard` is held around each write (each claim, each group of outcomes) and never
     while a message is on its way: `App.write_guard` in a process that also stores
@@ -689,8 +690,10 @@ def deliver(
     transport = transport or make_transport(settings)
     report = DeliveryReport()
     try:
+        with guard():
+            session.commit()
         with db.relaxed_connection(session.get_bind().engine) as conn:
-            for outcomes in transport.send_all(_claimed(session, now, guard)):
+            for outcomes in transport.send_all(_claimed(conn, now, guard)):
                 with guard():
                     failed = record(conn, outcomes, settings=settings, now=now)
                 _count(outcomes, failed, report)
@@ -704,17 +707,15 @@ def deliver(
 
 
 def _claimed(
-    session: Session, now: datetime, guard: Callable[[], AbstractContextManager[None]]
+    conn: Connection, now: datetime, guard: Callable[[], AbstractContextManager[None]]
 ) -> Iterator[Delivery]:
     """The messages due at `now`, claimed a batch at a time as they are asked for."""
     while True:
         with guard():
-            ids = _claim_ids(session, now=now, limit=BATCH)
+            ids = _claim_ids(conn, now=now, limit=BATCH)
         if not ids:
             return
-        deliveries = _deliveries(session, ids)
-        session.commit()  # ends the read: the outcomes are written on another connection
-        yield from deliveries
+        yield from _deliveries(conn, ids)
 
 
 def _count(outcomes: Sequence[Outcome], failed: int, report: DeliveryReport) -> None:
