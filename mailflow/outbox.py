@@ -10,6 +10,9 @@ folder of `.eml` files, or an SMTP relay over a small pool of connections that s
 open from one batch to the next (and, in the server's delivery loop, from one pass to
 the next while they are in use). 4xx replies and connection failures are retried with
 exponential backoff; 5xx replies mark the message failed with the server's answer.
+Claims and outcomes are committed on a connection of their own that does not wait for
+the disk on SQLite (`db.relaxed_connection`: a power cut may send a mail again, never
+lose one).
 """
 
 from __future__ import annotations
