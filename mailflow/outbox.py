@@ -546,9 +546,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _dead_local_workers(db: Session | Connection, now: datetime) -> list[str]:
+def _dead_local_workers(executor: Session | Connection, now: datetime) -> list[str]:
     """Claimers on this host whose process is gone (killed mid-delivery)."""
-    claimers = db.scalars(
+    claimers = executor.scalars(
         select(OutboxMessage.claimed_by)
         .where(OutboxMessage.status == "queued", OutboxMessage.claimed_until >= now)
         .distinct()
@@ -568,18 +568,18 @@ def _dead_local_workers(db: Session | Connection, now: datetime) -> list[str]:
     return dead
 
 
-def _unclaimed(db: Session | Connection, now: datetime) -> ColumnElement[bool]:
+def _unclaimed(executor: Session | Connection, now: datetime) -> ColumnElement[bool]:
     """Rows no live worker holds: never claimed, lease run out, or claimer gone."""
     return or_(
         OutboxMessage.claimed_until.is_(None),
         OutboxMessage.claimed_until < now,
-        OutboxMessage.claimed_by.in_(_dead_local_workers(db, now)),
+        OutboxMessage.claimed_by.in_(_dead_local_workers(executor, now)),
     )
 
 
-def _claim_ids(db: Session | Connection, *, now: datetime, limit: int) -> list[int]:
+def _claim_ids(executor: Session | Connection, *, now: datetime, limit: int) -> list[int]:
     """Claim up to `limit` due rows for this worker, commit, and return their ids."""
-    free = _unclaimed(db, now)
+    free = _unclaimed(executor, now)
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
@@ -588,10 +588,10 @@ def _claim_ids(db: Session | Connection, *, now: datetime, limit: int) -> list[i
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    candidates = list(db.scalars(due))
+    candidates = list(executor.scalars(due))
     claimed: list[int] = []
     if candidates:
-        claimed = list(db.scalars(
+        claimed = list(executor.scalars(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(candidates), OutboxMessage.status == "queued")
             .where(free)
@@ -600,7 +600,7 @@ def _claim_ids(db: Session | Connection, *, now: datetime, limit: int) -> list[i
             # Not evaluated against every row a session holds (quadratic over a run).
             .execution_options(synchronize_session=False)
         ))  # fmt: skip
-    db.commit()
+    executor.commit()
     return sorted(claimed)
 
 
