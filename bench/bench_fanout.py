@@ -6,9 +6,11 @@ queueing it, then delivering over `[outbound] connections` = K sessions), and a 
 fan-out sending one such copy as often over K smtplib sessions in parallel. The two
 alternate for `ROUNDS` rounds (a shared machine slows one run or another); prints each
 round and the median of: the ratio of delivery alone and of the whole run to the bare
-fan-out, the CPU time per recipient of composing alone (every copy built, as queued,
-against building each whole with the email package as `compose_copy` does) and of
-composing and queueing, and how many sessions mailflow opened.
+fan-out, the CPU time per recipient of delivering (the mailflow process's, against the
+bare fan-out's: on a machine the sink keeps busy, what one uses the other cannot),
+of composing alone (every copy built, as queued, against building each whole with the
+email package as `compose_copy` does) and of composing and queueing, and how many
+sessions mailflow opened.
 MAILFLOW_BENCH_SHORT=1: 200 members instead of 1,000, and 2 rounds instead of 3.
 """
 
@@ -44,12 +46,13 @@ MINUTES = (
 
 @dataclass(frozen=True)
 class Run:
-    """One mailflow run: seconds to queue everything (and its CPU), seconds in all,
-    CPU seconds to build every copy as queued and whole, and one copy as sent."""
+    """One mailflow run: seconds to queue everything (and its CPU), seconds in all (and
+    its CPU), CPU seconds to build every copy as queued and whole, and one copy as sent."""
 
     queued: float
     queued_cpu: float
     total: float
+    total_cpu: float
     assembled_cpu: float
     whole_cpu: float
     sample: bytes
@@ -91,21 +94,21 @@ def run_mailflow(port: int, result: multiprocessing.Queue[Run]) -> None:
 
     start, cpu = time.perf_counter(), time.process_time()
     report = sendminutes.send_minutes(app, "1", minutes, [], progress=progress)
-    total = time.perf_counter() - start
+    total, total_cpu = time.perf_counter() - start, time.process_time() - cpu
     assert report.sent == MEMBERS, report
     with app.session() as session:
         sample = session.scalars(select(OutboxMessage.raw).limit(1)).one()
     queued, queued_cpu = marks["delivering"]
     assembled, whole = compose_only(app, minutes)
-    result.put(Run(queued - start, queued_cpu - cpu, total, assembled, whole, sample))
+    result.put(Run(queued - start, queued_cpu - cpu, total, total_cpu, assembled, whole, sample))
 
 
-def run_bare(port: int, data: bytes, result: multiprocessing.Queue[float]) -> None:
-    """The same bytes, MEMBERS times, over K parallel smtplib sessions."""
+def run_bare(port: int, data: bytes, result: multiprocessing.Queue[tuple[float, float]]) -> None:
+    """The same bytes, MEMBERS times, over K parallel smtplib sessions: seconds and CPU."""
     messages = [("dht@example.org", f"m{k}@school.example", data) for k in range(MEMBERS)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     send_parallel(port, messages, K)
-    result.put(time.perf_counter() - start)
+    result.put((time.perf_counter() - start, time.process_time() - cpu))
 
 
 def mailflow_round(port: int) -> Run:
@@ -119,10 +122,10 @@ def mailflow_round(port: int) -> Run:
     return run
 
 
-def bare_round(port: int, sample: bytes) -> float:
-    """One bare fan-out in a child process."""
+def bare_round(port: int, sample: bytes) -> tuple[float, float]:
+    """One bare fan-out in a child process: seconds and CPU seconds."""
     fork = multiprocessing.get_context("fork")
-    out: multiprocessing.Queue[float] = fork.Queue()
+    out: multiprocessing.Queue[tuple[float, float]] = fork.Queue()
     child = fork.Process(target=run_bare, args=(port, sample, out))
     child.start()
     seconds = out.get(timeout=3600)
@@ -134,7 +137,7 @@ def main() -> None:
     controller, handler = counting_sink()
     port = controller.port
     runs: list[Run] = []
-    bares: list[float] = []
+    bares: list[tuple[float, float]] = []
     sessions: list[int] = []
     for n in range(ROUNDS):
         if n % 2 and runs:  # every other round the bare fan-out goes first
@@ -151,7 +154,7 @@ def main() -> None:
           f"K = {K} sessions, claim batches of {BATCH} (SQLite), "
           f"{ROUNDS} alternating rounds")  # fmt: skip
     ratios, overall = [], []
-    for n, (run, bare) in enumerate(zip(runs, bares, strict=True)):
+    for n, (run, (bare, _cpu)) in enumerate(zip(runs, bares, strict=True)):
         deliver = run.total - run.queued
         ratios.append(bare / deliver)
         overall.append(bare / run.total)
@@ -162,6 +165,10 @@ def main() -> None:
           f"(rounds {min(ratios):.2f}-{max(ratios):.2f})")  # fmt: skip
     print(f"  ratio bare/mailflow send-minutes        {statistics.median(overall):6.2f}  "
           f"(rounds {min(overall):.2f}-{max(overall):.2f})")  # fmt: skip
+    delivering = statistics.median(r.total_cpu - r.queued_cpu for r in runs) * per
+    bare_cpu = statistics.median(cpu for _, cpu in bares) * per
+    print(f"  delivering, CPU per recipient           {delivering:6.3f} ms"
+          f"  (the bare fan-out: {bare_cpu:.3f} ms)")  # fmt: skip
     assembled, whole = (statistics.median(r.assembled_cpu for r in runs) * per,
                         statistics.median(r.whole_cpu for r in runs) * per)  # fmt: skip
     queued, queued_cpu = (statistics.median(r.queued for r in runs) * per,

@@ -69,7 +69,8 @@ class App:
     @contextmanager
     def write_guard(self) -> Iterator[None]:
         """This process's turn to write on SQLite (nothing on PostgreSQL), for short
-        writes on a session that is open for longer (the outbox claims and records)."""
+        writes on a session or connection that is open for longer (the outbox's claims
+        and delivery outcomes)."""
         if self.engine.dialect.name != "sqlite":
             yield
             return

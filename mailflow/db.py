@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailflow import files
@@ -25,7 +25,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the server write while the CLI reads; busy_timeout waits out short locks.
     # synchronous=FULL fsyncs the WAL at every commit: the server answers 250 only after
     # committing, and in WAL mode NORMAL may lose a committed transaction to a power cut
-    # (bench/bench_durability.py measures the cost).
+    # (bench/bench_durability.py measures the cost). Only `relaxed_connection` lowers it,
+    # for the one connection it hands out.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
@@ -45,6 +46,47 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         _private_sqlite_file(engine.url.database)
     return engine
+
+
+@contextmanager
+def relaxed_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection of `engine` whose commits survive a crash of this process but need
+    not survive a power cut: on SQLite, `synchronous=NORMAL` while it is held (FULL again
+    before it goes back to the pool; a connection that cannot be set back is discarded).
+    PostgreSQL connections are left as they are.
+
+    For writes that may be lost to a power cut without losing anything else: the outbox's
+    claims and delivery outcomes. In WAL mode a NORMAL commit is in the log (the OS's page cache) at
+    once, so a killed process loses none of it; a power cut may roll back the last few,
+    and a mail whose "sent" is lost is sent again: the same at-least-once as a crash
+    between a relay's 250 and the mark. A later FULL commit of any connection syncs the
+    log with everything before it. Storing inbound mail and queueing outgoing mail must
+    never use it.
+    """
+    relax = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        try:
+            if relax:
+                _synchronous(conn, "NORMAL")
+            yield conn
+        finally:
+            if relax and not conn.invalidated:
+                _restore_full(conn)
+
+
+def _restore_full(conn: Connection) -> None:
+    try:
+        if conn.in_transaction():
+            conn.rollback()
+        _synchronous(conn, "FULL")
+    except Exception:  # never back into the pool with NORMAL
+        conn.invalidate()
+        raise
+
+
+def _synchronous(conn: Connection, setting: str) -> None:
+    conn.exec_driver_sql(f"PRAGMA synchronous={setting}")
+    conn.commit()
 
 
 def _private_sqlite_file(database: str | None) -> None:

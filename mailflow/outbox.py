@@ -10,6 +10,9 @@ folder of `.eml` files, or an SMTP relay over a small pool of connections that s
 open from one batch to the next (and, in the server's delivery loop, from one pass to
 the next while they are in use). 4xx replies and connection failures are retried with
 exponential backoff; 5xx replies mark the message failed with the server's answer.
+Claims and outcomes are committed on a connection of their own that does not wait for
+the disk on SQLite (`db.relaxed_connection`: a power cut may send a mail again, never
+lose one).
 """
 
 from __future__ import annotations
@@ -35,12 +38,11 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
-from mailflow import compose, files
+from mailflow import compose, db, files
 from mailflow.config import Settings
 from mailflow.models import Blob, Mailing, MailingRecipient, OutboxMessage
 
@@ -82,9 +84,9 @@ class Delivery:
         return raw
 
 
-def _deliveries(session: Session, ids: Sequence[int]) -> list[Delivery]:
+def _deliveries(conn: Connection, ids: Sequence[int]) -> list[Delivery]:
     """The messages of these outbox rows as they go out (columns read, no ORM objects)."""
-    rows = session.execute(
+    rows = conn.execute(
         select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.raw, OutboxMessage.blobs)
         .where(OutboxMessage.id.in_(ids))
         .order_by(OutboxMessage.id)
@@ -93,7 +95,7 @@ def _deliveries(session: Session, ids: Sequence[int]) -> list[Delivery]:
     found: dict[str, bytes] = {}
     if needed:
         query = select(Blob.sha256, Blob.encoded).where(Blob.sha256.in_(needed))
-        found = {sha: encoded for sha, encoded in session.execute(query)}
+        found = {sha: encoded for sha, encoded in conn.execute(query)}
     missing = needed - found.keys()
     if missing:
         raise LookupError(f"shared attachment {sorted(missing)[0]} is missing")
@@ -546,9 +548,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _dead_local_workers(session: Session, now: datetime) -> list[str]:
+def _dead_local_workers(executor: Session | Connection, now: datetime) -> list[str]:
     """Claimers on this host whose process is gone (killed mid-delivery)."""
-    claimers = session.scalars(
+    claimers = executor.scalars(
         select(OutboxMessage.claimed_by)
         .where(OutboxMessage.status == "queued", OutboxMessage.claimed_until >= now)
         .distinct()
@@ -568,18 +570,18 @@ def _dead_local_workers(session: Session, now: datetime) -> list[str]:
     return dead
 
 
-def _unclaimed(session: Session, now: datetime) -> ColumnElement[bool]:
+def _unclaimed(executor: Session | Connection, now: datetime) -> ColumnElement[bool]:
     """Rows no live worker holds: never claimed, lease run out, or claimer gone."""
     return or_(
         OutboxMessage.claimed_until.is_(None),
         OutboxMessage.claimed_until < now,
-        OutboxMessage.claimed_by.in_(_dead_local_workers(session, now)),
+        OutboxMessage.claimed_by.in_(_dead_local_workers(executor, now)),
     )
 
 
-def _claim_ids(session: Session, *, now: datetime, limit: int) -> list[int]:
+def _claim_ids(executor: Session | Connection, *, now: datetime, limit: int) -> list[int]:
     """Claim up to `limit` due rows for this worker, commit, and return their ids."""
-    free = _unclaimed(session, now)
+    free = _unclaimed(executor, now)
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
@@ -588,19 +590,19 @@ def _claim_ids(session: Session, *, now: datetime, limit: int) -> list[int]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    candidates = list(session.scalars(due))
+    candidates = list(executor.scalars(due))
     claimed: list[int] = []
     if candidates:
-        claimed = list(session.scalars(
+        claimed = list(executor.scalars(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(candidates), OutboxMessage.status == "queued")
             .where(free)
             .values(claimed_until=now + LEASE, claimed_by=worker_id())
             .returning(OutboxMessage.id)  # exactly the rows this statement took
-            # Not evaluated against every row the session holds (quadratic over a run).
+            # Not evaluated against every row a session holds (quadratic over a run).
             .execution_options(synchronize_session=False)
         ))  # fmt: skip
-    session.commit()
+    executor.commit()
     return sorted(claimed)
 
 
@@ -620,41 +622,40 @@ def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[Outbox
     return list(session.scalars(query.execution_options(populate_existing=True)))
 
 
-# Sent rows, in one statement however many (the list of ids is one expanding parameter).
+# Sent rows: one statement run once per row (cheaper than an expanding IN list to run).
 _SENT = (
-    update(OutboxMessage)
-    .where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("outbox_id"))
     .values(status="sent", sent_at=bindparam("now"), last_error="", claimed_until=None,
-            attempts=OutboxMessage.attempts + 1)
+            attempts=OUTBOX.c.attempts + 1)
 )  # fmt: skip
 
 
 def record(
-    session: Session, outcomes: Iterable[Outcome], *, settings: Settings, now: datetime
-) -> None:
-    """Write delivery outcomes back and commit: sent (one UPDATE for all of them),
-    queued again with backoff, or failed."""
-    outcomes = list(outcomes)
-    sent = [o.outbox_id for o in outcomes if o.ok]
+    conn: Connection, outcomes: Sequence[Outcome], *, settings: Settings, now: datetime
+) -> int:
+    """Write delivery outcomes back and commit: sent, queued again with backoff, or
+    failed. Core statements on `conn`, no ORM objects; returns how many failed for good."""
+    sent = [{"outbox_id": o.outbox_id, "now": now} for o in outcomes if o.ok]
     if sent:
-        session.connection().execute(_SENT, {"ids": sent, "now": now})  # not the ORM's bulk UPDATE
-        for outbox_id in sent:  # what the session holds of them is read again when used
-            row = session.identity_map.get(identity_key(OutboxMessage, outbox_id))
-            if row is not None:
-                session.expire(row)
-    for outcome in outcomes:
-        row = None if outcome.ok else session.get(OutboxMessage, outcome.outbox_id)
-        if row is None:
-            continue
-        row.attempts += 1
-        row.claimed_until = None
-        if outcome.permanent or row.attempts >= settings.outbound.max_attempts:
-            row.status, row.last_error = "failed", outcome.error
-        else:
-            delay = settings.outbound.retry_base_seconds * 2 ** (row.attempts - 1)
-            row.next_attempt_at = now + timedelta(seconds=delay)
-            row.last_error = outcome.error
-    session.commit()
+        conn.execute(_SENT, sent)
+    failed = 0
+    refused = {o.outbox_id: o for o in outcomes if not o.ok}
+    if refused:
+        query = select(OUTBOX.c.id, OUTBOX.c.attempts).where(OUTBOX.c.id.in_(list(refused)))
+        for outbox_id, attempts in conn.execute(query).all():
+            outcome, attempts = refused[outbox_id], attempts + 1
+            values: dict[str, object] = {"attempts": attempts, "claimed_until": None,
+                                         "last_error": outcome.error}  # fmt: skip
+            if outcome.permanent or attempts >= settings.outbound.max_attempts:
+                values["status"] = "failed"
+                failed += 1
+            else:
+                delay = settings.outbound.retry_base_seconds * 2 ** (attempts - 1)
+                values["next_attempt_at"] = now + timedelta(seconds=delay)
+            conn.execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(values))
+    conn.commit()
+    return failed
 
 
 @dataclass
@@ -678,6 +679,13 @@ def deliver(
     """Deliver everything due at `now`, claiming it batch by batch (the next batch while
     the transport still sends the last), until nothing due is left.
 
+    `session` is committed first; rows are then claimed and their outcomes written on a
+    connection of its own whose commits survive a crash of this process but not
+    necessarily a power cut (`db.relaxed_connection`: a power cut may roll back the last
+    few claims and marks, and those mails are sent again, as after a crash between a
+    relay's 250 and the mark). Whatever `session` holds of the rows is read again when
+    next used.
+
     `guard` is held around each write (each claim, each group of outcomes) and never
     while a message is on its way: `App.write_guard` in a process that also stores
     inbound mail. A `transport` given is left open (its sessions serve the next call);
@@ -687,39 +695,46 @@ def deliver(
     transport = transport or make_transport(settings)
     report = DeliveryReport()
     try:
-        for outcomes in transport.send_all(_claimed(session, now, guard)):
-            with guard():
-                record(session, outcomes, settings=settings, now=now)
-            _count(session, outcomes, report)
-            if progress:
-                progress(len(outcomes))
+        with guard():
+            session.commit()
+        with db.relaxed_connection(session.get_bind().engine) as conn:
+            for outcomes in transport.send_all(_claimed(conn, now, guard)):
+                with guard():
+                    failed = record(conn, outcomes, settings=settings, now=now)
+                _count(outcomes, failed, report)
+                if progress:
+                    progress(len(outcomes))
         return report
     finally:
+        _expire(session)
         if own:
             transport.close()
 
 
 def _claimed(
-    session: Session, now: datetime, guard: Callable[[], AbstractContextManager[None]]
+    conn: Connection, now: datetime, guard: Callable[[], AbstractContextManager[None]]
 ) -> Iterator[Delivery]:
     """The messages due at `now`, claimed a batch at a time as they are asked for."""
     while True:
         with guard():
-            ids = _claim_ids(session, now=now, limit=BATCH)
+            ids = _claim_ids(conn, now=now, limit=BATCH)
         if not ids:
             return
-        yield from _deliveries(session, ids)
+        yield from _deliveries(conn, ids)
 
 
-def _count(session: Session, outcomes: Sequence[Outcome], report: DeliveryReport) -> None:
-    for outcome in outcomes:
-        row = None if outcome.ok else session.get(OutboxMessage, outcome.outbox_id)
-        if outcome.ok:
-            report.sent += 1
-        elif row is not None and row.status == "failed":
-            report.failed += 1
-        else:
-            report.deferred += 1
+def _count(outcomes: Sequence[Outcome], failed: int, report: DeliveryReport) -> None:
+    sent = sum(o.ok for o in outcomes)
+    report.sent += sent
+    report.failed += failed
+    report.deferred += len(outcomes) - sent - failed
+
+
+def _expire(session: Session) -> None:
+    """Outbox rows the session holds are read again when next used (written elsewhere)."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, OutboxMessage):
+            session.expire(obj)
 
 
 def retry_failed(session: Session, *, now: datetime) -> int:

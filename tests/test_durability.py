@@ -10,7 +10,8 @@ two tests check what can be checked on one machine:
   and SQLite's `PRAGMA integrity_check` passes.
 * what makes a commit survive a power cut is in force where the server stores: SQLite's
   `synchronous=FULL` (NORMAL in WAL mode may lose a committed transaction), PostgreSQL's
-  `synchronous_commit` not off.
+  `synchronous_commit` not off. The one connection that relaxes it (delivery outcomes:
+  `db.relaxed_connection`) goes back to the pool with FULL.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, text
 
+from mailflow import db
 from mailflow.app import App
 from mailflow.models import InboundMessage
 from mailflow.server import InboundServer
@@ -150,3 +153,14 @@ def test_server_commits_wait_for_the_disk(server: InboundServer) -> None:
             assert session.scalar(text("PRAGMA synchronous")) == 2  # FULL
         else:
             assert session.scalar(text("SHOW synchronous_commit")) != "off"
+
+
+def test_a_relaxed_connection_goes_back_to_the_pool_waiting_for_the_disk(app: App) -> None:
+    if app.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL connections are left as they are")
+    with db.relaxed_connection(app.engine) as conn:
+        assert conn.scalar(text("PRAGMA synchronous")) == 1  # NORMAL
+        relaxed = conn.connection.dbapi_connection
+    with app.engine.connect() as conn:
+        assert conn.connection.dbapi_connection is relaxed  # the same one, from the pool
+        assert conn.scalar(text("PRAGMA synchronous")) == 2  # FULL
