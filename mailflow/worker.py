@@ -175,11 +175,14 @@ class Processor:
 
     def _submit(self, session: Session, ids: Sequence[int]) -> dict[int, Pending]:
         """Hand the stored messages `ids` to the reader, each with the mail of ours it
-        answers (so the pipeline need not look it up and read the message again)."""
+        answers (so the pipeline need not look it up and read the message again), oldest
+        first as the child reads them."""
+        if not ids:
+            return {}
         stored = session.execute(
             select(InboundMessage.id, InboundMessage.raw, InboundMessage.mail_from,
                    InboundMessage.rcpt)
-            .where(InboundMessage.id.in_(ids))
+            .where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id)
         ).all()  # fmt: skip
         settings = self.app.settings
         return {
