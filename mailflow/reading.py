@@ -61,6 +61,17 @@ class BoundedReader:
         self.budget = budget
         self._pool: multiprocessing.pool.Pool | None = None
         self._lock = threading.Lock()
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the child (and, the first time, the fork server: a second or so) in the
+        background now, so that the first message read after a start does not wait."""
+        threading.Thread(target=self._warm_up, name="mailflow-reader-start", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        with self._lock:
+            if self._pool is None and not self._closed:
+                self._pool = _CONTEXT.Pool(processes=1)
 
     def read(self, raw: bytes, mail_from: str, original: bytes | None = None) -> ingest.Reading:
         """The message's reading (`original`: the mail of ours it answers, if known);
@@ -94,8 +105,9 @@ class BoundedReader:
         return Pending(args, self._pool, self._pool.apply_async(timed_read, args))
 
     def close(self) -> None:
-        """Stop the child process."""
+        """Stop the child process (a warm-up not yet done starts none)."""
         with self._lock:
+            self._closed = True
             self._stop_pool()
 
     def _stop_pool(self) -> None:

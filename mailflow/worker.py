@@ -94,6 +94,7 @@ class Processor:
 
     def start(self) -> None:
         """Start the worker (callers take up leftovers first: `take_up_leftovers`)."""
+        self.reader.start()
         self.thread.start()
 
     def wake(self) -> None:

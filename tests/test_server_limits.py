@@ -10,6 +10,7 @@ import logging
 import shutil
 import smtplib
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,6 +225,26 @@ def test_messages_handed_over_together_are_read_again_after_one_kills_the_child(
         reader.budget = 30
         assert reader.result(second).mail.from_address == JANE
         assert second.pool is not reader.submit(raw, JANE).pool  # a new child read it
+    finally:
+        reader.close()
+
+
+def test_a_reader_closed_while_it_starts_leaves_no_child() -> None:
+    """The worker starts its reader child in the background as it starts (so the first
+    message after a start does not wait a second for it); a worker stopped at once must
+    not leave a child started after the stop."""
+    for _ in range(3):
+        reader = BoundedReader(budget=30)
+        reader.start()
+        reader.close()
+        for thread in threading.enumerate():
+            if thread.name == "mailflow-reader-start":
+                thread.join(timeout=60)
+        assert reader._pool is None
+    reader = BoundedReader(budget=30)
+    reader.start()
+    try:
+        assert reader.read(load_mail("resource_pdf.eml"), JANE).mail.from_address == JANE
     finally:
         reader.close()
 
