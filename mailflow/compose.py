@@ -26,7 +26,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from functools import cache
 from importlib import resources
-from typing import Any, cast
+from typing import Any, TypedDict, Unpack, cast
 
 import jinja2
 import markupsafe
@@ -260,10 +260,22 @@ def new_message_id(settings: Settings) -> str:
     return utils.make_msgid(domain=settings.mail.domain)
 
 
+class HeaderOptions(TypedDict, total=False):
+    """The optional header arguments `build_message` and `build_wire` share (see
+    `build_message` for what each becomes)."""
+
+    reply_to: Address | str | None
+    auto_submitted: str  # "auto-generated" when not given
+    in_reply_to: str | None
+    message_id: str | None
+    member_id: int | None
+
+
 def _headers(
     settings: Settings, *, to: Address | str, subject: str, now: datetime,
-    reply_to: Address | str | None, auto_submitted: str, in_reply_to: str | None,
-    message_id: str | None, member_id: int | None,
+    reply_to: Address | str | None = None, auto_submitted: str = "auto-generated",
+    in_reply_to: str | None = None, message_id: str | None = None,
+    member_id: int | None = None,
 ) -> list[tuple[str, Address | str]]:  # fmt: skip
     """The top-level headers of a message, in order, before the MIME ones (see
     `build_message` for what each parameter becomes)."""
@@ -294,28 +306,25 @@ def build_message(
     text: str,
     html: str,
     now: datetime,
-    reply_to: Address | str | None = None,
-    auto_submitted: str = "auto-generated",
-    in_reply_to: str | None = None,
     calendar: Part | None = None,
     attachments: Sequence[Part] = (),
-    message_id: str | None = None,
-    member_id: int | None = None,
+    **options: Unpack[HeaderOptions],
 ) -> EmailMessage:
     """Compose one outgoing message.
 
     Parameters: `to` and `reply_to` go through `mailbox` and `subject` through
-    `one_line`; `member_id` names the member it goes to, for List-Unsubscribe (by
-    default the member of a signed `reply_to`, so every reply address a member gets
-    brings theirs); `calendar` becomes a third alternative (text/calendar) beside the text
-    and HTML, and is also attached as `invite.ics`; `attachments` follow the body.
-    Returns the message, with the alternative part first in any multipart/mixed.
-    Raises `ValueError` when `to` or `reply_to` is not a usable address.
+    `one_line`; `auto_submitted` is the Auto-Submitted value ("auto-generated" by
+    default); `in_reply_to` (a reply's Message-ID) also becomes References;
+    `message_id` is a fresh one by default; `member_id` names the member it goes to,
+    for List-Unsubscribe (by default the member of a signed `reply_to`, so every reply
+    address a member gets brings theirs); `calendar` becomes a third alternative
+    (text/calendar) beside the text and HTML, and is also attached as `invite.ics`;
+    `attachments` follow the body. Returns the message, with the alternative part
+    first in any multipart/mixed. Raises `ValueError` when `to` or `reply_to` is not a
+    usable address.
     """
     msg = EmailMessage(policy=POLICY)
-    for name, value in _headers(settings, to=to, subject=subject, now=now, reply_to=reply_to,
-                                auto_submitted=auto_submitted, in_reply_to=in_reply_to,
-                                message_id=message_id, member_id=member_id):  # fmt: skip
+    for name, value in _headers(settings, to=to, subject=subject, now=now, **options):
         msg[name] = value
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(html, subtype="html", cte="quoted-printable")
@@ -354,11 +363,7 @@ def build_wire(
     text: str,
     html: str,
     now: datetime,
-    reply_to: Address | str | None = None,
-    auto_submitted: str = "auto-generated",
-    in_reply_to: str | None = None,
-    message_id: str | None = None,
-    member_id: int | None = None,
+    **options: Unpack[HeaderOptions],
 ) -> Wire:
     """`to_bytes(build_message(...))` for a text + HTML message (no calendar, no
     attachments), written straight to bytes: the same headers (each one folded by the
@@ -369,9 +374,7 @@ def build_wire(
     """
     lines = []
     decoded: dict[str, str] = {}
-    for name, value in _headers(settings, to=to, subject=subject, now=now, reply_to=reply_to,
-                                auto_submitted=auto_submitted, in_reply_to=in_reply_to,
-                                message_id=message_id, member_id=member_id):  # fmt: skip
+    for name, value in _headers(settings, to=to, subject=subject, now=now, **options):
         line, decoded[name] = header_line(name, value)
         lines.append(line)
     # "=_" never occurs in quoted-printable text, so no body can hold the boundary
@@ -384,7 +387,7 @@ def build_wire(
     lines.append(b"--%s--\r\n" % boundary)
     recipient = utils.parseaddr(decoded["To"])[1]
     return Wire(b"".join(lines), recipient, decoded["Subject"], decoded["Message-ID"],
-                addr_spec(reply_to))  # fmt: skip
+                addr_spec(options.get("reply_to")))  # fmt: skip
 
 
 def _quoted_printable_part(subtype: str, text: str) -> bytes:
