@@ -5,8 +5,8 @@ the loop as soon as a batch is committed, its acknowledgements queued (the event
 shared between processes: see `supervisor`), and the loop also looks every `[outbound]
 deliver_interval_seconds` for anything else that has fallen due (retries after a 4xx,
 mail queued by other commands). Rows are claimed exactly as `mailflow tick` and
-`mailflow outbox flush` claim them (`outbox.claim`: a lease per row), so all three can
-run at the same time without sending anything twice. The loop keeps one transport, so
+`mailflow outbox flush` claim them (`outbox.deliver` takes a lease per row), so all
+three can run at the same time without sending anything twice. The loop keeps one transport, so
 its relay connections serve pass after pass (see `SmtpTransport`).
 """
 

@@ -580,7 +580,14 @@ def _unclaimed(executor: Session | Connection, now: datetime) -> ColumnElement[b
 
 
 def _claim_ids(executor: Session | Connection, *, now: datetime, limit: int) -> list[int]:
-    """Claim up to `limit` due rows for this worker, commit, and return their ids."""
+    """Claim up to `limit` due rows for this worker, commit, and return their ids.
+
+    A row is claimed by setting its lease with a conditional UPDATE, so two workers
+    never take the same row; on PostgreSQL the candidates are also locked with
+    ``FOR UPDATE SKIP LOCKED`` so workers do not even wait on each other. A lease runs
+    out after `LEASE`; rows claimed by a process on this host that no longer exists are
+    free at once.
+    """
     free = _unclaimed(executor, now)
     due = (
         select(OutboxMessage.id)
@@ -604,22 +611,6 @@ def _claim_ids(executor: Session | Connection, *, now: datetime, limit: int) -> 
         ))  # fmt: skip
     executor.commit()
     return sorted(claimed)
-
-
-def claim(session: Session, *, now: datetime, limit: int = BATCH) -> list[OutboxMessage]:
-    """Claim up to `limit` due rows for this worker and commit the claim.
-
-    A row is claimed by setting its lease with a conditional UPDATE, so two workers
-    never take the same row; on PostgreSQL the candidates are also locked with
-    ``FOR UPDATE SKIP LOCKED`` so workers do not even wait on each other. A lease runs
-    out after `LEASE`; rows claimed by a process on this host that no longer exists are
-    free at once.
-    """
-    claimed = _claim_ids(session, now=now, limit=limit)
-    if not claimed:
-        return []
-    query = select(OutboxMessage).where(OutboxMessage.id.in_(claimed))
-    return list(session.scalars(query.execution_options(populate_existing=True)))
 
 
 # Sent rows: one statement run once per row (cheaper than an expanding IN list to run).
